@@ -1,0 +1,196 @@
+//! The control connection: bounded line reading, reply assembly, commands with timeouts.
+
+use super::error::{ClientError, Phase};
+use super::reply::{Reply, ReplyParser, MAX_LINE_BYTES};
+use super::ClientConfig;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Timestamps of establishing a control connection, µs since the run started.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectTimes {
+    pub t_connect_start_us: u64,
+    pub t_connected_us: Option<u64>,
+    pub t_greeting_us: Option<u64>,
+}
+
+pub struct ControlConnection {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    pub(super) peer: SocketAddr,
+    pub(super) local_ip: IpAddr,
+    pub(super) config: Arc<ClientConfig>,
+    line: Vec<u8>,
+    /// Reusable buffer for downloads, so a transfer allocates nothing.
+    pub(super) data_buf: Vec<u8>,
+}
+
+/// Opens a TCP connection from `source` (or a kernel-chosen address) within `limit`.
+pub(super) async fn connect_tcp(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    limit: Duration,
+    phase: Phase,
+) -> Result<TcpStream, ClientError> {
+    let attempt = async {
+        let socket = match addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        if let Some(ip) = source {
+            socket.bind(SocketAddr::new(ip, 0))?;
+        }
+        let stream = socket.connect(addr).await?;
+        // Commands are small and latency matters more than packet count.
+        stream.set_nodelay(true)?;
+        Ok::<_, std::io::Error>(stream)
+    };
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(ClientError::io(phase, &e)),
+        Err(_) => Err(ClientError::timeout(
+            phase,
+            &format!("no TCP connection to {addr} within {limit:?}"),
+        )),
+    }
+}
+
+impl ControlConnection {
+    /// Connects and reads the greeting. Times are filled in `times` as phases complete, so a
+    /// failure still leaves the phases that were reached.
+    pub async fn open(
+        config: Arc<ClientConfig>,
+        addr: SocketAddr,
+        source: Option<IpAddr>,
+        times: &mut ConnectTimes,
+    ) -> Result<ControlConnection, ClientError> {
+        let clock = config.clock;
+        times.t_connect_start_us = clock.now_us();
+        let stream = connect_tcp(addr, source, config.timeouts.connect, Phase::Connect).await?;
+        times.t_connected_us = Some(clock.now_us());
+        let local_ip = stream
+            .local_addr()
+            .map(|a| a.ip())
+            .map_err(|e| ClientError::io(Phase::Connect, &e))?;
+        let (r, w) = stream.into_split();
+        let mut conn = ControlConnection {
+            reader: BufReader::with_capacity(4096, r),
+            writer: w,
+            peer: addr,
+            local_ip,
+            config,
+            line: Vec::with_capacity(256),
+            data_buf: Vec::new(),
+        };
+        let greeting = conn.read_reply(Phase::Greeting).await?;
+        // 120 "service ready in nnn minutes" precedes the real greeting.
+        let greeting = if greeting.code == 120 {
+            conn.read_reply(Phase::Greeting).await?
+        } else {
+            greeting
+        };
+        if greeting.code != 220 {
+            return Err(ClientError::reply(Phase::Greeting, &greeting));
+        }
+        times.t_greeting_us = Some(clock.now_us());
+        Ok(conn)
+    }
+
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    async fn read_line(&mut self, phase: Phase) -> Result<(), ClientError> {
+        self.line.clear();
+        loop {
+            let available = match self.reader.fill_buf().await {
+                Ok(b) => b,
+                Err(e) => return Err(ClientError::io(phase, &e)),
+            };
+            if available.is_empty() {
+                return Err(ClientError::closed(phase, "server closed the control connection"));
+            }
+            let (take, done) = match available.iter().position(|&b| b == b'\n') {
+                Some(pos) => (pos + 1, true),
+                None => (available.len(), false),
+            };
+            if self.line.len() + take > MAX_LINE_BYTES + 2 {
+                return Err(ClientError::protocol(format!(
+                    "reply line longer than {MAX_LINE_BYTES} bytes"
+                )));
+            }
+            self.line.extend_from_slice(&available[..take]);
+            self.reader.consume(take);
+            if done {
+                while matches!(self.line.last(), Some(b'\n' | b'\r')) {
+                    self.line.pop();
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads one complete (possibly multi-line) reply within the reply timeout.
+    pub async fn read_reply(&mut self, phase: Phase) -> Result<Reply, ClientError> {
+        let limit = self.config.timeouts.reply;
+        let read = async {
+            let mut parser = ReplyParser::new();
+            loop {
+                self.read_line(phase).await?;
+                let text = String::from_utf8_lossy(&self.line);
+                match parser.feed(&text) {
+                    Ok(Some(reply)) => return Ok(reply),
+                    Ok(None) => continue,
+                    Err(e) => return Err(ClientError::protocol(e.to_string())),
+                }
+            }
+        };
+        match tokio::time::timeout(limit, read).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::timeout(phase, &format!("no reply within {limit:?}"))),
+        }
+    }
+
+    pub async fn send(&mut self, command: &str, phase: Phase) -> Result<(), ClientError> {
+        // A path or user name with a line break would smuggle a second command.
+        if command.contains(['\r', '\n']) {
+            return Err(ClientError::protocol(
+                "refusing to send a command containing a line break",
+            ));
+        }
+        let limit = self.config.timeouts.reply;
+        let mut line = Vec::with_capacity(command.len() + 2);
+        line.extend_from_slice(command.as_bytes());
+        line.extend_from_slice(b"\r\n");
+        match tokio::time::timeout(limit, self.writer.write_all(&line)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ClientError::io(phase, &e)),
+            Err(_) => Err(ClientError::timeout(
+                phase,
+                "could not send a command (server not reading)",
+            )),
+        }
+    }
+
+    /// Sends a command and reads its reply; the reply may be negative (that is data).
+    pub async fn command(&mut self, command: &str, phase: Phase) -> Result<Reply, ClientError> {
+        self.send(command, phase).await?;
+        self.read_reply(phase).await
+    }
+
+    /// Polite goodbye; failures are irrelevant once our work on the connection is done.
+    pub async fn quit(mut self) {
+        let limit = Duration::from_secs(2).min(self.config.timeouts.reply);
+        let _ = tokio::time::timeout(limit, async {
+            if self.send("QUIT", Phase::Housekeeping).await.is_ok() {
+                let _ = self.read_reply(Phase::Housekeeping).await;
+            }
+        })
+        .await;
+        let _ = self.writer.shutdown().await;
+    }
+}

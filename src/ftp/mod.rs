@@ -1,0 +1,51 @@
+//! The instrumented FTP client: our own protocol code on tokio, so that every reply and the
+//! time of every phase is seen and recorded. One file per protocol step: `control` (the
+//! connection and reply reading), `login`, `passive` (PASV/EPSV and the data connection),
+//! `transfer` (RETR/STOR/LIST), `housekeeping` (MKD/DELE/RMD/NLST/SIZE for preparing and
+//! cleaning a real server).
+
+pub mod control;
+pub mod error;
+pub mod housekeeping;
+pub mod login;
+pub mod passive;
+pub mod reply;
+pub mod transfer;
+
+pub use control::{ConnectTimes, ControlConnection};
+pub use error::{ClientError, Phase};
+pub use transfer::TransferRequest;
+
+use crate::clock::RunClock;
+use crate::event::PassiveCommand;
+use crate::profile::PortRange;
+use crate::target::Secret;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ClientTimeouts {
+    pub connect: Duration,
+    pub reply: Duration,
+    pub data_connect: Duration,
+    /// Longest a data connection may go without moving a byte.
+    pub idle: Duration,
+}
+
+/// Everything a client connection needs, shared by all connections of a run.
+#[derive(Debug)]
+pub struct ClientConfig {
+    pub clock: RunClock,
+    pub timeouts: ClientTimeouts,
+    pub user: String,
+    pub password: Secret,
+    pub passive: PassiveCommand,
+    /// The passive range the server is supposed to use; grants outside it are failures.
+    pub expected_range: Option<PortRange>,
+    /// Connect data connections to the IP in the 227 reply rather than the control peer.
+    pub use_announced_ip: bool,
+    /// Bytes per second per data connection.
+    pub bandwidth_cap: Option<u64>,
+    /// Set once the "227 announces another IP" warning has been printed.
+    pub announced_ip_warned: AtomicBool,
+}

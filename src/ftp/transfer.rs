@@ -1,0 +1,308 @@
+//! RETR / STOR / LIST: one passive data connection each, every phase timestamped.
+
+use super::{ClientError, ControlConnection, Phase};
+use crate::event::{FailureClass, Outcome, TransferCommand, TransferEvent};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CHUNK: usize = 64 * 1024;
+/// What STOR sends: content does not matter to the server, only its length.
+static UPLOAD_PATTERN: [u8; CHUNK] = [0x5a; CHUNK];
+
+/// One file to move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    pub command: TransferCommand,
+    pub path: String,
+    /// STOR: bytes to send. RETR: bytes expected, when known (a shorter download is
+    /// `transfer_aborted`).
+    pub bytes: Option<u64>,
+}
+
+/// Who a transfer belongs to, for the ledger.
+#[derive(Debug, Clone, Copy)]
+pub struct TransferIds {
+    pub session_id: u64,
+    pub connection_id: u64,
+    pub seq_in_session: u32,
+}
+
+/// What a transfer produced besides its event.
+pub struct TransferOutput {
+    pub event: TransferEvent,
+    /// The control connection can no longer be used for further files.
+    pub control_lost: bool,
+}
+
+impl ControlConnection {
+    /// Runs one transfer and always returns its event, successful or not.
+    pub async fn transfer(&mut self, req: &TransferRequest, ids: TransferIds) -> TransferOutput {
+        self.transfer_collecting(req, ids, None, None).await
+    }
+
+    /// As [`transfer`](Self::transfer), sending `verb` instead of the command's own (NLST
+    /// downloads like LIST) and keeping up to `collect.1` downloaded bytes.
+    pub(super) async fn transfer_collecting(
+        &mut self,
+        req: &TransferRequest,
+        ids: TransferIds,
+        verb: Option<&str>,
+        mut collect: Option<(&mut Vec<u8>, usize)>,
+    ) -> TransferOutput {
+        let clock = self.config.clock;
+        let mut ev = TransferEvent {
+            session_id: ids.session_id,
+            connection_id: ids.connection_id,
+            seq_in_session: ids.seq_in_session,
+            command: req.command,
+            passive_command: self.config.passive,
+            path: req.path.clone(),
+            pasv_port: None,
+            in_range: None,
+            t_pasv_sent_us: clock.now_us(),
+            t_pasv_reply_us: None,
+            t_data_connected_us: None,
+            t_first_byte_us: None,
+            t_transfer_done_us: None,
+            t_data_closed_us: None,
+            t_final_reply_us: None,
+            bytes: 0,
+            expected_bytes: req.bytes,
+            pasv_reply_code: None,
+            transfer_reply_code: None,
+            final_reply_code: None,
+            outcome: Outcome::OK,
+            detail: String::new(),
+        };
+        let result = self
+            .transfer_steps(req, verb, &mut ev, collect.as_mut().map(|(v, max)| (&mut **v, *max)))
+            .await;
+        let control_lost = match result {
+            Ok(()) => false,
+            Err(e) => {
+                if e.reply_code.is_some() && ev.final_reply_code.is_none() && ev.transfer_reply_code.is_some() {
+                    ev.final_reply_code = e.reply_code;
+                }
+                let detail = if e.detail.is_empty() {
+                    e.class.to_string()
+                } else {
+                    e.detail.clone()
+                };
+                match ev.outcome {
+                    // The first failure in the protocol's order is the transfer's class; a later
+                    // one is kept in the detail.
+                    Outcome::Failed(_) => ev.detail = format!("{}; then {}: {}", ev.detail, e.class, detail),
+                    Outcome::Ok => {
+                        ev.outcome = Outcome::Failed(e.class);
+                        ev.detail = detail;
+                    }
+                }
+                e.control_lost
+            }
+        };
+        TransferOutput {
+            event: ev,
+            control_lost,
+        }
+    }
+
+    async fn transfer_steps(
+        &mut self,
+        req: &TransferRequest,
+        verb: Option<&str>,
+        ev: &mut TransferEvent,
+        collect: Option<(&mut Vec<u8>, usize)>,
+    ) -> Result<(), ClientError> {
+        let clock = self.config.clock;
+        let grant = self.request_passive().await;
+        ev.t_pasv_reply_us = Some(clock.now_us());
+        let grant = match grant {
+            Ok(g) => g,
+            Err(e) => {
+                ev.pasv_reply_code = e.reply_code;
+                return Err(e);
+            }
+        };
+        ev.pasv_reply_code = Some(grant.reply_code);
+        ev.pasv_port = Some(grant.port);
+        if let Some(range) = self.config.expected_range {
+            let inside = range.contains(grant.port);
+            ev.in_range = Some(inside);
+            if !inside {
+                // The transfer may well succeed here, but a firewall opened for the range
+                // would drop it: that is the failure this tool exists to find.
+                ev.outcome = Outcome::Failed(FailureClass::PasvOutOfRange);
+                ev.detail = format!("server granted port {} outside the expected range {range}", grant.port);
+            }
+        }
+
+        let mut data = self.connect_data(&grant).await?;
+        ev.t_data_connected_us = Some(clock.now_us());
+
+        let command = format!("{} {}", verb.unwrap_or(req.command.as_str()), req.path);
+        self.send(&command, Phase::TransferStart).await?;
+        let prelim = self.read_reply(Phase::TransferStart).await?;
+        ev.transfer_reply_code = Some(prelim.code);
+        if prelim.is_negative() {
+            return Err(ClientError::reply(Phase::TransferStart, &prelim));
+        }
+        if prelim.is_completion() {
+            // Some servers answer an empty LIST with 226 straight away.
+            ev.final_reply_code = Some(prelim.code);
+            ev.t_final_reply_us = Some(clock.now_us());
+            drop(data);
+            ev.t_data_closed_us = Some(clock.now_us());
+            return Ok(());
+        }
+        if !prelim.is_preliminary() {
+            return Err(ClientError::protocol(format!(
+                "unexpected reply to {}: {prelim}",
+                req.command.as_str()
+            )));
+        }
+
+        let moved = match req.command {
+            TransferCommand::Stor => self.upload(&mut data, req.bytes.unwrap_or(0), ev).await,
+            TransferCommand::Retr | TransferCommand::List => self.download(&mut data, ev, collect).await,
+        };
+        ev.t_transfer_done_us = Some(clock.now_us());
+        drop(data);
+        ev.t_data_closed_us = Some(clock.now_us());
+
+        // Even after a broken data stream the server owes a final reply (426/451); reading it
+        // keeps the control connection usable for the next file.
+        let final_reply = self.read_reply(Phase::FinalReply).await;
+        ev.t_final_reply_us = Some(clock.now_us());
+        let final_reply = match (moved, final_reply) {
+            (Err(e), Ok(r)) => {
+                ev.final_reply_code = Some(r.code);
+                return Err(ClientError {
+                    control_lost: false,
+                    ..e
+                });
+            }
+            (Err(e), Err(_)) => {
+                return Err(ClientError {
+                    control_lost: true,
+                    ..e
+                })
+            }
+            (Ok(()), r) => r?,
+        };
+        ev.final_reply_code = Some(final_reply.code);
+        if !final_reply.is_completion() {
+            return Err(ClientError::reply(Phase::FinalReply, &final_reply));
+        }
+        if req.command == TransferCommand::Retr {
+            if let Some(expected) = req.bytes.filter(|&n| n != ev.bytes) {
+                return Err(ClientError {
+                    class: FailureClass::TransferAborted,
+                    reply_code: Some(final_reply.code),
+                    detail: format!("short data: received {} of {expected} bytes", ev.bytes),
+                    control_lost: false,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn download(
+        &mut self,
+        data: &mut TcpStream,
+        ev: &mut TransferEvent,
+        mut collect: Option<(&mut Vec<u8>, usize)>,
+    ) -> Result<(), ClientError> {
+        let clock = self.config.clock;
+        let idle = self.config.timeouts.idle;
+        let cap = self.config.bandwidth_cap;
+        let chunk = cap.map_or(CHUNK, chunk_for_cap);
+        if self.data_buf.len() < chunk {
+            self.data_buf.resize(chunk, 0);
+        }
+        let started = Instant::now();
+        loop {
+            let n = match tokio::time::timeout(idle, data.read(&mut self.data_buf[..chunk])).await {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return Err(ClientError::io(Phase::Transfer, &e)),
+                Err(_) => return Err(idle_timeout(idle, ev.bytes)),
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            if ev.t_first_byte_us.is_none() {
+                ev.t_first_byte_us = Some(clock.now_us());
+            }
+            ev.bytes += n as u64;
+            if let Some((buf, max)) = collect.as_mut() {
+                let room = max.saturating_sub(buf.len());
+                buf.extend_from_slice(&self.data_buf[..n.min(room)]);
+            }
+            if let Some(c) = cap {
+                pace(started, ev.bytes, c).await;
+            }
+        }
+    }
+
+    async fn upload(&mut self, data: &mut TcpStream, size: u64, ev: &mut TransferEvent) -> Result<(), ClientError> {
+        let clock = self.config.clock;
+        let idle = self.config.timeouts.idle;
+        let cap = self.config.bandwidth_cap;
+        let chunk = cap.map_or(CHUNK, chunk_for_cap) as u64;
+        let started = Instant::now();
+        while ev.bytes < size {
+            let n = (size - ev.bytes).min(chunk) as usize;
+            match tokio::time::timeout(idle, data.write_all(&UPLOAD_PATTERN[..n])).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(ClientError::io(Phase::Transfer, &e)),
+                Err(_) => return Err(idle_timeout(idle, ev.bytes)),
+            }
+            if ev.t_first_byte_us.is_none() {
+                ev.t_first_byte_us = Some(clock.now_us());
+            }
+            ev.bytes += n as u64;
+            if let Some(c) = cap {
+                pace(started, ev.bytes, c).await;
+            }
+        }
+        // FIN tells the server the file is complete.
+        match tokio::time::timeout(idle, data.shutdown()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ClientError::io(Phase::Transfer, &e)),
+            Err(_) => Err(idle_timeout(idle, ev.bytes)),
+        }
+    }
+}
+
+fn idle_timeout(idle: Duration, bytes: u64) -> ClientError {
+    ClientError::timeout(
+        Phase::Transfer,
+        &format!("data connection idle for {idle:?} after {bytes} bytes"),
+    )
+}
+
+/// Chunks of about 1/20 s of the cap keep a capped connection's rate smooth.
+fn chunk_for_cap(cap: u64) -> usize {
+    usize::try_from(cap / 20).unwrap_or(CHUNK).clamp(512, CHUNK)
+}
+
+/// Sleeps until `bytes` is on schedule for `cap` bytes/s since `started`.
+async fn pace(started: Instant, bytes: u64, cap: u64) {
+    let due = Duration::from_secs_f64(bytes as f64 / cap as f64);
+    let elapsed = started.elapsed();
+    if due > elapsed {
+        tokio::time::sleep(due - elapsed).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_chunks_are_bounded() {
+        assert_eq!(chunk_for_cap(1), 512);
+        assert_eq!(chunk_for_cap(200_000), 10_000);
+        assert_eq!(chunk_for_cap(u64::MAX), CHUNK);
+    }
+}

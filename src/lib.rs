@@ -1,0 +1,17 @@
+//! ftpswarm: a load generator and passive-port capacity planner for FTP servers.
+//!
+//! The binary is a thin shell over [`cli::main`]; tests drive [`run::run`] in-process.
+
+pub mod cli;
+pub mod clock;
+pub mod event;
+pub mod ftp;
+pub mod model;
+pub mod output;
+pub mod profile;
+pub mod run;
+pub mod serve;
+pub mod server;
+pub mod summary;
+pub mod swarm;
+pub mod target;

@@ -1,0 +1,36 @@
+//! `manifest.json`: what was run, against what, when, and whether it finished.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a file of the run directory changes shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// The load ran to its limits and every record was written.
+    Complete,
+    /// Interrupted (Ctrl-C), cut off, or still running / killed: see `partial_reason`.
+    Partial,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub tool: String,
+    pub tool_version: String,
+    /// The profile after overrides, exactly as the engine used it.
+    pub profile: serde_json::Value,
+    /// Target URL without its password.
+    pub target: String,
+    pub embedded_server: bool,
+    pub expected_pasv_range: Option<String>,
+    pub started_at: String,
+    /// Wall-clock time of t = 0 of every `*_us` column, in µs since the Unix epoch, so runs
+    /// from several machines can be aligned.
+    pub clock_origin_unix_us: u64,
+    pub ended_at: Option<String>,
+    pub status: RunStatus,
+    pub partial_reason: Option<String>,
+    pub files: Vec<String>,
+}

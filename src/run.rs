@@ -1,0 +1,442 @@
+//! `ftpswarm run`: profile → (embedded) server → preflight → swarm → run directory → summary.
+
+use crate::clock::RunClock;
+use crate::event::{PassiveCommand, Record, TransferCommand};
+use crate::ftp::{ClientConfig, ClientTimeouts};
+use crate::output::{self, Manifest, RecordWriter, RunStatus, SCHEMA_VERSION};
+use crate::profile::{PassiveMode, PortRange, Profile, ProfileOverrides};
+use crate::server::{EmbeddedConfig, EmbeddedServer};
+use crate::summary::{Accumulator, Summary};
+use crate::swarm::files::{FilePlan, RetrSource};
+use crate::swarm::remote::{self, Created};
+use crate::swarm::{self, Gauges, SwarmContext, SwarmOutcome};
+use crate::target::{Secret, Target};
+use anyhow::{bail, Context};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The embedded server's passive range when the profile names none: below Linux's ephemeral
+/// range (32768–60999), so outgoing connections never occupy it.
+pub const DEFAULT_PASV_RANGE: PortRange = PortRange { min: 30000, max: 30099 };
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub profile: Option<PathBuf>,
+    pub overrides: ProfileOverrides,
+    pub target: Option<String>,
+    /// Exact run directory; otherwise a new one under `output_base`.
+    pub out: Option<PathBuf>,
+    pub output_base: PathBuf,
+    pub prepare: bool,
+    pub keep_files: bool,
+    pub use_announced_ip: bool,
+    pub progress: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            profile: None,
+            overrides: ProfileOverrides::default(),
+            target: None,
+            out: None,
+            output_base: PathBuf::from("output"),
+            prepare: false,
+            keep_files: false,
+            use_announced_ip: false,
+            progress: false,
+        }
+    }
+}
+
+pub struct RunReport {
+    pub dir: PathBuf,
+    pub profile: Profile,
+    pub manifest: Manifest,
+    pub summary: Summary,
+    pub swarm: SwarmOutcome,
+    /// Removals that failed during cleanup of a real server.
+    pub cleanup_failures: usize,
+}
+
+/// Where the load goes, and the embedded server when we started one.
+struct ResolvedTarget {
+    addr: SocketAddr,
+    target: Target,
+    embedded: Option<EmbeddedServer>,
+}
+
+async fn resolve_target(opts: &RunOptions, profile: &mut Profile) -> anyhow::Result<ResolvedTarget> {
+    match opts.target.as_ref().or(profile.target.url.as_ref()) {
+        None => {
+            let pasv = *profile.target.pasv_range.get_or_insert(DEFAULT_PASV_RANGE);
+            let config = EmbeddedConfig::loopback(pasv);
+            let server = EmbeddedServer::start(config.clone()).await?;
+            let target = Target {
+                host: server.addr.ip().to_string(),
+                port: server.addr.port(),
+                user: config.user,
+                password: Some(config.password),
+                security: crate::target::Security::Plain,
+            };
+            Ok(ResolvedTarget {
+                addr: server.addr,
+                target,
+                embedded: Some(server),
+            })
+        }
+        Some(url) => {
+            let mut target = Target::parse(url).with_context(|| "--target")?;
+            target.resolve_password()?;
+            let hostport = if target.host.contains(':') {
+                format!("[{}]:{}", target.host, target.port)
+            } else {
+                format!("{}:{}", target.host, target.port)
+            };
+            let addr = tokio::net::lookup_host(&hostport)
+                .await
+                .with_context(|| format!("cannot resolve {hostport}"))?
+                .next()
+                .with_context(|| format!("{hostport} resolves to no address"))?;
+            Ok(ResolvedTarget {
+                addr,
+                target,
+                embedded: None,
+            })
+        }
+    }
+}
+
+fn client_config(profile: &Profile, target: &Target, use_announced_ip: bool) -> ClientConfig {
+    let t = &profile.timeouts;
+    ClientConfig {
+        clock: RunClock::start(),
+        timeouts: ClientTimeouts {
+            connect: t.connect.0,
+            reply: t.reply.0,
+            data_connect: t.data_connect.0,
+            idle: t.idle.0,
+        },
+        user: target.user.clone(),
+        password: target.password.clone().unwrap_or_else(|| Secret::new("")),
+        passive: match profile.session.passive_mode {
+            PassiveMode::Pasv => PassiveCommand::Pasv,
+            PassiveMode::Epsv => PassiveCommand::Epsv,
+        },
+        expected_range: profile.target.pasv_range,
+        use_announced_ip: use_announced_ip || profile.target.use_announced_ip,
+        bandwidth_cap: profile.session.bandwidth_cap.map(|b| b.0),
+        announced_ip_warned: AtomicBool::new(false),
+    }
+}
+
+fn run_tag() -> String {
+    format!(
+        "{}-{:04x}",
+        chrono::Local::now().format("%Y%m%d%H%M%S"),
+        rand::random::<u16>()
+    )
+}
+
+fn iso(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Local>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// What the collector hands back when the records stop.
+struct Collected {
+    accumulator: Accumulator,
+    stored_paths: Vec<String>,
+    write_error: Option<String>,
+}
+
+/// Writes every record as it arrives and folds it into the summary. It stops when every
+/// sender is gone or, after `done`, when the channel is empty (aborted tasks may hold a
+/// sender a moment longer).
+fn spawn_collector(
+    mut writer: RecordWriter,
+    mut rx: mpsc::Receiver<Record>,
+    done: CancellationToken,
+    keep_stored: bool,
+) -> tokio::task::JoinHandle<Collected> {
+    tokio::spawn(async move {
+        let mut c = Collected {
+            accumulator: Accumulator::new(),
+            stored_paths: Vec::new(),
+            write_error: None,
+        };
+        let mut handle = |c: &mut Collected, r: Record| {
+            if c.write_error.is_none() {
+                if let Err(e) = writer.write(&r) {
+                    c.write_error = Some(e.to_string());
+                }
+            }
+            if let Record::Transfer(t) = &r {
+                if keep_stored && t.command == TransferCommand::Stor && t.transfer_reply_code.is_some() {
+                    c.stored_paths.push(t.path.clone());
+                }
+            }
+            c.accumulator.add(&r);
+        };
+        loop {
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Some(r) => handle(&mut c, r),
+                    None => break,
+                },
+                _ = done.cancelled() => {
+                    while let Ok(r) = rx.try_recv() {
+                        handle(&mut c, r);
+                    }
+                    break;
+                }
+            }
+        }
+        if let Err(e) = writer.flush() {
+            c.write_error.get_or_insert(e.to_string());
+        }
+        c
+    })
+}
+
+fn spawn_progress(gauges: Arc<Gauges>, clock: RunClock, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.cancelled() => break,
+            }
+            eprint!(
+                "\r{:>5.0}s  sessions {:>6} done {:>4} active · transfers {:>8} · failures {:>6} · {:>8.1} MB ",
+                clock.now_us() as f64 / 1e6,
+                gauges.sessions_done.load(Ordering::Relaxed),
+                gauges.sessions_active.load(Ordering::Relaxed),
+                gauges.transfers_done.load(Ordering::Relaxed),
+                gauges.failures.load(Ordering::Relaxed),
+                gauges.bytes.load(Ordering::Relaxed) as f64 / 1e6,
+            );
+        }
+        eprint!("\r{:100}\r", "");
+    })
+}
+
+/// Runs a swarm and writes its run directory. `interrupt` (Ctrl-C in the binary) stops the
+/// load early; everything recorded is still written and the run is marked partial.
+pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Result<RunReport> {
+    let mut profile = Profile::load_with_overrides(opts.profile.as_deref(), &opts.overrides)?;
+    let resolved = resolve_target(&opts, &mut profile).await?;
+    let target_text = resolved.target.redacted();
+    let tag = run_tag();
+
+    // Preflight on its own clock: the load's t = 0 is when the load starts.
+    let prep_config = Arc::new(client_config(&profile, &resolved.target, opts.use_announced_ip));
+    let (files, created) = match &resolved.embedded {
+        Some(_) => (
+            FilePlan {
+                retr: RetrSource::Synthetic { dir: "data".into() },
+                stor_dir: "scratch".into(),
+                list_dir: ".".into(),
+                run_tag: tag.clone(),
+            },
+            Created::default(),
+        ),
+        None => {
+            let p = remote::prepare(&prep_config, resolved.addr, &target_text, &profile, &tag, opts.prepare).await?;
+            (p.files, p.created)
+        }
+    };
+    let sources =
+        crate::profile::expand_source_addresses(&profile.session.source_addresses).map_err(anyhow::Error::msg)?;
+
+    let dir = output::create_run_dir(&opts.output_base, opts.out.as_deref(), &profile.name)?;
+    let client = Arc::new(client_config(&profile, &resolved.target, opts.use_announced_ip));
+    let clock = client.clock;
+    let mut manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        tool: "ftpswarm".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        profile: serde_json::to_value(&profile)?,
+        target: target_text.clone(),
+        embedded_server: resolved.embedded.is_some(),
+        expected_pasv_range: profile.target.pasv_range.map(|r| r.to_string()),
+        started_at: iso(clock.wall_start()),
+        clock_origin_unix_us: clock
+            .wall_start()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+            .unwrap_or(0),
+        ended_at: None,
+        // Until the run finishes, a reader (or a crash) sees an honest "partial".
+        status: RunStatus::Partial,
+        partial_reason: Some("run in progress, or the process ended before finishing".into()),
+        files: vec![
+            output::EVENTS.into(),
+            output::CONNECTIONS.into(),
+            output::SESSIONS.into(),
+            output::SUMMARY.into(),
+        ],
+    };
+    output::write_json(&dir.join(output::MANIFEST), &manifest)?;
+
+    let (tx, rx) = mpsc::channel(8192);
+    let collector_done = CancellationToken::new();
+    let collector = spawn_collector(
+        RecordWriter::create(&dir)?,
+        rx,
+        collector_done.clone(),
+        resolved.embedded.is_none(),
+    );
+    let gauges = Arc::new(Gauges::default());
+    let ctx = Arc::new(SwarmContext {
+        profile: profile.clone(),
+        client: client.clone(),
+        addr: resolved.addr,
+        files,
+        sources,
+        records: tx,
+        gauges: gauges.clone(),
+        stop_files: CancellationToken::new(),
+        next_connection_id: AtomicU64::new(1),
+    });
+    let progress_stop = CancellationToken::new();
+    let progress = (opts.progress && std::io::stderr().is_terminal())
+        .then(|| spawn_progress(gauges.clone(), clock, progress_stop.clone()));
+
+    let outcome = swarm::run(ctx.clone(), interrupt).await;
+    drop(ctx);
+    progress_stop.cancel();
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
+    // Give aborted tasks a moment to drop their senders, then drain what is queued.
+    let collected = match tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if collector.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    {
+        Ok(()) => collector.await?,
+        Err(_) => {
+            collector_done.cancel();
+            collector.await?
+        }
+    };
+    let end = std::time::SystemTime::now();
+
+    let cleanup_failures = if resolved.embedded.is_none() && !opts.keep_files {
+        match remote::cleanup(
+            &prep_config,
+            resolved.addr,
+            &target_text,
+            &collected.stored_paths,
+            &created,
+        )
+        .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("cleanup incomplete: {e}");
+                collected.stored_paths.len() + created.files.len()
+            }
+        }
+    } else {
+        0
+    };
+    if let Some(server) = resolved.embedded {
+        server.stop().await;
+    }
+
+    let summary = collected.accumulator.finish();
+    output::write_json(&dir.join(output::SUMMARY), &summary)?;
+    let mut reasons = Vec::new();
+    if outcome.interrupted {
+        reasons.push(format!("interrupted after {:.1} s", clock.now_us() as f64 / 1e6));
+    }
+    if outcome.sessions_cut_off > 0 {
+        reasons.push(format!(
+            "{} sessions still running were cut off after the drain period",
+            outcome.sessions_cut_off
+        ));
+    }
+    if let Some(e) = &collected.write_error {
+        reasons.push(format!("records could not all be written: {e}"));
+    }
+    manifest.ended_at = Some(iso(end));
+    manifest.status = if reasons.is_empty() {
+        RunStatus::Complete
+    } else {
+        RunStatus::Partial
+    };
+    manifest.partial_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+    output::write_json(&dir.join(output::MANIFEST), &manifest)?;
+    if let Some(e) = collected.write_error {
+        bail!("run directory {} is incomplete: {e}", dir.display());
+    }
+    Ok(RunReport {
+        dir,
+        profile,
+        manifest,
+        summary,
+        swarm: outcome,
+        cleanup_failures,
+    })
+}
+
+/// `ftpswarm run` from the command line: Ctrl-C handling and the printed summary.
+pub async fn run_cli(opts: RunOptions) -> anyhow::Result<ExitCode> {
+    let interrupt = CancellationToken::new();
+    let on_signal = interrupt.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: no new sessions; draining sessions in flight, then writing results (Ctrl-C again to quit now)");
+            on_signal.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let report = run(opts, interrupt).await?;
+    let p = &report.profile;
+    println!("ftpswarm run {} -> {}", p.name, report.dir.display());
+    println!(
+        "target       {}{}",
+        report.manifest.target,
+        if report.manifest.embedded_server {
+            " (embedded server)"
+        } else {
+            ""
+        }
+    );
+    print!(
+        "{}",
+        crate::summary::render(&report.summary, report.manifest.expected_pasv_range.as_deref())
+    );
+    if report.swarm.sessions_dropped > 0 {
+        println!(
+            "dropped      {} arrivals (max_in_flight reached)",
+            report.swarm.sessions_dropped
+        );
+    }
+    if report.cleanup_failures > 0 {
+        println!(
+            "cleanup      {} remote files or directories could not be removed",
+            report.cleanup_failures
+        );
+    }
+    if let Some(reason) = &report.manifest.partial_reason {
+        println!("status       partial: {reason}");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}

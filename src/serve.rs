@@ -1,0 +1,53 @@
+//! `ftpswarm serve`: the embedded server alone, for trying FileZilla, lftp or curl against it.
+
+use crate::profile::PortRange;
+use crate::server::{EmbeddedConfig, EmbeddedServer, DEFAULT_PASSWORD};
+use crate::target::{Secret, PASSWORD_ENV};
+use std::net::IpAddr;
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub bind: IpAddr,
+    pub port: u16,
+    pub pasv: PortRange,
+    pub user: String,
+}
+
+pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    let (password, shown) = match std::env::var(PASSWORD_ENV) {
+        Ok(p) => (p, format!("from {PASSWORD_ENV}")),
+        Err(_) => (
+            DEFAULT_PASSWORD.to_string(),
+            format!("{DEFAULT_PASSWORD:?} (set {PASSWORD_ENV} to change)"),
+        ),
+    };
+    let config = EmbeddedConfig {
+        bind_ip: opts.bind,
+        port: opts.port,
+        pasv: opts.pasv,
+        user: opts.user,
+        password: Secret::new(password),
+    };
+    let mut server = EmbeddedServer::start(config.clone()).await?;
+    println!(
+        "ftpswarm embedded server on ftp://{}@{} (passive {})",
+        config.user, server.addr, config.pasv
+    );
+    println!("password {shown}; RETR size-<bytes>.bin streams that many bytes, STOR discards; Ctrl-C stops");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = server.wait() => anyhow::bail!("the embedded server stopped unexpectedly"),
+    }
+    let stats = server.stats.clone();
+    server.stop().await;
+    use std::sync::atomic::Ordering::Relaxed;
+    println!(
+        "served {} RETR ({} bytes), {} STOR ({} bytes), {} LIST",
+        stats.retr_files.load(Relaxed),
+        stats.retr_bytes.load(Relaxed),
+        stats.stor_files.load(Relaxed),
+        stats.stor_bytes.load(Relaxed),
+        stats.lists.load(Relaxed)
+    );
+    Ok(())
+}

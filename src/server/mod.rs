@@ -1,0 +1,242 @@
+//! The embedded FTP server (libunftp with a synthetic back end), so that ftpswarm works out of
+//! the box and tests have a server they control. Kept in its own module: libunftp's generics
+//! are slow to compile and nothing else should depend on them.
+
+pub mod binder;
+pub mod storage;
+
+use crate::profile::PortRange;
+use crate::target::Secret;
+use async_trait::async_trait;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use storage::{StorageStats, SyntheticStorage};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use unftp_core::auth::{AuthenticationError, Authenticator, Credentials, Principal};
+
+pub const DEFAULT_USER: &str = "ftpswarm";
+pub const DEFAULT_PASSWORD: &str = "ftpswarm";
+
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    pub bind_ip: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    pub pasv: PortRange,
+    pub user: String,
+    pub password: Secret,
+}
+
+impl EmbeddedConfig {
+    pub fn loopback(pasv: PortRange) -> Self {
+        EmbeddedConfig {
+            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            pasv,
+            user: DEFAULT_USER.into(),
+            password: Secret::new(DEFAULT_PASSWORD),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerStartError {
+    #[error("cannot start the embedded server on {addr}: {message}")]
+    Bind { addr: SocketAddr, message: String },
+    #[error("the embedded server on {addr} did not greet within {secs} s: {message}")]
+    NoGreeting {
+        addr: SocketAddr,
+        secs: u64,
+        message: String,
+    },
+    #[error("embedded server configuration rejected: {0}")]
+    Config(String),
+}
+
+/// One user with one password; anything else is refused, as a real server would.
+#[derive(Debug)]
+struct SingleUserAuthenticator {
+    user: String,
+    password: Secret,
+}
+
+#[async_trait]
+impl Authenticator for SingleUserAuthenticator {
+    async fn authenticate(&self, username: &str, creds: &Credentials) -> Result<Principal, AuthenticationError> {
+        if username != self.user {
+            return Err(AuthenticationError::BadUser);
+        }
+        match &creds.password {
+            Some(p) if p == self.password.expose() => Ok(Principal {
+                username: username.to_string(),
+            }),
+            _ => Err(AuthenticationError::BadPassword),
+        }
+    }
+}
+
+pub struct EmbeddedServer {
+    pub addr: SocketAddr,
+    pub pasv: PortRange,
+    pub user: String,
+    pub stats: Arc<StorageStats>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+/// How long sessions may finish after a stop before they are cut off.
+const GRACE: Duration = Duration::from_secs(2);
+
+type FtpServer = libunftp::Server<SyntheticStorage, unftp_core::auth::DefaultUser>;
+
+fn build_server(config: &EmbeddedConfig, stats: &Arc<StorageStats>) -> Result<FtpServer, ServerStartError> {
+    let backend_stats = stats.clone();
+    let auth = Arc::new(SingleUserAuthenticator {
+        user: config.user.clone(),
+        password: config.password.clone(),
+    });
+    libunftp::ServerBuilder::with_authenticator(Box::new(move || SyntheticStorage::new(backend_stats.clone())), auth)
+        .greeting("ftpswarm embedded server ready")
+        .passive_ports(config.pasv.min..=config.pasv.max)
+        .binder(binder::ListeningBinder)
+        .idle_session_timeout(600)
+        .build()
+        .map_err(|e| ServerStartError::Config(e.to_string()))
+}
+
+impl EmbeddedServer {
+    /// Binds the control port and returns once the server has greeted a client on it.
+    ///
+    /// We run the accept loop ourselves rather than libunftp's `listen()`: it binds the port
+    /// we asked for (no pick-then-bind race), and it sets TCP_NODELAY on control connections,
+    /// which libunftp's own listener leaves off. Without it every 226 that follows a 150 waits
+    /// for the client's delayed ACK (about 40 ms on Linux), which would dominate every
+    /// transfer's latency and cap the embedded server at a few hundred transfers a second.
+    pub async fn start(config: EmbeddedConfig) -> Result<EmbeddedServer, ServerStartError> {
+        let stats = Arc::new(StorageStats::default());
+        // Fail on configuration errors now rather than per connection.
+        build_server(&config, &stats)?;
+        let wanted = SocketAddr::new(config.bind_ip, config.port);
+        let listener = tokio::net::TcpListener::bind(wanted)
+            .await
+            .map_err(|e| ServerStartError::Bind {
+                addr: wanted,
+                message: e.to_string(),
+            })?;
+        let addr = listener.local_addr().map_err(|e| ServerStartError::Bind {
+            addr: wanted,
+            message: e.to_string(),
+        })?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(accept_loop(listener, config.clone(), stats.clone(), rx));
+        let server = EmbeddedServer {
+            addr,
+            pasv: config.pasv,
+            user: config.user,
+            stats,
+            shutdown: Some(tx),
+            task,
+        };
+        match tokio::time::timeout(GREETING_WAIT, read_greeting(addr)).await {
+            Ok(Ok(())) => Ok(server),
+            Ok(Err(message)) => Err(ServerStartError::NoGreeting {
+                addr,
+                secs: GREETING_WAIT.as_secs(),
+                message,
+            }),
+            Err(_) => Err(ServerStartError::NoGreeting {
+                addr,
+                secs: GREETING_WAIT.as_secs(),
+                message: "timed out".into(),
+            }),
+        }
+    }
+
+    /// Asks the server to stop and waits (bounded) for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if tokio::time::timeout(GRACE + Duration::from_secs(1), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+
+    /// Waits until the server stops (Ctrl-C handling is the caller's).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for EmbeddedServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+const GREETING_WAIT: Duration = Duration::from_secs(10);
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    config: EmbeddedConfig,
+    stats: Arc<StorageStats>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let mut sessions = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    match build_server(&config, &stats) {
+                        Ok(server) => {
+                            sessions.spawn(async move {
+                                let _ = server.service(stream).await;
+                            });
+                        }
+                        Err(e) => tracing::error!("embedded server: {e}"),
+                    }
+                    while sessions.try_join_next().is_some() {}
+                }
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(e) => {
+                    tracing::warn!("embedded server: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let drain = async { while sessions.join_next().await.is_some() {} };
+    if tokio::time::timeout(GRACE, drain).await.is_err() {
+        sessions.abort_all();
+    }
+}
+
+async fn read_greeting(addr: SocketAddr) -> Result<(), String> {
+    let attempt = async {
+        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        BufReader::new(stream)
+            .read_line(&mut line)
+            .await
+            .map_err(|e| e.to_string())?;
+        if line.starts_with("220") {
+            Ok(())
+        } else {
+            Err(format!("unexpected greeting {line:?}"))
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(1), attempt)
+        .await
+        .map_err(|_| "greeting timed out".to_string())?
+}

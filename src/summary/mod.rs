@@ -1,0 +1,328 @@
+//! `summary.json` and the human summary, computed from records alone: a live run feeds the
+//! records as they happen, `read_records` feeds them back from a run directory, and both give
+//! the same summary (order does not matter).
+
+mod text;
+
+pub use text::render;
+
+use crate::event::{FailureClass, Record, TransferCommand, TransferEvent};
+use crate::output::SCHEMA_VERSION;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Latency phases, in the order a transfer meets them.
+pub const PHASES: &[&str] = &[
+    "connect",
+    "greeting",
+    "login",
+    "pasv",
+    "data_connect",
+    "first_byte",
+    "transfer",
+    "final_reply",
+    "session",
+];
+
+/// Largest latency a histogram holds (1 h); longer values are clamped.
+const HIST_MAX_US: u64 = 3_600_000_000;
+
+fn new_histogram() -> Histogram<u64> {
+    // Three significant digits from 1 µs to 1 h.
+    Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("constant histogram bounds are valid")
+    // ok: constants
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CommandCounts {
+    pub attempted: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseLatency {
+    pub count: u64,
+    pub mean_us: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionCounts {
+    pub completed: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Finished without a failure but did not attempt every file (stopped by Ctrl-C).
+    pub interrupted: u64,
+    pub files_not_attempted: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionCounts {
+    pub opened: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PassiveSummary {
+    /// PASV/EPSV replies that named a port.
+    pub grants: u64,
+    pub distinct_ports: u64,
+    pub min_port: Option<u16>,
+    pub max_port: Option<u16>,
+    pub out_of_range: u64,
+    /// Most data connections open at one instant.
+    pub peak_data_connections: u64,
+    /// Most ports held at one instant, client view: from the PASV reply until our data
+    /// connection closed (or the grant was abandoned).
+    pub peak_ports_held: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    /// From t = 0 to the last record, in seconds.
+    pub elapsed_s: f64,
+    pub sessions: SessionCounts,
+    pub connections: ConnectionCounts,
+    pub transfers: CommandCounts,
+    pub by_command: BTreeMap<String, CommandCounts>,
+    pub transfers_per_s: f64,
+    pub bytes_per_s: f64,
+    pub passive: PassiveSummary,
+    /// Every failure by class: transfers plus control connections that never got to work.
+    pub failures: BTreeMap<String, u64>,
+    /// A few distinct server replies per failure class, so a reader sees what the server said.
+    pub failure_examples: BTreeMap<String, Vec<String>>,
+    pub latency_us: BTreeMap<String, PhaseLatency>,
+}
+
+const EXAMPLES_PER_CLASS: usize = 3;
+
+/// Folds records into a summary.
+pub struct Accumulator {
+    histograms: Vec<Histogram<u64>>,
+    sessions: SessionCounts,
+    connections: ConnectionCounts,
+    by_command: BTreeMap<TransferCommand, CommandCounts>,
+    failures: BTreeMap<FailureClass, u64>,
+    examples: BTreeMap<FailureClass, Vec<String>>,
+    ports_seen: Box<[u64; 1024]>,
+    passive: PassiveSummary,
+    /// (time, +1/-1) edges of data connections and of ports held.
+    data_edges: Vec<(u64, i32)>,
+    hold_edges: Vec<(u64, i32)>,
+    last_us: u64,
+}
+
+impl Default for Accumulator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn span(from: Option<u64>, to: Option<u64>) -> Option<u64> {
+    Some(to?.saturating_sub(from?))
+}
+
+impl Accumulator {
+    pub fn new() -> Self {
+        Accumulator {
+            histograms: PHASES.iter().map(|_| new_histogram()).collect(),
+            sessions: SessionCounts::default(),
+            connections: ConnectionCounts::default(),
+            by_command: BTreeMap::new(),
+            failures: BTreeMap::new(),
+            examples: BTreeMap::new(),
+            ports_seen: Box::new([0; 1024]),
+            passive: PassiveSummary::default(),
+            data_edges: Vec::new(),
+            hold_edges: Vec::new(),
+            last_us: 0,
+        }
+    }
+
+    fn record_phase(&mut self, phase: &str, value: Option<u64>) {
+        if let (Some(v), Some(i)) = (value, PHASES.iter().position(|p| *p == phase)) {
+            self.histograms[i].saturating_record(v.clamp(1, HIST_MAX_US));
+        }
+    }
+
+    fn failure(&mut self, class: FailureClass, detail: &str) {
+        *self.failures.entry(class).or_default() += 1;
+        let examples = self.examples.entry(class).or_default();
+        if examples.len() < EXAMPLES_PER_CLASS && !examples.iter().any(|e| e == detail) {
+            examples.push(detail.to_string());
+        }
+    }
+
+    pub fn add(&mut self, record: &Record) {
+        match record {
+            Record::Transfer(t) => self.add_transfer(t),
+            Record::Connection(c) => {
+                self.connections.opened += 1;
+                self.last_us = self.last_us.max(c.t_closed_us);
+                self.record_phase("connect", span(Some(c.t_connect_start_us), c.t_connected_us));
+                self.record_phase("greeting", span(c.t_connected_us, c.t_greeting_us));
+                self.record_phase("login", span(c.t_greeting_us, c.t_login_done_us));
+                // A connection that never logged in failed as a whole; one lost later already
+                // counted its failure on the transfer that lost it.
+                if c.t_login_done_us.is_none() {
+                    if let Some(class) = c.outcome.failure() {
+                        self.connections.failed += 1;
+                        self.failure(class, &c.detail);
+                    }
+                }
+            }
+            Record::Session(s) => {
+                self.sessions.completed += 1;
+                self.last_us = self.last_us.max(s.t_end_us);
+                self.sessions.files_not_attempted += u64::from(s.files_not_attempted);
+                match s.outcome.failure() {
+                    Some(_) => self.sessions.failed += 1,
+                    None if s.files_not_attempted > 0 => self.sessions.interrupted += 1,
+                    None => self.sessions.ok += 1,
+                }
+                self.record_phase("session", span(Some(s.t_intended_start_us), Some(s.t_end_us)));
+            }
+        }
+    }
+
+    fn add_transfer(&mut self, t: &TransferEvent) {
+        let c = self.by_command.entry(t.command).or_default();
+        c.attempted += 1;
+        c.bytes += t.bytes;
+        match t.outcome.failure() {
+            None => c.ok += 1,
+            Some(class) => {
+                c.failed += 1;
+                self.failure(class, &t.detail);
+            }
+        }
+        let end = [t.t_final_reply_us, t.t_data_closed_us, t.t_pasv_reply_us]
+            .into_iter()
+            .flatten()
+            .max();
+        self.last_us = self.last_us.max(end.unwrap_or(t.t_pasv_sent_us));
+
+        self.record_phase("pasv", span(Some(t.t_pasv_sent_us), t.t_pasv_reply_us));
+        self.record_phase("data_connect", span(t.t_pasv_reply_us, t.t_data_connected_us));
+        self.record_phase("first_byte", span(t.t_data_connected_us, t.t_first_byte_us));
+        self.record_phase("transfer", span(t.t_data_connected_us, t.t_transfer_done_us));
+        self.record_phase("final_reply", span(t.t_transfer_done_us, t.t_final_reply_us));
+
+        if let (Some(port), Some(granted)) = (t.pasv_port, t.t_pasv_reply_us) {
+            let p = &mut self.passive;
+            p.grants += 1;
+            p.min_port = Some(p.min_port.map_or(port, |m| m.min(port)));
+            p.max_port = Some(p.max_port.map_or(port, |m| m.max(port)));
+            if t.in_range == Some(false) {
+                p.out_of_range += 1;
+            }
+            let (word, bit) = (usize::from(port) / 64, port % 64);
+            self.ports_seen[word] |= 1 << bit;
+            // Held from the grant until our data connection closed; an abandoned grant is
+            // counted until we gave up on it.
+            let released = t.t_data_closed_us.or(t.t_final_reply_us).unwrap_or(granted);
+            self.hold_edges.push((granted, 1));
+            self.hold_edges.push((released.max(granted), -1));
+        }
+        if let Some(connected) = t.t_data_connected_us {
+            let closed = t.t_data_closed_us.or(t.t_final_reply_us).unwrap_or(connected);
+            self.data_edges.push((connected, 1));
+            self.data_edges.push((closed.max(connected), -1));
+        }
+    }
+
+    pub fn finish(mut self) -> Summary {
+        self.passive.distinct_ports = self.ports_seen.iter().map(|w| u64::from(w.count_ones())).sum();
+        self.passive.peak_data_connections = peak(&mut self.data_edges);
+        self.passive.peak_ports_held = peak(&mut self.hold_edges);
+        let transfers = self
+            .by_command
+            .values()
+            .fold(CommandCounts::default(), |a, c| CommandCounts {
+                attempted: a.attempted + c.attempted,
+                ok: a.ok + c.ok,
+                failed: a.failed + c.failed,
+                bytes: a.bytes + c.bytes,
+            });
+        let elapsed_s = self.last_us as f64 / 1e6;
+        let per_s = |n: u64| if elapsed_s > 0.0 { n as f64 / elapsed_s } else { 0.0 };
+        let latency_us = PHASES
+            .iter()
+            .zip(&self.histograms)
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(name, h)| {
+                (
+                    name.to_string(),
+                    PhaseLatency {
+                        count: h.len(),
+                        mean_us: (h.mean() * 10.0).round() / 10.0,
+                        p50_us: h.value_at_quantile(0.5),
+                        p90_us: h.value_at_quantile(0.9),
+                        p99_us: h.value_at_quantile(0.99),
+                        p999_us: h.value_at_quantile(0.999),
+                        max_us: h.max(),
+                    },
+                )
+            })
+            .collect();
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            elapsed_s,
+            sessions: self.sessions,
+            connections: self.connections,
+            transfers,
+            by_command: self
+                .by_command
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), *v))
+                .collect(),
+            transfers_per_s: per_s(transfers.ok),
+            bytes_per_s: per_s(transfers.bytes),
+            passive: self.passive,
+            failures: self
+                .failures
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), *v))
+                .collect(),
+            failure_examples: self
+                .examples
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_string(), v))
+                .collect(),
+            latency_us,
+        }
+    }
+}
+
+/// Highest running sum of +1/-1 edges; at equal times closings count first, so back-to-back
+/// intervals do not overlap.
+fn peak(edges: &mut [(u64, i32)]) -> u64 {
+    edges.sort_unstable();
+    let (mut cur, mut max) = (0i64, 0i64);
+    for &(_, d) in edges.iter() {
+        cur += i64::from(d);
+        max = max.max(cur);
+    }
+    max.max(0) as u64
+}
+
+/// Summary of a finished run directory, recomputed from its CSVs.
+pub fn from_run_dir(dir: &std::path::Path) -> Result<Summary, crate::output::OutputError> {
+    let mut acc = Accumulator::new();
+    for r in crate::output::read_records(dir)? {
+        acc.add(&r);
+    }
+    Ok(acc.finish())
+}
+
+#[cfg(test)]
+mod tests;

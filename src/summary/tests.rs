@@ -1,0 +1,165 @@
+use super::*;
+use crate::event::{ConnectionRecord, Outcome, PassiveCommand, SessionRecord, TransferEvent};
+
+fn transfer(port: u16, granted: u64, connected: Option<u64>, closed: Option<u64>, outcome: Outcome) -> Record {
+    Record::Transfer(TransferEvent {
+        session_id: 1,
+        connection_id: 1,
+        seq_in_session: 0,
+        command: TransferCommand::Retr,
+        passive_command: PassiveCommand::Pasv,
+        path: "size-10.bin".into(),
+        pasv_port: Some(port),
+        in_range: Some(port < 30010),
+        t_pasv_sent_us: granted - 100,
+        t_pasv_reply_us: Some(granted),
+        t_data_connected_us: connected,
+        t_first_byte_us: connected.map(|c| c + 10),
+        t_transfer_done_us: closed,
+        t_data_closed_us: closed,
+        t_final_reply_us: closed.map(|c| c + 50),
+        bytes: if connected.is_some() { 10 } else { 0 },
+        expected_bytes: Some(10),
+        pasv_reply_code: Some(227),
+        transfer_reply_code: connected.map(|_| 150),
+        final_reply_code: closed.map(|_| 226),
+        outcome,
+        detail: match outcome {
+            Outcome::Ok => String::new(),
+            Outcome::Failed(c) => format!("{c} happened"),
+        },
+    })
+}
+
+#[test]
+fn concurrency_ports_and_failures_from_a_hand_made_stream() {
+    // Data connections [1000,2000], [1500,2500], [2000,3000]: they touch at 2000, where the
+    // closing counts first, so the peak is 2. Ports are held from the grant: [900,2000],
+    // [1400,2500], [1900,3000] and an abandoned grant of zero length at 1950: peak 3.
+    let records = vec![
+        transfer(30001, 900, Some(1000), Some(2000), Outcome::Ok),
+        transfer(30002, 1400, Some(1500), Some(2500), Outcome::Ok),
+        transfer(30001, 1900, Some(2000), Some(3000), Outcome::Ok),
+        transfer(30050, 1950, None, None, Outcome::Failed(FailureClass::PasvOutOfRange)),
+    ];
+    let mut acc = Accumulator::new();
+    for r in &records {
+        acc.add(r);
+    }
+    let s = acc.finish();
+    assert_eq!(s.passive.grants, 4);
+    assert_eq!(s.passive.distinct_ports, 3);
+    assert_eq!((s.passive.min_port, s.passive.max_port), (Some(30001), Some(30050)));
+    assert_eq!(s.passive.out_of_range, 1);
+    assert_eq!(s.passive.peak_data_connections, 2);
+    assert_eq!(s.passive.peak_ports_held, 3);
+    assert_eq!(s.transfers.attempted, 4);
+    assert_eq!(s.transfers.ok, 3);
+    assert_eq!(s.failures.get("pasv_out_of_range"), Some(&1));
+    assert_eq!(
+        s.failure_examples["pasv_out_of_range"],
+        vec!["pasv_out_of_range happened".to_string()]
+    );
+    // The last record ends at 3050 µs (final reply of the third transfer).
+    assert_eq!(s.elapsed_s, 0.00305);
+    assert_eq!(s.transfers.bytes, 30);
+    let pasv = &s.latency_us["pasv"];
+    assert_eq!((pasv.count, pasv.p50_us, pasv.max_us), (4, 100, 100));
+    let transfer = &s.latency_us["transfer"];
+    assert_eq!((transfer.count, transfer.max_us), (3, 1000));
+}
+
+#[test]
+fn order_of_records_does_not_change_the_summary() {
+    let mut records = [
+        transfer(30001, 900, Some(1000), Some(2000), Outcome::Ok),
+        transfer(
+            30003,
+            1400,
+            Some(1500),
+            Some(2500),
+            Outcome::Failed(FailureClass::TransferAborted),
+        ),
+        transfer(30002, 1900, Some(2000), Some(3000), Outcome::Ok),
+    ];
+    let forward = {
+        let mut a = Accumulator::new();
+        records.iter().for_each(|r| a.add(r));
+        a.finish()
+    };
+    records.reverse();
+    let backward = {
+        let mut a = Accumulator::new();
+        records.iter().for_each(|r| a.add(r));
+        a.finish()
+    };
+    assert_eq!(forward, backward);
+}
+
+#[test]
+fn connection_failures_count_once() {
+    let failed_login = ConnectionRecord {
+        session_id: 1,
+        connection_id: 1,
+        t_connect_start_us: 0,
+        t_connected_us: Some(100),
+        t_greeting_us: Some(200),
+        t_login_done_us: None,
+        t_closed_us: 300,
+        transfers_ok: 0,
+        transfers_failed: 0,
+        outcome: Outcome::Failed(FailureClass::LoginFailed),
+        detail: "Login incorrect.".into(),
+    };
+    // Lost after login: its failure was already counted on the transfer that lost it.
+    let lost_later = ConnectionRecord {
+        connection_id: 2,
+        t_login_done_us: Some(250),
+        outcome: Outcome::Failed(FailureClass::Timeout),
+        ..failed_login.clone()
+    };
+    let session = SessionRecord {
+        session_id: 1,
+        t_intended_start_us: 0,
+        t_start_us: 5,
+        t_login_done_us: None,
+        t_end_us: 400,
+        connections: 2,
+        files_planned: 3,
+        files_ok: 0,
+        files_failed: 0,
+        files_not_attempted: 3,
+        bytes: 0,
+        outcome: Outcome::Failed(FailureClass::LoginFailed),
+        detail: "Login incorrect.".into(),
+    };
+    let mut a = Accumulator::new();
+    for r in [
+        Record::Connection(failed_login),
+        Record::Connection(lost_later),
+        Record::Session(session),
+    ] {
+        a.add(&r);
+    }
+    let s = a.finish();
+    assert_eq!(s.failures.len(), 1);
+    assert_eq!(s.failures["login_failed"], 1);
+    assert_eq!((s.connections.opened, s.connections.failed), (2, 1));
+    assert_eq!(
+        (s.sessions.completed, s.sessions.failed, s.sessions.files_not_attempted),
+        (1, 1, 3)
+    );
+    assert_eq!(s.latency_us["session"].max_us, 400);
+    assert_eq!(s.latency_us["connect"].count, 2);
+    assert!(!s.latency_us.contains_key("pasv"));
+}
+
+#[test]
+fn empty_run_gives_an_empty_but_valid_summary() {
+    let s = Accumulator::new().finish();
+    assert_eq!(s.transfers.attempted, 0);
+    assert_eq!(s.transfers_per_s, 0.0);
+    assert!(s.latency_us.is_empty());
+    let text = render(&s, Some("30000-30099"));
+    assert!(text.contains("failures     none"), "{text}");
+}

@@ -1,0 +1,283 @@
+//! One simulated client session: `parallel_connections` logged-in control connections working
+//! one shared queue of files, as FileZilla, WinSCP and lftp do. When a connection dies its
+//! remaining work moves to the others; what nobody could do is counted as not attempted.
+
+use super::SwarmContext;
+use crate::event::{ConnectionRecord, FailureClass, Outcome, Record, SessionRecord};
+use crate::ftp::transfer::TransferIds;
+use crate::ftp::{ConnectTimes, ControlConnection, TransferRequest};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+type FileQueue = Arc<Mutex<VecDeque<(u32, TransferRequest)>>>;
+
+/// Earliest failure seen, which becomes the session's outcome.
+#[derive(Debug, Clone)]
+struct FirstFailure {
+    t_us: u64,
+    class: FailureClass,
+    detail: String,
+}
+
+fn earlier(a: Option<FirstFailure>, b: Option<FirstFailure>) -> Option<FirstFailure> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y.t_us < x.t_us { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+struct ConnectionResult {
+    login_done_us: Option<u64>,
+    ok: u32,
+    failed: u32,
+    bytes: u64,
+    first_failure: Option<FirstFailure>,
+}
+
+/// Seeds differ per session and connection yet follow from the profile's seed alone.
+fn sub_seed(seed: u64, a: u64, b: u64) -> u64 {
+    seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+}
+
+pub async fn run_session(ctx: Arc<SwarmContext>, session_id: u64, intended_start_us: u64) {
+    let clock = ctx.client.clock;
+    let t_start_us = clock.now_us();
+    ctx.gauges.sessions_active.fetch_add(1, Ordering::Relaxed);
+    let mut rng = StdRng::seed_from_u64(sub_seed(ctx.profile.seed, session_id, 0));
+    let requests = ctx.files.session_requests(&ctx.profile, session_id, &mut rng);
+    let planned = requests.len() as u32;
+    let queue: FileQueue = Arc::new(Mutex::new((0u32..).zip(requests).collect()));
+    let source = match ctx.sources.len() {
+        0 => None,
+        n => ctx.sources.get((session_id as usize) % n).copied(),
+    };
+
+    let connections = ctx.profile.session.parallel_connections;
+    let mut set = JoinSet::new();
+    for c in 0..connections {
+        let ctx = ctx.clone();
+        let queue = queue.clone();
+        let think_rng = StdRng::seed_from_u64(sub_seed(ctx.profile.seed, session_id, u64::from(c) + 1));
+        set.spawn(async move { run_connection(ctx, session_id, queue, source, think_rng).await });
+    }
+
+    let (mut ok, mut failed, mut bytes) = (0u32, 0u32, 0u64);
+    let mut login_done: Option<u64> = None;
+    let mut first_failure = None;
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(r) => {
+                ok += r.ok;
+                failed += r.failed;
+                bytes += r.bytes;
+                login_done = login_done.max(r.login_done_us);
+                first_failure = earlier(first_failure, r.first_failure);
+            }
+            Err(e) => {
+                first_failure = earlier(
+                    first_failure,
+                    Some(FirstFailure {
+                        t_us: clock.now_us(),
+                        class: FailureClass::ProtocolError,
+                        detail: format!("connection task failed: {e}"),
+                    }),
+                );
+            }
+        }
+    }
+    let not_attempted = queue.lock().map(|q| q.len() as u32).unwrap_or(0);
+    let (outcome, detail) = match first_failure {
+        Some(f) => (Outcome::Failed(f.class), f.detail),
+        None if not_attempted > 0 => (Outcome::OK, "interrupted before all files were attempted".to_string()),
+        None => (Outcome::OK, String::new()),
+    };
+    let record = SessionRecord {
+        session_id,
+        t_intended_start_us: intended_start_us,
+        t_start_us,
+        t_login_done_us: login_done,
+        t_end_us: clock.now_us(),
+        connections,
+        files_planned: planned,
+        files_ok: ok,
+        files_failed: failed,
+        files_not_attempted: not_attempted,
+        bytes,
+        outcome,
+        detail,
+    };
+    ctx.gauges.sessions_active.fetch_sub(1, Ordering::Relaxed);
+    ctx.gauges.sessions_done.fetch_add(1, Ordering::Relaxed);
+    let _ = ctx.records.send(Record::Session(record)).await;
+}
+
+async fn run_connection(
+    ctx: Arc<SwarmContext>,
+    session_id: u64,
+    queue: FileQueue,
+    source: Option<IpAddr>,
+    mut think_rng: StdRng,
+) -> ConnectionResult {
+    let clock = ctx.client.clock;
+    let connection_id = ctx.next_connection_id.fetch_add(1, Ordering::Relaxed);
+    let mut times = ConnectTimes::default();
+    let mut result = ConnectionResult {
+        login_done_us: None,
+        ok: 0,
+        failed: 0,
+        bytes: 0,
+        first_failure: None,
+    };
+    let record = |times: &ConnectTimes, result: &ConnectionResult, outcome: Outcome, detail: String| ConnectionRecord {
+        session_id,
+        connection_id,
+        t_connect_start_us: times.t_connect_start_us,
+        t_connected_us: times.t_connected_us,
+        t_greeting_us: times.t_greeting_us,
+        t_login_done_us: result.login_done_us,
+        t_closed_us: clock.now_us(),
+        transfers_ok: result.ok,
+        transfers_failed: result.failed,
+        outcome,
+        detail,
+    };
+
+    let opened = ControlConnection::open(ctx.client.clone(), ctx.addr, source, &mut times).await;
+    let mut conn = match opened {
+        Ok(mut c) => match c.login().await {
+            Ok(()) => {
+                result.login_done_us = Some(clock.now_us());
+                c
+            }
+            Err(e) => {
+                c.quit().await;
+                return connection_failed(
+                    &ctx,
+                    record(&times, &result, Outcome::Failed(e.class), e.detail.clone()),
+                    result,
+                    e.class,
+                    e.detail,
+                )
+                .await;
+            }
+        },
+        Err(e) => {
+            return connection_failed(
+                &ctx,
+                record(&times, &result, Outcome::Failed(e.class), e.detail.clone()),
+                result,
+                e.class,
+                e.detail,
+            )
+            .await;
+        }
+    };
+    ctx.gauges.control_open.fetch_add(1, Ordering::Relaxed);
+
+    let mut lost = None;
+    let mut first_file = true;
+    loop {
+        if ctx.stop_files.is_cancelled() {
+            break;
+        }
+        let job = match queue.lock() {
+            Ok(mut q) => q.pop_front(),
+            Err(_) => None,
+        };
+        let Some((seq, req)) = job else { break };
+        if !first_file {
+            let pause = think_time(&ctx, &mut think_rng);
+            if !pause.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = ctx.stop_files.cancelled() => {
+                        if let Ok(mut q) = queue.lock() { q.push_front((seq, req)); }
+                        break;
+                    }
+                }
+            }
+        }
+        first_file = false;
+        let out = conn
+            .transfer(
+                &req,
+                TransferIds {
+                    session_id,
+                    connection_id,
+                    seq_in_session: seq,
+                },
+            )
+            .await;
+        let ev = out.event;
+        result.bytes += ev.bytes;
+        ctx.gauges.bytes.fetch_add(ev.bytes, Ordering::Relaxed);
+        match ev.outcome.failure() {
+            None => result.ok += 1,
+            Some(class) => {
+                result.failed += 1;
+                ctx.gauges.failures.fetch_add(1, Ordering::Relaxed);
+                let t = ev.t_final_reply_us.or(ev.t_pasv_reply_us).unwrap_or(ev.t_pasv_sent_us);
+                result.first_failure = earlier(
+                    result.first_failure.take(),
+                    Some(FirstFailure {
+                        t_us: t,
+                        class,
+                        detail: ev.detail.clone(),
+                    }),
+                );
+            }
+        }
+        ctx.gauges.transfers_done.fetch_add(1, Ordering::Relaxed);
+        let _ = ctx.records.send(Record::Transfer(ev)).await;
+        if out.control_lost {
+            lost = result.first_failure.clone();
+            break;
+        }
+    }
+    ctx.gauges.control_open.fetch_sub(1, Ordering::Relaxed);
+    let (outcome, detail) = match &lost {
+        Some(f) => (
+            Outcome::Failed(f.class),
+            format!("control connection lost: {}", f.detail),
+        ),
+        None => {
+            conn.quit().await;
+            (Outcome::OK, String::new())
+        }
+    };
+    let rec = record(&times, &result, outcome, detail);
+    let _ = ctx.records.send(Record::Connection(rec)).await;
+    result
+}
+
+async fn connection_failed(
+    ctx: &SwarmContext,
+    rec: ConnectionRecord,
+    mut result: ConnectionResult,
+    class: FailureClass,
+    detail: String,
+) -> ConnectionResult {
+    ctx.gauges.failures.fetch_add(1, Ordering::Relaxed);
+    result.first_failure = Some(FirstFailure {
+        t_us: rec.t_closed_us,
+        class,
+        detail,
+    });
+    let _ = ctx.records.send(Record::Connection(rec)).await;
+    result
+}
+
+fn think_time(ctx: &SwarmContext, rng: &mut StdRng) -> Duration {
+    let s = &ctx.profile.session;
+    match s.think_time_max {
+        Some(max) if max.0 > s.think_time.0 => rng.random_range(s.think_time.0..=max.0),
+        _ => s.think_time.0,
+    }
+}

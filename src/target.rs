@@ -1,0 +1,187 @@
+//! Where the swarm goes: `ftp://user@host:port`. The password comes from the URL,
+//! `FTPSWARM_PASSWORD` or a prompt, and is never printed or written to a run directory.
+
+use std::fmt;
+
+pub const PASSWORD_ENV: &str = "FTPSWARM_PASSWORD";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    Plain,
+    /// Explicit FTPS (`AUTH TLS`).
+    ExplicitTls,
+}
+
+/// A password that cannot leak through `Debug`, `Display` or serialisation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<Secret>,
+    pub security: Security,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TargetError {
+    #[error("{0:?} is not a URL ({1}); write it like ftp://user@127.0.0.1:2121")]
+    Unparseable(String, String),
+    #[error("scheme {0:?} is not supported; use ftp:// (ftps:// arrives with FTPS support)")]
+    Scheme(String),
+    #[error("{0:?} has no host; write it like ftp://user@127.0.0.1:2121")]
+    NoHost(String),
+    #[error(
+        "no password for {user}@{host}: put it in {PASSWORD_ENV} (or in the URL), or run on a terminal to be asked"
+    )]
+    NoPassword { user: String, host: String },
+}
+
+impl Target {
+    pub fn parse(s: &str) -> Result<Target, TargetError> {
+        let url = url::Url::parse(s.trim()).map_err(|e| TargetError::Unparseable(redact_url(s), e.to_string()))?;
+        let security = match url.scheme() {
+            "ftp" => Security::Plain,
+            other => return Err(TargetError::Scheme(other.to_string())),
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| TargetError::NoHost(redact_url(s)))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let user = match url.username() {
+            "" => "anonymous".to_string(),
+            u => percent_decode(u),
+        };
+        let password = url.password().map(|p| Secret::new(percent_decode(p)));
+        Ok(Target {
+            host,
+            port: url.port().unwrap_or(21),
+            user,
+            password,
+            security,
+        })
+    }
+
+    /// Fills in the password from the environment or, on a terminal, a prompt. Anonymous
+    /// logins get the conventional e-mail-like password.
+    pub fn resolve_password(&mut self) -> Result<(), TargetError> {
+        if self.password.is_some() {
+            return Ok(());
+        }
+        if let Ok(p) = std::env::var(PASSWORD_ENV) {
+            self.password = Some(Secret::new(p));
+            return Ok(());
+        }
+        if self.user == "anonymous" || self.user == "ftp" {
+            self.password = Some(Secret::new("ftpswarm@"));
+            return Ok(());
+        }
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() {
+            let prompt = format!("password for {}@{}: ", self.user, self.host);
+            if let Ok(p) = rpassword::prompt_password(prompt) {
+                self.password = Some(Secret::new(p));
+                return Ok(());
+            }
+        }
+        Err(TargetError::NoPassword {
+            user: self.user.clone(),
+            host: self.host.clone(),
+        })
+    }
+
+    /// The URL with no password, for manifests and logs.
+    pub fn redacted(&self) -> String {
+        let scheme = match self.security {
+            Security::Plain => "ftp",
+            Security::ExplicitTls => "ftps",
+        };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("{scheme}://{}@{host}:{}", self.user, self.port)
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        match self.host.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => self.host.eq_ignore_ascii_case("localhost"),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// Best-effort removal of a password from something that looked like a URL, for error
+/// messages about URLs we could not parse.
+pub fn redact_url(s: &str) -> String {
+    match (s.find("://"), s.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &s[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &s[..scheme_end + 3], user, &s[at..]),
+                None => s.to_string(),
+            }
+        }
+        _ => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_redacts() {
+        let t = Target::parse("ftp://bob:s%40cret@127.0.0.1:2121").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.user.as_str()), ("127.0.0.1", 2121, "bob"));
+        assert_eq!(t.password.as_ref().map(Secret::expose), Some("s@cret"));
+        assert_eq!(t.redacted(), "ftp://bob@127.0.0.1:2121");
+        assert!(!format!("{t:?}").contains("cret"));
+        assert!(t.is_loopback());
+    }
+
+    #[test]
+    fn defaults() {
+        let t = Target::parse("ftp://[::1]").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.user.as_str()), ("::1", 21, "anonymous"));
+        assert_eq!(t.redacted(), "ftp://anonymous@[::1]:21");
+    }
+
+    #[test]
+    fn rejects_bad_urls_without_leaking() {
+        assert!(matches!(Target::parse("http://x"), Err(TargetError::Scheme(_))));
+        assert!(matches!(Target::parse("ftps://x"), Err(TargetError::Scheme(_))));
+        let e = Target::parse("ftp://u:hunter2@:99999").unwrap_err().to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert_eq!(redact_url("ftp://u:pw@h:21"), "ftp://u:***@h:21");
+    }
+}
