@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use unftp_core::auth::{AuthenticationError, Authenticator, Credentials, Principal};
 
 pub const DEFAULT_USER: &str = "ftpswarm";
-pub const DEFAULT_PASSWORD: &str = "ftpswarm";
+pub const DEFAULT_PASSWORD: &str = "swarm-secret";
 
 #[derive(Debug, Clone)]
 pub struct EmbeddedConfig {

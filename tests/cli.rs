@@ -1,0 +1,113 @@
+//! The binary's contract with a person: clear one-line errors, non-zero exits, no panics.
+
+use std::process::{Command, Output};
+
+fn ftpswarm(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpswarm"));
+    cmd.args(args)
+        .env_remove("FTPSWARM_PASSWORD")
+        .env("RUST_BACKTRACE", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_clean_failure(out: &Output) -> String {
+    let err = stderr_of(out);
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    assert!(!err.contains("panicked") && !err.contains("stack backtrace"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line, please: {err}");
+    err
+}
+
+#[test]
+fn invalid_profile_names_file_line_field_and_allowed_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("bad.toml");
+    std::fs::write(&p, "name = \"bad\"\n\n[load]\nsessions = 0\n").unwrap();
+    let err = assert_clean_failure(&ftpswarm(&["run", "-p", p.to_str().unwrap()], &[]));
+    assert!(
+        err.contains("bad.toml") && err.contains("line 4") && err.contains("load.sessions"),
+        "{err}"
+    );
+    assert!(err.contains("allowed: 1 to 100000"), "{err}");
+}
+
+#[test]
+fn misspelt_field_is_reported_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("typo.toml");
+    std::fs::write(&p, "[session]\nfiles_per_session = 2\nparalel_connections = 2\n").unwrap();
+    let err = assert_clean_failure(&ftpswarm(&["run", "-p", p.to_str().unwrap()], &[]));
+    assert!(
+        err.contains("line 3") && err.contains("paralel_connections") && err.contains("parallel_connections"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unreachable_target_is_one_clear_line() {
+    // A port nothing listens on: bind one, read its number, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("ftp://bob@127.0.0.1:{port}");
+    let err = assert_clean_failure(&ftpswarm(&["run", "--target", &url], &[("FTPSWARM_PASSWORD", "pw")]));
+    assert!(err.contains("connect_refused") && err.contains(&url), "{err}");
+}
+
+#[test]
+fn missing_password_says_how_to_give_one() {
+    let err = assert_clean_failure(&ftpswarm(&["run", "--target", "ftp://bob@127.0.0.1:2"], &[]));
+    assert!(err.contains("FTPSWARM_PASSWORD"), "{err}");
+}
+
+#[test]
+fn bad_override_names_the_flag() {
+    let err = assert_clean_failure(&ftpswarm(&["run", "--parallel", "0"], &[]));
+    assert!(err.starts_with("error: --parallel"), "{err}");
+}
+
+#[test]
+fn password_in_url_never_echoed() {
+    let err = assert_clean_failure(&ftpswarm(&["run", "--target", "ftp://bob:hunter2@127.0.0.1:1"], &[]));
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn default_run_writes_a_run_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = ftpswarm(
+        &[
+            "run",
+            "--duration",
+            "1s",
+            "--pasv-range",
+            "30500-30599",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("failures     none"), "{stdout}");
+    for f in [
+        "manifest.json",
+        "events.csv",
+        "sessions.csv",
+        "connections.csv",
+        "summary.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+}

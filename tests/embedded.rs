@@ -1,0 +1,208 @@
+//! `ftpswarm run` against the embedded server, driven in-process.
+
+use ftpswarm::event::{Outcome, TransferEvent};
+use ftpswarm::output::{self, Manifest, RunStatus};
+use ftpswarm::profile::{HumanDuration, PortRange, ProfileOverrides};
+use ftpswarm::run::{run, RunOptions};
+use ftpswarm::summary::{self, Summary};
+use std::path::Path;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+fn read_events(dir: &Path) -> Vec<TransferEvent> {
+    let mut r = csv::Reader::from_path(dir.join(output::EVENTS)).unwrap();
+    r.deserialize().map(|row| row.unwrap()).collect()
+}
+
+fn options(dir: &Path, overrides: ProfileOverrides) -> RunOptions {
+    RunOptions {
+        out: Some(dir.to_path_buf()),
+        overrides,
+        ..RunOptions::default()
+    }
+}
+
+/// A pasv range no other test of this binary uses, below the Linux ephemeral range.
+fn range(min: u16, width: u16) -> Option<PortRange> {
+    Some(PortRange {
+        min,
+        max: min + width - 1,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_profile_completes_with_zero_failures_and_consistent_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    // The built-in quick profile, shortened: same shape, fewer seconds.
+    let overrides = ProfileOverrides {
+        duration: Some(HumanDuration(Duration::from_secs(3))),
+        pasv_range: range(30100, 100),
+        ..Default::default()
+    };
+    let report = run(options(&dir, overrides), CancellationToken::new()).await.unwrap();
+    let s = &report.summary;
+
+    assert_eq!(
+        report.manifest.status,
+        RunStatus::Complete,
+        "{:?}",
+        report.manifest.partial_reason
+    );
+    assert!(
+        s.failures.is_empty(),
+        "failures: {:?} {:?}",
+        s.failures,
+        s.failure_examples
+    );
+    assert!(s.sessions.completed >= 8, "only {} sessions", s.sessions.completed);
+    assert_eq!(s.sessions.ok, s.sessions.completed);
+
+    // events.csv: exactly sessions × files rows, every port inside the range.
+    let events = read_events(&dir);
+    let files = u64::from(report.profile.session.files_per_session);
+    assert_eq!(events.len() as u64, s.sessions.completed * files);
+    let r = report.profile.target.pasv_range.unwrap();
+    assert!(events
+        .iter()
+        .all(|e| e.pasv_port.is_some_and(|p| r.contains(p)) && e.in_range == Some(true)));
+    assert!(events.iter().all(|e| e.outcome == Outcome::Ok));
+    // Every phase in order for every transfer.
+    for e in &events {
+        let t = [
+            Some(e.t_pasv_sent_us),
+            e.t_pasv_reply_us,
+            e.t_data_connected_us,
+            e.t_transfer_done_us,
+            e.t_data_closed_us,
+            e.t_final_reply_us,
+        ];
+        assert!(t.iter().all(Option::is_some), "{e:?}");
+        assert!(t.windows(2).all(|w| w[0] <= w[1]), "phases out of order: {e:?}");
+        if e.command == ftpswarm::event::TransferCommand::Retr {
+            assert_eq!(Some(e.bytes), e.expected_bytes);
+        }
+    }
+
+    // Summary figures equal a recomputation from the CSVs, and what the server counted.
+    let on_disk: Summary = output::read_json(&dir.join(output::SUMMARY)).unwrap();
+    assert_eq!(&on_disk, s);
+    assert_eq!(&summary::from_run_dir(&dir).unwrap(), s);
+    assert_eq!(s.transfers.attempted, events.len() as u64);
+    assert_eq!(s.transfers.bytes, events.iter().map(|e| e.bytes).sum::<u64>());
+    assert_eq!(s.passive.grants, events.len() as u64);
+    let sessions = ftpswarm::output::read_records(&dir).unwrap();
+    let session_rows = sessions
+        .iter()
+        .filter(|r| matches!(r, ftpswarm::event::Record::Session(_)))
+        .count();
+    assert_eq!(session_rows as u64, s.sessions.completed);
+
+    let manifest: Manifest = output::read_json(&dir.join(output::MANIFEST)).unwrap();
+    assert_eq!(manifest.status, RunStatus::Complete);
+    assert!(manifest.embedded_server);
+    // The password never lands in the run directory.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains(ftpswarm::server::DEFAULT_PASSWORD),
+            "password in {}",
+            path.display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupt_writes_everything_and_marks_partial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let overrides = ProfileOverrides {
+        duration: Some(HumanDuration(Duration::from_secs(60))),
+        pasv_range: range(30200, 100),
+        ..Default::default()
+    };
+    let interrupt = CancellationToken::new();
+    let trigger = interrupt.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        trigger.cancel();
+    });
+    let started = std::time::Instant::now();
+    let report = run(options(&dir, overrides), interrupt).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20), "did not stop promptly");
+    assert_eq!(report.manifest.status, RunStatus::Partial);
+    assert!(report
+        .manifest
+        .partial_reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("interrupted"));
+    let manifest: Manifest = output::read_json(&dir.join(output::MANIFEST)).unwrap();
+    assert_eq!(manifest.status, RunStatus::Partial);
+    // What ran before the interrupt is on disk and adds up.
+    let events = read_events(&dir);
+    assert!(!events.is_empty());
+    assert_eq!(summary::from_run_dir(&dir).unwrap(), report.summary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_narrower_than_demand_yields_pasv_rejected_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    // 16 control connections with no think time fighting over one port.
+    let overrides = ProfileOverrides {
+        sessions: Some(8),
+        parallel: Some(2),
+        files_per_session: Some(10),
+        think_time: Some(HumanDuration::ZERO),
+        total_sessions: Some(16),
+        duration: Some(HumanDuration(Duration::from_secs(30))),
+        mix: Some(ftpswarm::profile::parse_mix("retr=1").unwrap()),
+        pasv_range: range(30300, 1),
+        ..Default::default()
+    };
+    let report = run(options(&dir, overrides), CancellationToken::new()).await.unwrap();
+    let s = &report.summary;
+    let rejected = s.failures.get("pasv_rejected").copied().unwrap_or(0);
+    assert!(
+        rejected > 0,
+        "expected 425s with 1 port for 16 connections: {:?}",
+        s.failures
+    );
+    let events = read_events(&dir);
+    let e = events
+        .iter()
+        .find(|e| e.outcome == Outcome::Failed(ftpswarm::event::FailureClass::PasvRejected))
+        .unwrap();
+    assert_eq!(e.pasv_reply_code, Some(425));
+    assert_eq!(e.pasv_port, None);
+    // Rejections do not kill sessions: other transfers went on.
+    assert!(s.transfers.ok > 0);
+    assert_eq!(s.transfers.attempted, 16 * 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_model_counts_latency_from_intended_arrival() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let overrides = ProfileOverrides {
+        rate: Some(20.0),
+        total_sessions: Some(20),
+        duration: Some(HumanDuration(Duration::from_secs(10))),
+        pasv_range: range(30400, 100),
+        ..Default::default()
+    };
+    let report = run(options(&dir, overrides), CancellationToken::new()).await.unwrap();
+    assert_eq!(report.summary.sessions.completed, 20);
+    assert!(
+        report.summary.failures.is_empty(),
+        "{:?}",
+        report.summary.failure_examples
+    );
+    for r in output::read_records(&dir).unwrap() {
+        if let ftpswarm::event::Record::Session(s) = r {
+            assert!(s.t_intended_start_us <= s.t_start_us, "{s:?}");
+        }
+    }
+}
