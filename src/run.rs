@@ -93,6 +93,16 @@ async fn resolve_target(opts: &RunOptions, profile: &mut Profile) -> anyhow::Res
             })
         }
         Some(url) => {
+            // A profile's pasv_range describes the server its own `url` names (or the embedded
+            // one). Checked against another server it would flag every grant as out of range.
+            if opts.target.is_some() && profile.target.url.is_none() && opts.overrides.pasv_range.is_none() {
+                if let Some(r) = profile.target.pasv_range.take() {
+                    tracing::warn!(
+                        "not checking passive ports against the profile's range {r} (it is for the embedded server); \
+                         give --pasv-range with your server's range to flag grants outside it"
+                    );
+                }
+            }
             let mut target = Target::parse(url).with_context(|| "--target")?;
             target.resolve_password()?;
             let hostport = if target.host.contains(':') {
