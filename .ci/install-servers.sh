@@ -53,7 +53,9 @@ fi
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now vsftpd.service >/dev/null 2>&1 || true
 else
-    if [ -x /etc/init.d/vsftpd ]; then
+    # The init script stops by pidfile, so this never touches the test
+    # instances (which the tests start with their own config files).
+    if [ -x /etc/init.d/vsftpd ] && [ -f /var/run/vsftpd/vsftpd.pid ]; then
         /etc/init.d/vsftpd stop >/dev/null 2>&1 || true
     fi
     if command -v update-rc.d >/dev/null 2>&1; then
@@ -72,7 +74,7 @@ PYTHON="${FTPSWARM_PYTHON:-python3}"
 if "${PYTHON}" -c 'import pyftpdlib' >/dev/null 2>&1; then
     log "pyftpdlib already importable by ${PYTHON}: skipping pip"
 else
-    "${PYTHON}" -m pip install --disable-pip-version-check --no-input pyftpdlib
+    "${PYTHON}" -m pip install --disable-pip-version-check --no-input --root-user-action=ignore pyftpdlib
     "${PYTHON}" -c 'import pyftpdlib' # fail loudly if it still isn't importable
 fi
 

@@ -71,6 +71,8 @@ struct ResolvedTarget {
     addr: SocketAddr,
     target: Target,
     embedded: Option<EmbeddedServer>,
+    /// The profile's range, dropped because it describes another server.
+    unchecked_range: Option<PortRange>,
 }
 
 async fn resolve_target(opts: &RunOptions, profile: &mut Profile) -> anyhow::Result<ResolvedTarget> {
@@ -90,19 +92,18 @@ async fn resolve_target(opts: &RunOptions, profile: &mut Profile) -> anyhow::Res
                 addr: server.addr,
                 target,
                 embedded: Some(server),
+                unchecked_range: None,
             })
         }
         Some(url) => {
             // A profile's pasv_range describes the server its own `url` names (or the embedded
             // one). Checked against another server it would flag every grant as out of range.
-            if opts.target.is_some() && profile.target.url.is_none() && opts.overrides.pasv_range.is_none() {
-                if let Some(r) = profile.target.pasv_range.take() {
-                    tracing::warn!(
-                        "not checking passive ports against the profile's range {r} (it is for the embedded server); \
-                         give --pasv-range with your server's range to flag grants outside it"
-                    );
-                }
-            }
+            let foreign = opts.target.is_some() && profile.target.url.is_none() && opts.overrides.pasv_range.is_none();
+            let unchecked_range = if foreign {
+                profile.target.pasv_range.take()
+            } else {
+                None
+            };
             let mut target = Target::parse(url).with_context(|| "--target")?;
             target.resolve_password()?;
             let hostport = if target.host.contains(':') {
@@ -119,6 +120,7 @@ async fn resolve_target(opts: &RunOptions, profile: &mut Profile) -> anyhow::Res
                 addr,
                 target,
                 embedded: None,
+                unchecked_range,
             })
         }
     }

@@ -2,8 +2,8 @@
 //!
 //! Every server listens on 127.0.0.1 only, on a control port picked at
 //! start-up, runs as a child process of the test, and is stopped (its whole
-//! process group killed and reaped) when the [`RealServer`] is dropped. Nothing
-//! here ever sends traffic anywhere but loopback.
+//! process tree killed, the server reaped) when the [`RealServer`] is
+//! dropped. Nothing here ever sends traffic anywhere but loopback.
 //!
 //! Install the servers with `.ci/install-servers.sh` (as root). When a server
 //! cannot start, [`require_or_skip`] fails the test in CI (env `CI` set) and
@@ -104,7 +104,7 @@ impl std::fmt::Display for ServerKind {
 }
 
 /// A running FTP server on 127.0.0.1. Dropping it kills the server's process
-/// group, reaps it and deletes its directories.
+/// tree (including open sessions), reaps it and deletes its directories.
 pub struct RealServer {
     pub kind: ServerKind,
     /// Control port on 127.0.0.1.
@@ -144,7 +144,7 @@ impl RealServer {
 
     /// `None` while the server runs, its exit status once it has exited.
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        self.proc.child.try_wait().ok().flatten()
+        self.proc.poll_exit()
     }
 
     /// The last few KiB of the server log, for assertion messages.
@@ -227,10 +227,7 @@ pub fn start_vsftpd(pasv_min: u16, pasv_max: u16) -> Result<RealServer, String> 
     }
     let pam_file = Path::new("/etc/pam.d").join(VSFTPD_PAM_SERVICE);
     if !pam_file.is_file() {
-        return Err(format!(
-            "PAM service {} is missing; {INSTALL_HINT}",
-            pam_file.display()
-        ));
+        return Err(format!("PAM service {} is missing; {INSTALL_HINT}", pam_file.display()));
     }
     let account = lookup_user(FTP_USER)?;
 
@@ -239,29 +236,21 @@ pub fn start_vsftpd(pasv_min: u16, pasv_max: u16) -> Result<RealServer, String> 
     // be owned by root and not be writable by the FTP user. A private one
     // avoids depending on /var/run/vsftpd/empty, which lives on a tmpfs.
     let secure_chroot = tmp.path().join("empty");
-    fs::create_dir(&secure_chroot)
-        .map_err(|e| format!("create {}: {e}", secure_chroot.display()))?;
+    fs::create_dir(&secure_chroot).map_err(|e| format!("create {}: {e}", secure_chroot.display()))?;
     set_mode(&secure_chroot, 0o755)?;
 
     // Several vsftpd instances (other tests, other test binaries) log in as
     // the same local user at the same time: give each its own directory.
     let fixtures_dir = account.home.join("fixtures");
     ensure_user_dir(&fixtures_dir, &account)?;
-    remove_stale_instance_dirs(&fixtures_dir);
+    remove_stale_dirs(&fixtures_dir, "");
     let instance_dir = fixtures_dir.join(unique_name());
     ensure_user_dir(&instance_dir, &account)?;
 
     let token = unique_name();
     let conf_path = tmp.path().join("vsftpd.conf");
     let started = launch(ServerKind::Vsftpd, tmp.path(), &token, |port| {
-        let conf = vsftpd_config(
-            port,
-            pasv_min,
-            pasv_max,
-            &instance_dir,
-            &secure_chroot,
-            &token,
-        );
+        let conf = vsftpd_config(port, pasv_min, pasv_max, &instance_dir, &secure_chroot, &token);
         write_root_only(&conf_path, &conf)?;
         let mut cmd = Command::new(&bin);
         cmd.arg(&conf_path);
@@ -430,8 +419,7 @@ pub fn start_pyftpdlib(pasv_min: u16, pasv_max: u16) -> Result<RealServer, Strin
     let root = tmp.path().join("root");
     fs::create_dir(&root).map_err(|e| format!("create {}: {e}", root.display()))?;
     let script = tmp.path().join("serve.py");
-    fs::write(&script, PYFTPDLIB_SCRIPT)
-        .map_err(|e| format!("write {}: {e}", script.display()))?;
+    fs::write(&script, PYFTPDLIB_SCRIPT).map_err(|e| format!("write {}: {e}", script.display()))?;
 
     let token = unique_name();
     let started = launch(ServerKind::Pyftpdlib, tmp.path(), &token, |port| {
@@ -518,29 +506,20 @@ fn start_once(
 ) -> Result<Started, AttemptError> {
     let fatal = AttemptError::Fatal;
     let t0 = Instant::now();
-    let mut proc = spawn_logged(&mut cmd, log_path)
-        .map_err(|e| fatal(format!("{kind}: cannot start {cmd:?}: {e}")))?;
+    let mut proc = spawn_logged(&mut cmd, log_path).map_err(|e| fatal(format!("{kind}: cannot start {cmd:?}: {e}")))?;
     let deadline = t0 + START_TIMEOUT;
     loop {
-        match proc.child.try_wait() {
-            Ok(Some(status)) => {
-                let tail = log_tail(log_path);
-                proc.stop();
-                let msg = format!(
-                    "{kind} exited during start-up ({status}) on port {port}; log {}:\n{tail}",
-                    log_path.display()
-                );
-                return Err(if looks_like_port_taken(&tail) {
-                    AttemptError::PortTaken(msg)
-                } else {
-                    fatal(msg)
-                });
-            }
-            Ok(None) => {}
-            Err(e) => {
-                proc.stop();
-                return Err(fatal(format!("{kind}: waiting for pid failed: {e}")));
-            }
+        if let Some(status) = proc.poll_exit() {
+            let tail = log_tail(log_path);
+            let msg = format!(
+                "{kind} exited during start-up ({status}) on port {port}; log {}:\n{tail}",
+                log_path.display()
+            );
+            return Err(if looks_like_port_taken(&tail) {
+                AttemptError::PortTaken(msg)
+            } else {
+                fatal(msg)
+            });
         }
         let probe_error = match read_greeting_within(port, PROBE_TIMEOUT) {
             Ok(line) if line.contains(token) => {
@@ -583,12 +562,8 @@ fn looks_like_port_taken(log: &str) -> bool {
 /// A free TCP port on 127.0.0.1 (from the ephemeral range). It is free when
 /// this returns; [`launch`] retries if it is taken before the server binds it.
 fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind(SocketAddrV4::new(LOOPBACK, 0))
-        .map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| format!("local_addr: {e}"))?
-        .port();
+    let listener = TcpListener::bind(SocketAddrV4::new(LOOPBACK, 0)).map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
+    let port = listener.local_addr().map_err(|e| format!("local_addr: {e}"))?.port();
     Ok(port)
 }
 
@@ -601,19 +576,14 @@ pub fn read_greeting(port: u16) -> Result<String, String> {
 
 fn read_greeting_within(port: u16, timeout: Duration) -> Result<String, String> {
     let addr = SocketAddr::V4(SocketAddrV4::new(LOOPBACK, port));
-    let stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
     stream
         .set_read_timeout(Some(timeout))
         .map_err(|e| format!("set_read_timeout: {e}"))?;
     stream
         .set_write_timeout(Some(timeout))
         .map_err(|e| format!("set_write_timeout: {e}"))?;
-    let mut reader = BufReader::new(
-        stream
-            .try_clone()
-            .map_err(|e| format!("clone stream: {e}"))?,
-    );
+    let mut reader = BufReader::new(stream.try_clone().map_err(|e| format!("clone stream: {e}"))?);
     let mut last = String::new();
     // A greeting is a handful of lines at most; bound it anyway.
     for _ in 0..32 {
@@ -654,7 +624,7 @@ struct ServerProcess {
 
 struct Watchdog {
     child: Child,
-    /// Closing this (drop, or the test process dying) makes it kill the group.
+    /// Closing this (drop, or the test process dying) makes it kill the tree.
     stdin: Option<ChildStdin>,
 }
 
@@ -686,7 +656,7 @@ exit 0
 "#;
 
 /// Spawns `cmd` in a new process group with stdin, stdout and stderr all on
-/// `log_path`, plus a watchdog for the group.
+/// `log_path`, plus a watchdog for its process tree.
 ///
 /// stdin too: vsftpd writes its `500 OOPS: ...` start-up errors to fd 0, not
 /// to stderr (it was built for inetd, where fd 0 is the client socket), so
@@ -699,10 +669,7 @@ fn spawn_logged(cmd: &mut Command, log_path: &Path) -> Result<ServerProcess, Str
         .write(true)
         .open(log_path)
         .map_err(|e| format!("open {}: {e}", log_path.display()))?;
-    let clone = |f: &File| {
-        f.try_clone()
-            .map_err(|e| format!("dup {}: {e}", log_path.display()))
-    };
+    let clone = |f: &File| f.try_clone().map_err(|e| format!("dup {}: {e}", log_path.display()));
     cmd.stdin(Stdio::from(clone(&log)?))
         .stdout(Stdio::from(clone(&log)?))
         .stderr(Stdio::from(log))
@@ -730,17 +697,34 @@ fn spawn_logged(cmd: &mut Command, log_path: &Path) -> Result<ServerProcess, Str
 }
 
 impl ServerProcess {
-    /// Kills the server's process group and reaps the server and watchdog.
+    /// The server's exit status if it has exited (reaping it). Once the
+    /// server is reaped its pid may be reused, so the watchdog is disarmed
+    /// (killed without closing its stdin) before it could signal that pid.
+    fn poll_exit(&mut self) -> Option<ExitStatus> {
+        let status = self.child.try_wait().ok().flatten()?;
+        if let Some(mut wd) = self.watchdog.take() {
+            let _ = wd.child.kill();
+            let _ = wait_bounded(&mut wd.child, REAP_TIMEOUT);
+        }
+        Some(status)
+    }
+
+    /// Kills the server's process tree and reaps the server and watchdog.
     /// Bounded: gives up (leaving a zombie at worst) rather than hang.
     fn stop(&mut self) {
-        if let Some(mut wd) = self.watchdog.take() {
-            drop(wd.stdin.take()); // EOF: the watchdog kills the group
-            if !wait_bounded(&mut wd.child, REAP_TIMEOUT) {
-                let _ = wd.child.kill();
-                let _ = wait_bounded(&mut wd.child, REAP_TIMEOUT);
+        // An already-exited server only needs reaping (and the watchdog
+        // disarming); its pid must not be signalled any more.
+        if self.poll_exit().is_none() {
+            if let Some(mut wd) = self.watchdog.take() {
+                drop(wd.stdin.take()); // EOF: the watchdog kills the tree
+                if !wait_bounded(&mut wd.child, REAP_TIMEOUT) {
+                    let _ = wd.child.kill();
+                    let _ = wait_bounded(&mut wd.child, REAP_TIMEOUT);
+                }
             }
         }
-        // Also kill by pid, in case there was no watchdog (no-op if dead).
+        // Also kill by pid in case there was no watchdog. std never signals
+        // a child it has already reaped, so this cannot hit a reused pid.
         let _ = self.child.kill();
         let _ = wait_bounded(&mut self.child, REAP_TIMEOUT);
     }
@@ -777,11 +761,7 @@ fn log_tail(path: &Path) -> String {
         let mut buf = Vec::new();
         f.take(LOG_TAIL_BYTES).read_to_end(&mut buf)?;
         let text = String::from_utf8_lossy(&buf).into_owned();
-        Ok(if start > 0 {
-            format!("[...]{text}")
-        } else {
-            text
-        })
+        Ok(if start > 0 { format!("[...]{text}") } else { text })
     };
     match read() {
         Ok(s) if s.trim().is_empty() => "(log is empty)".to_string(),
@@ -889,7 +869,7 @@ fn check_pasv_args(pasv_min: u16, pasv_max: u16) -> Result<(), String> {
 // ---------------------------------------------------------------------------
 
 /// `<pid>-<counter>-<nanos>`: unique per call across processes. The leading
-/// pid lets [`remove_stale_instance_dirs`] tell whose directory it is.
+/// pid lets [`remove_stale_dirs`] tell whose directory it is.
 fn unique_name() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
@@ -903,9 +883,13 @@ fn unique_name() -> String {
     )
 }
 
+/// A temp dir named `ftpswarm-<kind>-<pid>-XXXXXX`, after removing such dirs
+/// left behind by test processes that no longer exist.
 fn make_tempdir(kind: &str) -> Result<TempDir, String> {
+    let prefix = format!("ftpswarm-{kind}-");
+    remove_stale_dirs(&std::env::temp_dir(), &prefix);
     tempfile::Builder::new()
-        .prefix(&format!("ftpswarm-{kind}-"))
+        .prefix(&format!("{prefix}{}-", std::process::id()))
         .tempdir()
         .map_err(|e| format!("create temp dir: {e}"))
 }
@@ -918,8 +902,7 @@ struct Account {
 
 /// Looks `name` up in /etc/passwd (the install script creates it there).
 fn lookup_user(name: &str) -> Result<Account, String> {
-    let passwd =
-        fs::read_to_string("/etc/passwd").map_err(|e| format!("read /etc/passwd: {e}"))?;
+    let passwd = fs::read_to_string("/etc/passwd").map_err(|e| format!("read /etc/passwd: {e}"))?;
     for line in passwd.lines() {
         let f: Vec<&str> = line.split(':').collect();
         if f.len() >= 7 && f[0] == name {
@@ -963,17 +946,19 @@ fn write_root_only(path: &Path, contents: &str) -> Result<(), String> {
     set_mode(path, 0o600)
 }
 
-/// Removes instance directories left by test processes that no longer exist
-/// (killed before their `Drop` ran). Best effort.
-fn remove_stale_instance_dirs(fixtures_dir: &Path) {
-    let Ok(entries) = fs::read_dir(fixtures_dir) else {
+/// Removes directories in `parent` named `<prefix><pid>-...` whose pid is
+/// not a running process: left behind by test processes killed before their
+/// `Drop` ran. Best effort.
+fn remove_stale_dirs(parent: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.split('-').next())
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|rest| rest.split('-').next())
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
