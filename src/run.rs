@@ -264,6 +264,12 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
             (p.files, p.created)
         }
     };
+    if let Some(r) = resolved.unchecked_range {
+        tracing::warn!(
+            "not checking passive ports against the profile's range {r} (it is for the embedded server); \
+             give --pasv-range with your server's range to flag grants outside it"
+        );
+    }
     let sources =
         crate::profile::expand_source_addresses(&profile.session.source_addresses).map_err(anyhow::Error::msg)?;
 
