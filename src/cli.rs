@@ -2,7 +2,7 @@
 //! the rest of the crate (and the tests, in-process) use.
 
 use crate::profile::{parse_mix, HumanDuration, PortRange, ProfileOverrides};
-use crate::run::RunOptions;
+use crate::run::{RunOptions, SocketView};
 use crate::serve::ServeOptions;
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
@@ -84,6 +84,22 @@ struct RunArgs {
     /// No progress display.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Print summary.json to stdout instead of the human summary (implies --quiet).
+    #[arg(long)]
+    json: bool,
+    /// Timeline sampling period (0 turns the sampler off).
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    sample_interval: HumanDuration,
+    /// Sample the kernel's sockets on the passive range: auto = when the target is on this host.
+    #[arg(long, value_enum, default_value_t = SocketViewArg::Auto)]
+    server_sockets: SocketViewArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum SocketViewArg {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Args, Debug)]
@@ -135,7 +151,13 @@ impl From<RunArgs> for RunOptions {
             prepare: a.prepare,
             keep_files: a.keep_files,
             use_announced_ip: a.use_announced_ip,
-            progress: !a.quiet,
+            progress: !a.quiet && !a.json,
+            sample_interval: a.sample_interval.0,
+            server_sockets: match a.server_sockets {
+                SocketViewArg::Auto => SocketView::Auto,
+                SocketViewArg::On => SocketView::On,
+                SocketViewArg::Off => SocketView::Off,
+            },
         }
     }
 }
@@ -169,7 +191,10 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => crate::run::run_cli(args.into()).await,
+            Command::Run(args) => {
+                let json = args.json;
+                crate::run::run_cli(args.into(), json).await
+            }
             Command::Serve(args) => crate::serve::serve(ServeOptions {
                 bind: args.bind,
                 port: args.port,

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod event;
 pub mod ftp;
 pub mod model;
+pub mod observe;
 pub mod output;
 pub mod profile;
 pub mod run;

@@ -1,22 +1,27 @@
 //! `ftpswarm run`: profile → (embedded) server → preflight → swarm → run directory → summary.
 
 use crate::clock::RunClock;
-use crate::event::{PassiveCommand, Record, TransferCommand};
+use crate::event::PassiveCommand;
 use crate::ftp::{ClientConfig, ClientTimeouts};
+use crate::observe::collector::spawn_collector;
+use crate::observe::hlog::{IntervalLog, LATENCY_LOG};
+use crate::observe::progress::{spawn_progress, ProgressTarget};
+use crate::observe::timeline::{spawn_sampler, SamplerConfig, SamplerStats, TIMELINE};
+use crate::observe::LiveCounters;
 use crate::output::{self, Manifest, RecordWriter, RunStatus, SCHEMA_VERSION};
 use crate::profile::{PassiveMode, PortRange, Profile, ProfileOverrides};
 use crate::server::{EmbeddedConfig, EmbeddedServer};
 use crate::summary::{Accumulator, Summary};
 use crate::swarm::files::{FilePlan, RetrSource};
 use crate::swarm::remote::{self, Created};
-use crate::swarm::{self, Gauges, SwarmContext, SwarmOutcome};
+use crate::swarm::{self, SwarmContext, SwarmOutcome};
 use crate::target::{Secret, Target};
 use anyhow::{bail, Context};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -38,6 +43,19 @@ pub struct RunOptions {
     pub keep_files: bool,
     pub use_announced_ip: bool,
     pub progress: bool,
+    /// Timeline sampling period; zero turns the sampler off.
+    pub sample_interval: Duration,
+    pub server_sockets: SocketView,
+}
+
+/// Whether the timeline samples the kernel's sockets on the passive range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SocketView {
+    /// On when the target is on this host (loopback), off otherwise.
+    #[default]
+    Auto,
+    On,
+    Off,
 }
 
 impl Default for RunOptions {
@@ -52,6 +70,8 @@ impl Default for RunOptions {
             keep_files: false,
             use_announced_ip: false,
             progress: false,
+            sample_interval: Duration::from_millis(100),
+            server_sockets: SocketView::Auto,
         }
     }
 }
@@ -64,6 +84,7 @@ pub struct RunReport {
     pub swarm: SwarmOutcome,
     /// Removals that failed during cleanup of a real server.
     pub cleanup_failures: usize,
+    pub sampler: Option<SamplerStats>,
 }
 
 /// Where the load goes, and the embedded server when we started one.
@@ -146,6 +167,7 @@ fn client_config(profile: &Profile, target: &Target, use_announced_ip: bool) -> 
         use_announced_ip: use_announced_ip || profile.target.use_announced_ip,
         bandwidth_cap: profile.session.bandwidth_cap.map(|b| b.0),
         announced_ip_warned: AtomicBool::new(false),
+        live: Arc::new(LiveCounters::default()),
     }
 }
 
@@ -159,84 +181,6 @@ fn run_tag() -> String {
 
 fn iso(t: std::time::SystemTime) -> String {
     chrono::DateTime::<chrono::Local>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// What the collector hands back when the records stop.
-struct Collected {
-    accumulator: Accumulator,
-    stored_paths: Vec<String>,
-    write_error: Option<String>,
-}
-
-/// Writes every record as it arrives and folds it into the summary. It stops when every
-/// sender is gone or, after `done`, when the channel is empty (aborted tasks may hold a
-/// sender a moment longer).
-fn spawn_collector(
-    mut writer: RecordWriter,
-    mut rx: mpsc::Receiver<Record>,
-    done: CancellationToken,
-    keep_stored: bool,
-) -> tokio::task::JoinHandle<Collected> {
-    tokio::spawn(async move {
-        let mut c = Collected {
-            accumulator: Accumulator::new(),
-            stored_paths: Vec::new(),
-            write_error: None,
-        };
-        let mut handle = |c: &mut Collected, r: Record| {
-            if c.write_error.is_none() {
-                if let Err(e) = writer.write(&r) {
-                    c.write_error = Some(e.to_string());
-                }
-            }
-            if let Record::Transfer(t) = &r {
-                if keep_stored && t.command == TransferCommand::Stor && t.transfer_reply_code.is_some() {
-                    c.stored_paths.push(t.path.clone());
-                }
-            }
-            c.accumulator.add(&r);
-        };
-        loop {
-            tokio::select! {
-                r = rx.recv() => match r {
-                    Some(r) => handle(&mut c, r),
-                    None => break,
-                },
-                _ = done.cancelled() => {
-                    while let Ok(r) = rx.try_recv() {
-                        handle(&mut c, r);
-                    }
-                    break;
-                }
-            }
-        }
-        if let Err(e) = writer.flush() {
-            c.write_error.get_or_insert(e.to_string());
-        }
-        c
-    })
-}
-
-fn spawn_progress(gauges: Arc<Gauges>, clock: RunClock, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.cancelled() => break,
-            }
-            eprint!(
-                "\r{:>5.0}s  sessions {:>6} done {:>4} active · transfers {:>8} · failures {:>6} · {:>8.1} MB ",
-                clock.now_us() as f64 / 1e6,
-                gauges.sessions_done.load(Ordering::Relaxed),
-                gauges.sessions_active.load(Ordering::Relaxed),
-                gauges.transfers_done.load(Ordering::Relaxed),
-                gauges.failures.load(Ordering::Relaxed),
-                gauges.bytes.load(Ordering::Relaxed) as f64 / 1e6,
-            );
-        }
-        eprint!("\r{:100}\r", "");
-    })
 }
 
 /// Runs a swarm and writes its run directory. `interrupt` (Ctrl-C in the binary) stops the
@@ -294,12 +238,17 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         // Until the run finishes, a reader (or a crash) sees an honest "partial".
         status: RunStatus::Partial,
         partial_reason: Some("run in progress, or the process ended before finishing".into()),
-        files: vec![
-            output::EVENTS.into(),
-            output::CONNECTIONS.into(),
-            output::SESSIONS.into(),
-            output::SUMMARY.into(),
-        ],
+        files: [
+            output::EVENTS,
+            output::CONNECTIONS,
+            output::SESSIONS,
+            LATENCY_LOG,
+            output::SUMMARY,
+        ]
+        .into_iter()
+        .chain((!opts.sample_interval.is_zero()).then_some(TIMELINE))
+        .map(String::from)
+        .collect(),
     };
     output::write_json(&dir.join(output::MANIFEST), &manifest)?;
 
@@ -307,11 +256,13 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     let collector_done = CancellationToken::new();
     let collector = spawn_collector(
         RecordWriter::create(&dir)?,
+        IntervalLog::create(&dir, &clock, Duration::from_secs(1))?,
+        Accumulator::new(profile.target.pasv_range),
         rx,
         collector_done.clone(),
         resolved.embedded.is_none(),
     );
-    let gauges = Arc::new(Gauges::default());
+    let live = client.live.clone();
     let ctx = Arc::new(SwarmContext {
         profile: profile.clone(),
         client: client.clone(),
@@ -319,20 +270,49 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         files,
         sources,
         records: tx,
-        gauges: gauges.clone(),
+        live: live.clone(),
         stop_files: CancellationToken::new(),
         next_connection_id: AtomicU64::new(1),
     });
-    let progress_stop = CancellationToken::new();
-    let progress = (opts.progress && std::io::stderr().is_terminal())
-        .then(|| spawn_progress(gauges.clone(), clock, progress_stop.clone()));
+    let observers_stop = CancellationToken::new();
+    let sampler = if opts.sample_interval.is_zero() {
+        None
+    } else {
+        let local = match opts.server_sockets {
+            SocketView::Auto => resolved.target.is_loopback(),
+            SocketView::On => true,
+            SocketView::Off => false,
+        };
+        let config = SamplerConfig {
+            interval: opts.sample_interval,
+            server_range: if local { profile.target.pasv_range } else { None },
+        };
+        Some(spawn_sampler(
+            &dir,
+            live.clone(),
+            clock,
+            config,
+            observers_stop.clone(),
+        )?)
+    };
+    let progress = (opts.progress && std::io::stderr().is_terminal()).then(|| {
+        let target = ProgressTarget {
+            duration: profile.load.duration.map(|d| d.0),
+            sessions: profile.load.total_sessions,
+        };
+        spawn_progress(live.clone(), clock, target, observers_stop.clone())
+    });
 
     let outcome = swarm::run(ctx.clone(), interrupt).await;
     drop(ctx);
-    progress_stop.cancel();
+    observers_stop.cancel();
     if let Some(p) = progress {
         let _ = p.await;
     }
+    let sampler = match sampler {
+        Some(handle) => Some(handle.await??),
+        None => None,
+    };
     // Give aborted tasks a moment to drop their senders, then drain what is queued.
     let collected = match tokio::time::timeout(Duration::from_secs(5), async {
         loop {
@@ -408,11 +388,12 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         summary,
         swarm: outcome,
         cleanup_failures,
+        sampler,
     })
 }
 
 /// `ftpswarm run` from the command line: Ctrl-C handling and the printed summary.
-pub async fn run_cli(opts: RunOptions) -> anyhow::Result<ExitCode> {
+pub async fn run_cli(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
     let interrupt = CancellationToken::new();
     let on_signal = interrupt.clone();
     tokio::spawn(async move {
@@ -425,6 +406,15 @@ pub async fn run_cli(opts: RunOptions) -> anyhow::Result<ExitCode> {
         }
     });
     let report = run(opts, interrupt).await?;
+    let partial = report.manifest.partial_reason.is_some();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.summary)?);
+        return Ok(if partial {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     let p = &report.profile;
     println!("ftpswarm run {} -> {}", p.name, report.dir.display());
     println!(
@@ -440,6 +430,15 @@ pub async fn run_cli(opts: RunOptions) -> anyhow::Result<ExitCode> {
         "{}",
         crate::summary::render(&report.summary, report.manifest.expected_pasv_range.as_deref())
     );
+    if let Some(st) = &report.sampler {
+        let run_s = report.summary.elapsed_s.max(1e-9);
+        println!(
+            "timeline     {} samples; sampler busy {:.1} ms ({:.3}% of the run)",
+            st.samples,
+            st.busy.as_secs_f64() * 1e3,
+            st.busy.as_secs_f64() / run_s * 100.0
+        );
+    }
     if report.swarm.sessions_dropped > 0 {
         println!(
             "dropped      {} arrivals (max_in_flight reached)",

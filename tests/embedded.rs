@@ -84,6 +84,15 @@ async fn quick_profile_completes_with_zero_failures_and_consistent_outputs() {
         }
     }
 
+    // libunftp frees ports before transfers end: short transfers give little evidence, but the
+    // ledger must never claim the opposite.
+    assert_ne!(
+        s.ledger.release_policy,
+        ftpswarm::observe::ledger::ReleasePolicy::HeldDuringTransfer,
+        "{:?}",
+        s.ledger.expected_regrants_if_released_at_accept
+    );
+
     // Summary figures equal a recomputation from the CSVs, and what the server counted.
     let on_disk: Summary = output::read_json(&dir.join(output::SUMMARY)).unwrap();
     assert_eq!(&on_disk, s);

@@ -18,9 +18,11 @@ pub use transfer::TransferRequest;
 
 use crate::clock::RunClock;
 use crate::event::PassiveCommand;
+use crate::observe::LiveCounters;
 use crate::profile::PortRange;
 use crate::target::Secret;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy)]
@@ -48,4 +50,6 @@ pub struct ClientConfig {
     pub bandwidth_cap: Option<u64>,
     /// Set once the "227 announces another IP" warning has been printed.
     pub announced_ip_warned: AtomicBool,
+    /// What the sampler and progress display read while the run goes on.
+    pub live: Arc<LiveCounters>,
 }

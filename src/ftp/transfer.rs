@@ -2,6 +2,7 @@
 
 use super::{ClientError, ControlConnection, Phase};
 use crate::event::{FailureClass, Outcome, TransferCommand, TransferEvent};
+use crate::observe::LiveCounters;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -18,6 +19,43 @@ pub struct TransferRequest {
     /// STOR: bytes to send. RETR: bytes expected, when known (a shorter download is
     /// `transfer_aborted`).
     pub bytes: Option<u64>,
+}
+
+/// A granted port as the live counters see it: held from the grant until released, exactly
+/// once, whichever way the transfer ends.
+struct PortHold<'a> {
+    live: &'a LiveCounters,
+    port: u16,
+    connected: bool,
+    released: bool,
+}
+
+impl<'a> PortHold<'a> {
+    fn new(live: &'a LiveCounters, port: u16, in_range: Option<bool>) -> Self {
+        live.granted(port, in_range);
+        PortHold {
+            live,
+            port,
+            connected: false,
+            released: false,
+        }
+    }
+    fn connected(&mut self) {
+        self.connected = true;
+        self.live.data_connected();
+    }
+    fn release(&mut self) {
+        if !self.released {
+            self.released = true;
+            self.live.released(self.port, self.connected);
+        }
+    }
+}
+
+impl Drop for PortHold<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// Who a transfer belongs to, for the ledger.
@@ -137,8 +175,11 @@ impl ControlConnection {
             }
         }
 
+        let live = self.config.live.clone();
+        let mut hold = PortHold::new(&live, grant.port, ev.in_range);
         let mut data = self.connect_data(&grant).await?;
         ev.t_data_connected_us = Some(clock.now_us());
+        hold.connected();
 
         let command = format!("{} {}", verb.unwrap_or(req.command.as_str()), req.path);
         self.send(&command, Phase::TransferStart).await?;
@@ -153,6 +194,7 @@ impl ControlConnection {
             ev.t_final_reply_us = Some(clock.now_us());
             drop(data);
             ev.t_data_closed_us = Some(clock.now_us());
+            hold.release();
             return Ok(());
         }
         if !prelim.is_preliminary() {
@@ -169,6 +211,7 @@ impl ControlConnection {
         ev.t_transfer_done_us = Some(clock.now_us());
         drop(data);
         ev.t_data_closed_us = Some(clock.now_us());
+        hold.release();
 
         // Even after a broken data stream the server owes a final reply (426/451); reading it
         // keeps the control connection usable for the next file.

@@ -7,7 +7,9 @@ mod text;
 pub use text::render;
 
 use crate::event::{FailureClass, Record, TransferCommand, TransferEvent};
+use crate::observe::ledger::{self, Grant, LedgerSummary};
 use crate::output::SCHEMA_VERSION;
+use crate::profile::PortRange;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -101,6 +103,8 @@ pub struct Summary {
     /// A few distinct server replies per failure class, so a reader sees what the server said.
     pub failure_examples: BTreeMap<String, Vec<String>>,
     pub latency_us: BTreeMap<String, PhaseLatency>,
+    /// Per-port history and the server's inferred release policy.
+    pub ledger: LedgerSummary,
 }
 
 const EXAMPLES_PER_CLASS: usize = 3;
@@ -118,12 +122,14 @@ pub struct Accumulator {
     /// (time, +1/-1) edges of data connections and of ports held.
     data_edges: Vec<(u64, i32)>,
     hold_edges: Vec<(u64, i32)>,
+    grants: Vec<Grant>,
+    expected_range: Option<PortRange>,
     last_us: u64,
 }
 
 impl Default for Accumulator {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 
@@ -131,8 +137,49 @@ fn span(from: Option<u64>, to: Option<u64>) -> Option<u64> {
     Some(to?.saturating_sub(from?))
 }
 
+/// The latency of every phase a record reached, as (index into [`PHASES`], µs). One
+/// definition for the summary and the interval log.
+pub fn phase_latencies(record: &Record, mut f: impl FnMut(usize, u64)) {
+    let mut put = |i: usize, v: Option<u64>| {
+        if let Some(v) = v {
+            f(i, v);
+        }
+    };
+    match record {
+        Record::Connection(c) => {
+            put(0, span(Some(c.t_connect_start_us), c.t_connected_us));
+            put(1, span(c.t_connected_us, c.t_greeting_us));
+            put(2, span(c.t_greeting_us, c.t_login_done_us));
+        }
+        Record::Transfer(t) => {
+            put(3, span(Some(t.t_pasv_sent_us), t.t_pasv_reply_us));
+            put(4, span(t.t_pasv_reply_us, t.t_data_connected_us));
+            put(5, span(t.t_data_connected_us, t.t_first_byte_us));
+            put(6, span(t.t_data_connected_us, t.t_transfer_done_us));
+            put(7, span(t.t_transfer_done_us, t.t_final_reply_us));
+        }
+        // Open model: from the intended arrival, so queueing before the start counts.
+        Record::Session(s) => put(8, span(Some(s.t_intended_start_us), Some(s.t_end_us))),
+    }
+}
+
+/// When a record's last phase ended, µs since t = 0.
+pub fn record_end_us(record: &Record) -> u64 {
+    match record {
+        Record::Connection(c) => c.t_closed_us,
+        Record::Session(s) => s.t_end_us,
+        Record::Transfer(t) => [t.t_final_reply_us, t.t_data_closed_us, t.t_pasv_reply_us]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(t.t_pasv_sent_us),
+    }
+}
+
 impl Accumulator {
-    pub fn new() -> Self {
+    /// `expected_range` is the range the server picks ports from, when known (it sets the width
+    /// the ledger's reuse test assumes).
+    pub fn new(expected_range: Option<PortRange>) -> Self {
         Accumulator {
             histograms: PHASES.iter().map(|_| new_histogram()).collect(),
             sessions: SessionCounts::default(),
@@ -144,13 +191,9 @@ impl Accumulator {
             passive: PassiveSummary::default(),
             data_edges: Vec::new(),
             hold_edges: Vec::new(),
+            grants: Vec::new(),
+            expected_range,
             last_us: 0,
-        }
-    }
-
-    fn record_phase(&mut self, phase: &str, value: Option<u64>) {
-        if let (Some(v), Some(i)) = (value, PHASES.iter().position(|p| *p == phase)) {
-            self.histograms[i].saturating_record(v.clamp(1, HIST_MAX_US));
         }
     }
 
@@ -163,14 +206,13 @@ impl Accumulator {
     }
 
     pub fn add(&mut self, record: &Record) {
+        let histograms = &mut self.histograms;
+        phase_latencies(record, |i, v| histograms[i].saturating_record(v.clamp(1, HIST_MAX_US)));
+        self.last_us = self.last_us.max(record_end_us(record));
         match record {
             Record::Transfer(t) => self.add_transfer(t),
             Record::Connection(c) => {
                 self.connections.opened += 1;
-                self.last_us = self.last_us.max(c.t_closed_us);
-                self.record_phase("connect", span(Some(c.t_connect_start_us), c.t_connected_us));
-                self.record_phase("greeting", span(c.t_connected_us, c.t_greeting_us));
-                self.record_phase("login", span(c.t_greeting_us, c.t_login_done_us));
                 // A connection that never logged in failed as a whole; one lost later already
                 // counted its failure on the transfer that lost it.
                 if c.t_login_done_us.is_none() {
@@ -182,14 +224,12 @@ impl Accumulator {
             }
             Record::Session(s) => {
                 self.sessions.completed += 1;
-                self.last_us = self.last_us.max(s.t_end_us);
                 self.sessions.files_not_attempted += u64::from(s.files_not_attempted);
                 match s.outcome.failure() {
                     Some(_) => self.sessions.failed += 1,
                     None if s.files_not_attempted > 0 => self.sessions.interrupted += 1,
                     None => self.sessions.ok += 1,
                 }
-                self.record_phase("session", span(Some(s.t_intended_start_us), Some(s.t_end_us)));
             }
         }
     }
@@ -205,18 +245,6 @@ impl Accumulator {
                 self.failure(class, &t.detail);
             }
         }
-        let end = [t.t_final_reply_us, t.t_data_closed_us, t.t_pasv_reply_us]
-            .into_iter()
-            .flatten()
-            .max();
-        self.last_us = self.last_us.max(end.unwrap_or(t.t_pasv_sent_us));
-
-        self.record_phase("pasv", span(Some(t.t_pasv_sent_us), t.t_pasv_reply_us));
-        self.record_phase("data_connect", span(t.t_pasv_reply_us, t.t_data_connected_us));
-        self.record_phase("first_byte", span(t.t_data_connected_us, t.t_first_byte_us));
-        self.record_phase("transfer", span(t.t_data_connected_us, t.t_transfer_done_us));
-        self.record_phase("final_reply", span(t.t_transfer_done_us, t.t_final_reply_us));
-
         if let (Some(port), Some(granted)) = (t.pasv_port, t.t_pasv_reply_us) {
             let p = &mut self.passive;
             p.grants += 1;
@@ -232,6 +260,17 @@ impl Accumulator {
             let released = t.t_data_closed_us.or(t.t_final_reply_us).unwrap_or(granted);
             self.hold_edges.push((granted, 1));
             self.hold_edges.push((released.max(granted), -1));
+            self.grants.push(Grant {
+                port,
+                t_granted_us: granted,
+                t_connected_us: t.t_data_connected_us,
+                t_released_us: released.max(granted),
+                t_server_open_until_us: match t.command {
+                    TransferCommand::Stor => t.t_transfer_done_us,
+                    TransferCommand::Retr | TransferCommand::List => t.t_first_byte_us,
+                },
+                t_transfer_started_us: t.t_first_byte_us,
+            });
         }
         if let Some(connected) = t.t_data_connected_us {
             let closed = t.t_data_closed_us.or(t.t_final_reply_us).unwrap_or(connected);
@@ -253,6 +292,12 @@ impl Accumulator {
                 failed: a.failed + c.failed,
                 bytes: a.bytes + c.bytes,
             });
+        let width = match (self.expected_range, self.passive.min_port, self.passive.max_port) {
+            (Some(r), _, _) => r.width(),
+            (None, Some(lo), Some(hi)) => u32::from(hi) - u32::from(lo) + 1,
+            _ => 0,
+        };
+        let ledger = ledger::analyse(&self.grants, width);
         let elapsed_s = self.last_us as f64 / 1e6;
         let per_s = |n: u64| if elapsed_s > 0.0 { n as f64 / elapsed_s } else { 0.0 };
         let latency_us = PHASES
@@ -299,6 +344,7 @@ impl Accumulator {
                 .map(|(k, v)| (k.as_str().to_string(), v))
                 .collect(),
             latency_us,
+            ledger,
         }
     }
 }
@@ -317,7 +363,9 @@ fn peak(edges: &mut [(u64, i32)]) -> u64 {
 
 /// Summary of a finished run directory, recomputed from its CSVs.
 pub fn from_run_dir(dir: &std::path::Path) -> Result<Summary, crate::output::OutputError> {
-    let mut acc = Accumulator::new();
+    let manifest: crate::output::Manifest = crate::output::read_json(&dir.join(crate::output::MANIFEST))?;
+    let range = manifest.expected_pasv_range.and_then(|r| r.parse().ok());
+    let mut acc = Accumulator::new(range);
     for r in crate::output::read_records(dir)? {
         acc.add(&r);
     }

@@ -42,7 +42,7 @@ fn concurrency_ports_and_failures_from_a_hand_made_stream() {
         transfer(30001, 1900, Some(2000), Some(3000), Outcome::Ok),
         transfer(30050, 1950, None, None, Outcome::Failed(FailureClass::PasvOutOfRange)),
     ];
-    let mut acc = Accumulator::new();
+    let mut acc = Accumulator::new(None);
     for r in &records {
         acc.add(r);
     }
@@ -83,13 +83,13 @@ fn order_of_records_does_not_change_the_summary() {
         transfer(30002, 1900, Some(2000), Some(3000), Outcome::Ok),
     ];
     let forward = {
-        let mut a = Accumulator::new();
+        let mut a = Accumulator::new(None);
         records.iter().for_each(|r| a.add(r));
         a.finish()
     };
     records.reverse();
     let backward = {
-        let mut a = Accumulator::new();
+        let mut a = Accumulator::new(None);
         records.iter().for_each(|r| a.add(r));
         a.finish()
     };
@@ -133,7 +133,7 @@ fn connection_failures_count_once() {
         outcome: Outcome::Failed(FailureClass::LoginFailed),
         detail: "Login incorrect.".into(),
     };
-    let mut a = Accumulator::new();
+    let mut a = Accumulator::new(None);
     for r in [
         Record::Connection(failed_login),
         Record::Connection(lost_later),
@@ -156,7 +156,7 @@ fn connection_failures_count_once() {
 
 #[test]
 fn empty_run_gives_an_empty_but_valid_summary() {
-    let s = Accumulator::new().finish();
+    let s = Accumulator::new(None).finish();
     assert_eq!(s.transfers.attempted, 0);
     assert_eq!(s.transfers_per_s, 0.0);
     assert!(s.latency_us.is_empty());

@@ -65,6 +65,32 @@ pub fn render(s: &Summary, expected_range: Option<&str>) -> String {
         "concurrency  peak {} data connections, peak {} ports held (client view)",
         p.peak_data_connections, p.peak_ports_held
     );
+    let l = &s.ledger;
+    if l.reuses > 0 {
+        use crate::observe::ledger::ReleasePolicy;
+        let verdict = match l.release_policy {
+            ReleasePolicy::AtAccept => format!(
+                "server frees a port at accept: {} re-grants while our transfer on it was open",
+                l.regranted_while_open
+            ),
+            ReleasePolicy::HeldDuringTransfer => format!(
+                "server holds a port until the transfer ends: 0 re-grants while open ({:.1} expected if it freed at accept)",
+                l.expected_regrants_if_released_at_accept
+            ),
+            ReleasePolicy::Undetermined => format!(
+                "release policy undetermined: too little reuse ({:.1} re-grants while open expected if freed at accept)",
+                l.expected_regrants_if_released_at_accept
+            ),
+        };
+        let _ = writeln!(out, "ledger       {verdict}");
+        let _ = writeln!(
+            out,
+            "             mean hold {} ms pending + {} ms transfer; {} reuses",
+            ms(l.mean_pending_hold_us as u64),
+            ms(l.mean_transfer_hold_us as u64),
+            l.reuses,
+        );
+    }
     if s.failures.is_empty() {
         let _ = writeln!(out, "failures     none");
     } else {

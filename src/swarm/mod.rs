@@ -10,31 +10,19 @@ mod session;
 
 use crate::event::Record;
 use crate::ftp::ClientConfig;
+use crate::observe::LiveCounters;
 use crate::profile::{Arrival, LoadModel, Profile};
 use files::FilePlan;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Exp};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-/// Live counters, read by the progress display (and later the sampler).
-#[derive(Debug, Default)]
-pub struct Gauges {
-    pub sessions_started: AtomicU64,
-    pub sessions_active: AtomicI64,
-    pub sessions_done: AtomicU64,
-    pub sessions_dropped: AtomicU64,
-    pub control_open: AtomicI64,
-    pub transfers_done: AtomicU64,
-    pub failures: AtomicU64,
-    pub bytes: AtomicU64,
-}
 
 pub struct SwarmContext {
     pub profile: Profile,
@@ -43,7 +31,7 @@ pub struct SwarmContext {
     pub files: FilePlan,
     pub sources: Vec<IpAddr>,
     pub records: mpsc::Sender<Record>,
-    pub gauges: Arc<Gauges>,
+    pub live: Arc<LiveCounters>,
     pub stop_files: CancellationToken,
     pub next_connection_id: AtomicU64,
 }
@@ -97,15 +85,15 @@ pub async fn run(ctx: Arc<SwarmContext>, interrupt: CancellationToken) -> SwarmO
         if interrupted {
             ctx.stop_files.cancel();
             if tokio::time::timeout(load.drain.0, &mut finished).await.is_err() {
-                cut_off = ctx.gauges.sessions_active.load(Ordering::Relaxed).max(0) as u64;
+                cut_off = ctx.live.sessions_active.load(Ordering::Relaxed).max(0) as u64;
             }
         }
         (interrupted, cut_off)
     };
     tasks.abort_all();
     SwarmOutcome {
-        sessions_started: ctx.gauges.sessions_started.load(Ordering::Relaxed),
-        sessions_dropped: ctx.gauges.sessions_dropped.load(Ordering::Relaxed),
+        sessions_started: ctx.live.sessions_started.load(Ordering::Relaxed),
+        sessions_dropped: ctx.live.sessions_dropped.load(Ordering::Relaxed),
         interrupted,
         sessions_cut_off: cut_off,
     }
@@ -113,10 +101,10 @@ pub async fn run(ctx: Arc<SwarmContext>, interrupt: CancellationToken) -> SwarmO
 
 /// Claims the next session id, or `None` when `total_sessions` is reached.
 fn claim_session(ctx: &SwarmContext) -> Option<u64> {
-    let n = ctx.gauges.sessions_started.fetch_add(1, Ordering::Relaxed);
+    let n = ctx.live.sessions_started.fetch_add(1, Ordering::Relaxed);
     match ctx.profile.load.total_sessions {
         Some(total) if n >= total => {
-            ctx.gauges.sessions_started.fetch_sub(1, Ordering::Relaxed);
+            ctx.live.sessions_started.fetch_sub(1, Ordering::Relaxed);
             None
         }
         _ => Some(n + 1),
@@ -164,8 +152,8 @@ async fn open_arrivals(ctx: Arc<SwarmContext>, start: Instant, deadline: Option<
         }
         // Reap finished sessions so the set does not grow with the run's length.
         while sessions.try_join_next().is_some() {}
-        if ctx.gauges.sessions_active.load(Ordering::Relaxed) >= i64::from(load.max_in_flight) {
-            ctx.gauges.sessions_dropped.fetch_add(1, Ordering::Relaxed);
+        if ctx.live.sessions_active.load(Ordering::Relaxed) >= i64::from(load.max_in_flight) {
+            ctx.live.sessions_dropped.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         let Some(id) = claim_session(&ctx) else { break };

@@ -49,7 +49,7 @@ fn sub_seed(seed: u64, a: u64, b: u64) -> u64 {
 pub async fn run_session(ctx: Arc<SwarmContext>, session_id: u64, intended_start_us: u64) {
     let clock = ctx.client.clock;
     let t_start_us = clock.now_us();
-    ctx.gauges.sessions_active.fetch_add(1, Ordering::Relaxed);
+    ctx.live.sessions_active.fetch_add(1, Ordering::Relaxed);
     let mut rng = StdRng::seed_from_u64(sub_seed(ctx.profile.seed, session_id, 0));
     let requests = ctx.files.session_requests(&ctx.profile, session_id, &mut rng);
     let planned = requests.len() as u32;
@@ -113,8 +113,8 @@ pub async fn run_session(ctx: Arc<SwarmContext>, session_id: u64, intended_start
         outcome,
         detail,
     };
-    ctx.gauges.sessions_active.fetch_sub(1, Ordering::Relaxed);
-    ctx.gauges.sessions_done.fetch_add(1, Ordering::Relaxed);
+    ctx.live.sessions_active.fetch_sub(1, Ordering::Relaxed);
+    ctx.live.sessions_done.fetch_add(1, Ordering::Relaxed);
     let _ = ctx.records.send(Record::Session(record)).await;
 }
 
@@ -179,7 +179,7 @@ async fn run_connection(
             .await;
         }
     };
-    ctx.gauges.control_open.fetch_add(1, Ordering::Relaxed);
+    ctx.live.control_open.fetch_add(1, Ordering::Relaxed);
 
     let mut lost = None;
     let mut first_file = true;
@@ -217,12 +217,12 @@ async fn run_connection(
             .await;
         let ev = out.event;
         result.bytes += ev.bytes;
-        ctx.gauges.bytes.fetch_add(ev.bytes, Ordering::Relaxed);
+        ctx.live.bytes.fetch_add(ev.bytes, Ordering::Relaxed);
         match ev.outcome.failure() {
             None => result.ok += 1,
             Some(class) => {
                 result.failed += 1;
-                ctx.gauges.failures.fetch_add(1, Ordering::Relaxed);
+                ctx.live.failure(class);
                 let t = ev.t_final_reply_us.or(ev.t_pasv_reply_us).unwrap_or(ev.t_pasv_sent_us);
                 result.first_failure = earlier(
                     result.first_failure.take(),
@@ -234,14 +234,14 @@ async fn run_connection(
                 );
             }
         }
-        ctx.gauges.transfers_done.fetch_add(1, Ordering::Relaxed);
+        ctx.live.transfers_done.fetch_add(1, Ordering::Relaxed);
         let _ = ctx.records.send(Record::Transfer(ev)).await;
         if out.control_lost {
             lost = result.first_failure.clone();
             break;
         }
     }
-    ctx.gauges.control_open.fetch_sub(1, Ordering::Relaxed);
+    ctx.live.control_open.fetch_sub(1, Ordering::Relaxed);
     let (outcome, detail) = match &lost {
         Some(f) => (
             Outcome::Failed(f.class),
@@ -264,7 +264,7 @@ async fn connection_failed(
     class: FailureClass,
     detail: String,
 ) -> ConnectionResult {
-    ctx.gauges.failures.fetch_add(1, Ordering::Relaxed);
+    ctx.live.failure(class);
     result.first_failure = Some(FirstFailure {
         t_us: rec.t_closed_us,
         class,

@@ -1,0 +1,67 @@
+//! The collector: every record is written to its CSV as it arrives, added to the latency
+//! interval log and folded into the summary, so an interrupted run keeps what it did.
+
+use super::hlog::IntervalLog;
+use crate::event::{Record, TransferCommand};
+use crate::output::RecordWriter;
+use crate::summary::Accumulator;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What the collector hands back when the records stop.
+pub struct Collected {
+    pub accumulator: Accumulator,
+    /// STOR paths the server accepted a transfer for (what cleanup must delete).
+    pub stored_paths: Vec<String>,
+    pub write_error: Option<String>,
+}
+
+/// Runs until every sender is gone or, after `done`, until the channel is empty (aborted
+/// tasks may hold a sender a moment longer).
+pub fn spawn_collector(
+    mut writer: RecordWriter,
+    mut latency_log: IntervalLog,
+    accumulator: Accumulator,
+    mut rx: mpsc::Receiver<Record>,
+    done: CancellationToken,
+    keep_stored_paths: bool,
+) -> tokio::task::JoinHandle<Collected> {
+    tokio::spawn(async move {
+        let mut c = Collected {
+            accumulator,
+            stored_paths: Vec::new(),
+            write_error: None,
+        };
+        let mut handle = |c: &mut Collected, r: Record| {
+            if c.write_error.is_none() {
+                if let Err(e) = writer.write(&r).and_then(|()| latency_log.add(&r)) {
+                    c.write_error = Some(e.to_string());
+                }
+            }
+            if let Record::Transfer(t) = &r {
+                if keep_stored_paths && t.command == TransferCommand::Stor && t.transfer_reply_code.is_some() {
+                    c.stored_paths.push(t.path.clone());
+                }
+            }
+            c.accumulator.add(&r);
+        };
+        loop {
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Some(r) => handle(&mut c, r),
+                    None => break,
+                },
+                _ = done.cancelled() => {
+                    while let Ok(r) = rx.try_recv() {
+                        handle(&mut c, r);
+                    }
+                    break;
+                }
+            }
+        }
+        if let Err(e) = writer.flush().and_then(|()| latency_log.finish()) {
+            c.write_error.get_or_insert(e.to_string());
+        }
+        c
+    })
+}

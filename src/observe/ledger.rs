@@ -1,0 +1,317 @@
+//! The passive-port ledger: what happened to every port, and what the server's behaviour
+//! must be to explain it.
+//!
+//! The key question for sizing is how long the *server* holds a port. Some servers close the
+//! passive listener as soon as the client connects (libunftp, pyftpdlib, ProFTPD), others keep
+//! it until the transfer ends (vsftpd). From the client we can tell them apart: a server that
+//! releases at accept will sooner or later grant a port again while our earlier data
+//! connection on it is still open; one that holds it never will. "Never" is only evidence when
+//! it would have been likely: we compute how many such re-grants a release-at-accept server
+//! with random picks would have produced (each grant lands on one of our in-progress
+//! transfers' ports with probability busy/width) and call the server "held through the
+//! transfer" only when that expectation is large and we saw none. "In progress" is judged
+//! conservatively from the client (see [`Grant`]), so short downloads give little evidence and
+//! long uploads a lot.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One grant as the ledger needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub port: u16,
+    pub t_granted_us: u64,
+    pub t_connected_us: Option<u64>,
+    /// When our data connection closed, or when we gave up on the grant.
+    pub t_released_us: u64,
+    /// Until when the server's side of the data connection was certainly still open. For STOR
+    /// that is our last byte (the server reads until our FIN). For RETR and LIST the server
+    /// may have closed long before we drained its data from the socket buffers, so only the
+    /// first byte is certain. Re-grants are judged against this, not against our release.
+    pub t_server_open_until_us: Option<u64>,
+    /// From when the transfer was certainly under way on the server (data flowing: our first
+    /// byte sent or received). Servers that free the port "at accept" may in fact keep the
+    /// listener until they have processed the transfer command (libunftp does), so only from
+    /// here on would such a server certainly have freed it.
+    pub t_transfer_started_us: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleasePolicy {
+    /// A port was granted again while our data connection on it was open.
+    AtAccept,
+    /// Re-grants while open were likely under release-at-accept, yet none happened.
+    HeldDuringTransfer,
+    /// Too little reuse to tell.
+    Undetermined,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortLedger {
+    pub port: u16,
+    pub grants: u64,
+    pub mean_pending_hold_us: f64,
+    pub max_pending_hold_us: u64,
+    pub mean_transfer_hold_us: f64,
+    pub max_transfer_hold_us: u64,
+    /// Shortest time from our release of the port to its next grant; negative when the server
+    /// granted it again while we still held it.
+    pub min_reuse_gap_us: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerSummary {
+    /// Grants of a port we had been granted before.
+    pub reuses: u64,
+    /// Re-granted while our earlier grant of it was still ours (pending or open).
+    pub regranted_while_open: u64,
+    /// Of those, re-granted before our connect had completed as our task saw it: the server
+    /// accepted a moment before we noticed, or handed one pending port out twice.
+    pub regranted_while_pending: u64,
+    pub regranted_after_close: u64,
+    /// How many while-open re-grants a release-at-accept server picking at random would have
+    /// produced here.
+    pub expected_regrants_if_released_at_accept: f64,
+    pub release_policy: ReleasePolicy,
+    pub min_reuse_gap_us: Option<i64>,
+    /// Grant to data connection (or to giving up).
+    pub mean_pending_hold_us: f64,
+    /// Data connection open to closed.
+    pub mean_transfer_hold_us: f64,
+    pub ports: Vec<PortLedger>,
+}
+
+/// Below this expectation, seeing no while-open re-grant is no evidence (P(0) = e^-x > 5%).
+const EVIDENCE: f64 = 3.0;
+
+/// Analyses grants; `width` is the range the server picks from (the expected range, or the
+/// spread of ports seen).
+pub fn analyse(grants: &[Grant], width: u32) -> LedgerSummary {
+    let mut by_port: BTreeMap<u16, Vec<&Grant>> = BTreeMap::new();
+    for g in grants {
+        by_port.entry(g.port).or_default().push(g);
+    }
+    let (mut reuses, mut while_pending, mut while_open, mut after_close) = (0u64, 0u64, 0u64, 0u64);
+    let mut min_gap: Option<i64> = None;
+    let (mut pending_sum, mut pending_n, mut transfer_sum, mut transfer_n) = (0u128, 0u64, 0u128, 0u64);
+    let mut ports = Vec::with_capacity(by_port.len());
+    for (port, mut list) in by_port {
+        list.sort_by_key(|g| g.t_granted_us);
+        let mut p = PortLedger {
+            port,
+            grants: list.len() as u64,
+            mean_pending_hold_us: 0.0,
+            max_pending_hold_us: 0,
+            mean_transfer_hold_us: 0.0,
+            max_transfer_hold_us: 0,
+            min_reuse_gap_us: None,
+        };
+        let (mut ps, mut pn, mut ts, mut tn) = (0u128, 0u64, 0u128, 0u64);
+        for (i, g) in list.iter().enumerate() {
+            let pending = g
+                .t_connected_us
+                .unwrap_or(g.t_released_us)
+                .saturating_sub(g.t_granted_us);
+            ps += u128::from(pending);
+            pn += 1;
+            p.max_pending_hold_us = p.max_pending_hold_us.max(pending);
+            if let Some(c) = g.t_connected_us {
+                let t = g.t_released_us.saturating_sub(c);
+                ts += u128::from(t);
+                tn += 1;
+                p.max_transfer_hold_us = p.max_transfer_hold_us.max(t);
+            }
+            // Compare with every earlier grant still held: with release-at-accept several of
+            // our connections can sit on one port at once.
+            if i > 0 {
+                reuses += 1;
+                let earlier = &list[..i];
+                let latest_release = earlier.iter().map(|e| e.t_released_us).max().unwrap_or(0);
+                let gap = g.t_granted_us as i64 - latest_release as i64;
+                p.min_reuse_gap_us = Some(p.min_reuse_gap_us.map_or(gap, |m| m.min(gap)));
+                let (mut pending_hit, mut open_hit) = (false, false);
+                for e in earlier {
+                    match (e.t_connected_us, e.t_server_open_until_us) {
+                        (Some(c), Some(open_until)) if c <= g.t_granted_us && g.t_granted_us < open_until => {
+                            open_hit = true
+                        }
+                        (Some(c), _) if g.t_granted_us < c => pending_hit = true,
+                        _ => {}
+                    }
+                }
+                // Both mean the server no longer held the port: a re-grant "while pending"
+                // is a server that had accepted our connection a moment before our task saw
+                // the connect complete (or one that hands a pending port out twice).
+                if pending_hit || open_hit {
+                    while_open += 1;
+                    if pending_hit && !open_hit {
+                        while_pending += 1;
+                    }
+                } else {
+                    after_close += 1;
+                }
+            }
+        }
+        p.mean_pending_hold_us = if pn > 0 { ps as f64 / pn as f64 } else { 0.0 };
+        p.mean_transfer_hold_us = if tn > 0 { ts as f64 / tn as f64 } else { 0.0 };
+        pending_sum += ps;
+        pending_n += pn;
+        transfer_sum += ts;
+        transfer_n += tn;
+        if let Some(g) = p.min_reuse_gap_us {
+            min_gap = Some(min_gap.map_or(g, |m| m.min(g)));
+        }
+        ports.push(p);
+    }
+    let expected = expected_regrants(grants, width);
+    let release_policy = if while_open > 0 {
+        ReleasePolicy::AtAccept
+    } else if expected >= EVIDENCE {
+        ReleasePolicy::HeldDuringTransfer
+    } else {
+        ReleasePolicy::Undetermined
+    };
+    LedgerSummary {
+        reuses,
+        regranted_while_pending: while_pending,
+        regranted_while_open: while_open,
+        regranted_after_close: after_close,
+        expected_regrants_if_released_at_accept: (expected * 100.0).round() / 100.0,
+        release_policy,
+        min_reuse_gap_us: min_gap,
+        mean_pending_hold_us: if pending_n > 0 {
+            pending_sum as f64 / pending_n as f64
+        } else {
+            0.0
+        },
+        mean_transfer_hold_us: if transfer_n > 0 {
+            transfer_sum as f64 / transfer_n as f64
+        } else {
+            0.0
+        },
+        ports,
+    }
+}
+
+/// Σ over grants of (our transfers certainly under way on the server at that instant / width):
+/// the expected number of grants that would land on a port in use if the server freed ports
+/// before transfers end and picked uniformly.
+fn expected_regrants(grants: &[Grant], width: u32) -> f64 {
+    if width == 0 {
+        return 0.0;
+    }
+    // Edges: +1 at connect, -1 at release; a grant at time t counts the open ones at t.
+    // At equal times: releases, then grants, then connections.
+    let mut edges: Vec<(u64, u8, i32)> = Vec::with_capacity(grants.len() * 3);
+    for g in grants {
+        edges.push((g.t_granted_us, 1, 0));
+        if let (Some(from), Some(until)) = (g.t_transfer_started_us, g.t_server_open_until_us) {
+            if from < until {
+                edges.push((from, 2, 1));
+                edges.push((until, 0, -1));
+            }
+        }
+    }
+    edges.sort_unstable();
+    let (mut open, mut sum) = (0i64, 0f64);
+    for (_, kind, delta) in edges {
+        if kind == 1 {
+            sum += open.max(0) as f64 / f64::from(width);
+        } else {
+            open += i64::from(delta);
+        }
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(port: u16, granted: u64, connected: Option<u64>, released: u64) -> Grant {
+        Grant {
+            port,
+            t_granted_us: granted,
+            t_connected_us: connected,
+            t_released_us: released,
+            t_server_open_until_us: connected.map(|_| released),
+            t_transfer_started_us: connected,
+        }
+    }
+
+    #[test]
+    fn a_download_drained_after_the_server_closed_is_not_evidence() {
+        // We read port 1's data until 1000, but the server was only surely open until the
+        // first byte at 20; a re-grant at 500 says nothing about release-at-accept.
+        let first = Grant {
+            t_server_open_until_us: Some(20),
+            ..g(1, 0, Some(10), 1000)
+        };
+        let s = analyse(&[first, g(1, 500, Some(510), 600)], 10);
+        assert_eq!((s.regranted_while_open, s.regranted_after_close), (0, 1));
+        assert_eq!(s.min_reuse_gap_us, Some(-500), "the client-view gap is still reported");
+    }
+
+    #[test]
+    fn regrant_while_open_means_release_at_accept() {
+        // Port 1 granted at 0, connected at 10, transfer until 1000; granted again at 500.
+        let s = analyse(
+            &[g(1, 0, Some(10), 1000), g(1, 500, Some(510), 600), g(2, 0, Some(5), 50)],
+            10,
+        );
+        assert_eq!((s.reuses, s.regranted_while_open, s.regranted_after_close), (1, 1, 0));
+        assert_eq!(s.release_policy, ReleasePolicy::AtAccept);
+        assert_eq!(s.min_reuse_gap_us, Some(-500));
+        let p1 = &s.ports[0];
+        assert_eq!(
+            (p1.port, p1.grants, p1.max_pending_hold_us, p1.max_transfer_hold_us),
+            (1, 2, 10, 990)
+        );
+        assert_eq!(p1.mean_pending_hold_us, 10.0);
+        assert_eq!(p1.mean_transfer_hold_us, (990.0 + 90.0) / 2.0);
+    }
+
+    #[test]
+    fn regrant_while_pending_is_flagged_separately() {
+        let s = analyse(&[g(7, 0, Some(100), 200), g(7, 50, Some(150), 300)], 10);
+        assert_eq!((s.regranted_while_pending, s.regranted_while_open), (1, 1));
+        assert_eq!(s.release_policy, ReleasePolicy::AtAccept);
+    }
+
+    #[test]
+    fn no_regrant_while_open_with_much_opportunity_means_held() {
+        // Width 2, one long transfer always open on port 1 while port 2 is granted 20 times:
+        // an at-accept random server would have re-granted port 1 about 20 × 1/2 = 10 times.
+        let mut grants = vec![g(1, 0, Some(1), 10_000)];
+        for i in 0..20 {
+            let t = 100 + i * 100;
+            grants.push(g(2, t, Some(t + 1), t + 50));
+        }
+        let s = analyse(&grants, 2);
+        assert_eq!(s.regranted_while_open, 0);
+        assert_eq!(s.regranted_after_close, 19);
+        assert!(
+            (s.expected_regrants_if_released_at_accept - 10.0).abs() < 1e-9,
+            "{}",
+            s.expected_regrants_if_released_at_accept
+        );
+        assert_eq!(s.release_policy, ReleasePolicy::HeldDuringTransfer);
+        assert_eq!(s.min_reuse_gap_us, Some(50));
+    }
+
+    #[test]
+    fn little_opportunity_is_undetermined() {
+        let s = analyse(&[g(1, 0, Some(1), 10), g(1, 20, Some(21), 30)], 100);
+        assert_eq!(s.release_policy, ReleasePolicy::Undetermined);
+        assert_eq!(s.regranted_after_close, 1);
+    }
+
+    #[test]
+    fn abandoned_grants_count_as_pending_only() {
+        let s = analyse(&[g(3, 0, None, 400)], 10);
+        assert_eq!(s.ports[0].max_pending_hold_us, 400);
+        assert_eq!(s.ports[0].max_transfer_hold_us, 0);
+        assert_eq!(s.mean_transfer_hold_us, 0.0);
+    }
+}

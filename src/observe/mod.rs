@@ -1,0 +1,12 @@
+//! Observation: live counters, the timeline sampler (with the kernel's socket view of the
+//! passive range), the latency interval log, the passive-port ledger, and the collector that
+//! writes every record as it arrives.
+
+pub mod collector;
+pub mod hlog;
+pub mod ledger;
+pub mod live;
+pub mod progress;
+pub mod timeline;
+
+pub use live::LiveCounters;

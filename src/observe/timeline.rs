@@ -1,0 +1,325 @@
+//! `timeline.csv`: the live counters every sample tick (100 ms by default), plus, when the
+//! server runs on this host, the kernel's view of the sockets on the passive range.
+
+use super::LiveCounters;
+use crate::clock::RunClock;
+use crate::event::FailureClass;
+use crate::output::OutputError;
+use crate::profile::PortRange;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub const TIMELINE: &str = "timeline.csv";
+
+/// Sockets whose local port is in the passive range, by TCP state: the server side of every
+/// passive listener and data connection (our own data sockets use ephemeral local ports).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketCounts {
+    pub listen: u32,
+    pub established: u32,
+    pub time_wait: u32,
+    pub other: u32,
+}
+
+impl SocketCounts {
+    pub fn total(&self) -> u32 {
+        self.listen + self.established + self.time_wait + self.other
+    }
+}
+
+/// Counts the sockets on `range` in /proc/net/tcp and tcp6. `None` when neither is readable
+/// (not Linux, or no procfs).
+pub fn sample_sockets(range: PortRange) -> Option<SocketCounts> {
+    use procfs::net::TcpState;
+    let mut counts = SocketCounts::default();
+    let mut any = false;
+    for table in [procfs::net::tcp(), procfs::net::tcp6()] {
+        let Ok(entries) = table else { continue };
+        any = true;
+        for e in entries.iter().filter(|e| range.contains(e.local_address.port())) {
+            match e.state {
+                TcpState::Listen => counts.listen += 1,
+                TcpState::Established => counts.established += 1,
+                TcpState::TimeWait => counts.time_wait += 1,
+                _ => counts.other += 1,
+            }
+        }
+    }
+    any.then_some(counts)
+}
+
+/// One sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineRow {
+    pub t_us: u64,
+    pub sessions_active: i64,
+    pub control_open: i64,
+    pub pasv_pending: i64,
+    pub data_open: i64,
+    pub ports_held: i64,
+    pub grants_total: u64,
+    pub out_of_range_total: u64,
+    pub transfers_total: u64,
+    pub bytes_total: u64,
+    /// Cumulative failures per class, in `FailureClass::ALL` order.
+    pub failures_total: [u64; FailureClass::ALL.len()],
+    pub server_sockets: Option<SocketCounts>,
+}
+
+const FIXED_COLUMNS: &[&str] = &[
+    "t_us",
+    "sessions_active",
+    "control_open",
+    "pasv_pending",
+    "data_open",
+    "ports_held",
+    "grants_total",
+    "out_of_range_total",
+    "transfers_total",
+    "bytes_total",
+];
+const SOCKET_COLUMNS: &[&str] = &["srv_listen", "srv_established", "srv_time_wait", "srv_other"];
+
+pub fn columns() -> Vec<String> {
+    FIXED_COLUMNS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(FailureClass::ALL.iter().map(|c| format!("failed_{c}_total")))
+        .chain(SOCKET_COLUMNS.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+impl TimelineRow {
+    pub fn capture(t_us: u64, live: &LiveCounters, server_sockets: Option<SocketCounts>) -> Self {
+        TimelineRow {
+            t_us,
+            sessions_active: live.sessions_active.load(Relaxed),
+            control_open: live.control_open.load(Relaxed),
+            pasv_pending: live.pasv_pending.load(Relaxed),
+            data_open: live.data_open.load(Relaxed),
+            ports_held: live.ports_held.load(Relaxed),
+            grants_total: live.grants.load(Relaxed),
+            out_of_range_total: live.out_of_range.load(Relaxed),
+            transfers_total: live.transfers_done.load(Relaxed),
+            bytes_total: live.bytes.load(Relaxed),
+            failures_total: FailureClass::ALL.map(|c| live.failures_of(c)),
+            server_sockets,
+        }
+    }
+
+    fn to_record(&self) -> Vec<String> {
+        let mut r = vec![
+            self.t_us.to_string(),
+            self.sessions_active.to_string(),
+            self.control_open.to_string(),
+            self.pasv_pending.to_string(),
+            self.data_open.to_string(),
+            self.ports_held.to_string(),
+            self.grants_total.to_string(),
+            self.out_of_range_total.to_string(),
+            self.transfers_total.to_string(),
+            self.bytes_total.to_string(),
+        ];
+        r.extend(self.failures_total.iter().map(u64::to_string));
+        match self.server_sockets {
+            Some(s) => r.extend([s.listen, s.established, s.time_wait, s.other].map(|n| n.to_string())),
+            None => r.extend(std::iter::repeat_n(String::new(), SOCKET_COLUMNS.len())),
+        }
+        r
+    }
+
+    fn from_record(headers: &csv::StringRecord, rec: &csv::StringRecord) -> Result<Self, String> {
+        let get = |name: &str| -> Result<&str, String> {
+            let i = headers
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| format!("no column {name}"))?;
+            Ok(rec.get(i).unwrap_or(""))
+        };
+        let num = |name: &str| -> Result<i64, String> {
+            get(name)?.parse::<i64>().map_err(|e| format!("column {name}: {e}"))
+        };
+        let unum = |name: &str| -> Result<u64, String> {
+            get(name)?.parse::<u64>().map_err(|e| format!("column {name}: {e}"))
+        };
+        let mut failures_total = [0; FailureClass::ALL.len()];
+        for (slot, class) in failures_total.iter_mut().zip(FailureClass::ALL) {
+            *slot = unum(&format!("failed_{class}_total"))?;
+        }
+        let sockets = match get("srv_listen")? {
+            "" => None,
+            _ => Some(SocketCounts {
+                listen: unum("srv_listen")? as u32,
+                established: unum("srv_established")? as u32,
+                time_wait: unum("srv_time_wait")? as u32,
+                other: unum("srv_other")? as u32,
+            }),
+        };
+        Ok(TimelineRow {
+            t_us: unum("t_us")?,
+            sessions_active: num("sessions_active")?,
+            control_open: num("control_open")?,
+            pasv_pending: num("pasv_pending")?,
+            data_open: num("data_open")?,
+            ports_held: num("ports_held")?,
+            grants_total: unum("grants_total")?,
+            out_of_range_total: unum("out_of_range_total")?,
+            transfers_total: unum("transfers_total")?,
+            bytes_total: unum("bytes_total")?,
+            failures_total,
+            server_sockets: sockets,
+        })
+    }
+}
+
+pub fn read_timeline(dir: &Path) -> Result<Vec<TimelineRow>, OutputError> {
+    let path = dir.join(TIMELINE);
+    let err = |message: String| OutputError::Read {
+        path: path.clone(),
+        message,
+    };
+    let mut reader = csv::Reader::from_path(&path).map_err(|e| err(e.to_string()))?;
+    let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
+    reader
+        .records()
+        .enumerate()
+        .map(|(i, r)| {
+            let r = r.map_err(|e| err(e.to_string()))?;
+            TimelineRow::from_record(&headers, &r).map_err(|e| err(format!("row {}: {e}", i + 2)))
+        })
+        .collect()
+}
+
+/// What the sampler does.
+#[derive(Debug, Clone)]
+pub struct SamplerConfig {
+    pub interval: Duration,
+    /// Sample the kernel's sockets on this range (the server runs on this host).
+    pub server_range: Option<PortRange>,
+}
+
+/// Most of the wall clock the socket view may take (1%).
+const SOCKET_BUDGET: f64 = 0.01;
+
+/// Time the sampler spent sampling and writing, to report its overhead.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SamplerStats {
+    pub samples: u64,
+    pub busy: Duration,
+}
+
+/// Samples until `stop`, then writes one last row. Runs on the blocking pool: reading
+/// /proc/net/tcp is synchronous and grows with the socket count.
+pub fn spawn_sampler(
+    dir: &Path,
+    live: Arc<LiveCounters>,
+    clock: RunClock,
+    config: SamplerConfig,
+    stop: CancellationToken,
+) -> Result<tokio::task::JoinHandle<Result<SamplerStats, OutputError>>, OutputError> {
+    let path: PathBuf = dir.join(TIMELINE);
+    let file = File::create(&path).map_err(|e| OutputError::Write {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(BufWriter::new(file));
+    let werr = |path: &PathBuf, e: csv::Error| OutputError::Write {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    w.write_record(columns()).map_err(|e| werr(&path, e))?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let mut stats = SamplerStats::default();
+        let mut next = std::time::Instant::now();
+        let mut next_socket_read = next;
+        loop {
+            let stopping = stop.is_cancelled();
+            let started = std::time::Instant::now();
+            // The kernel's table holds every socket of the host (thousands of TIME_WAITs after
+            // a busy run), so reading it can cost milliseconds: read it only as often as keeps
+            // that under SOCKET_BUDGET of the wall clock. Rows in between leave it empty.
+            let sockets = match config.server_range {
+                Some(range) if started >= next_socket_read || stopping => {
+                    let counts = sample_sockets(range);
+                    let cost = started.elapsed();
+                    next_socket_read = started + cost.div_f64(SOCKET_BUDGET).max(config.interval);
+                    counts
+                }
+                _ => None,
+            };
+            let row = TimelineRow::capture(clock.now_us(), &live, sockets);
+            w.write_record(row.to_record()).map_err(|e| werr(&path, e))?;
+            stats.samples += 1;
+            stats.busy += started.elapsed();
+            if stopping {
+                break;
+            }
+            next += config.interval;
+            // Sleep in short steps so a stop is seen promptly.
+            while std::time::Instant::now() < next && !stop.is_cancelled() {
+                std::thread::sleep((next - std::time::Instant::now()).min(Duration::from_millis(20)));
+            }
+        }
+        w.flush().map_err(|e| OutputError::Write {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(stats)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_through_csv() {
+        let live = LiveCounters::default();
+        live.granted(30001, Some(false));
+        live.failure(FailureClass::PasvOutOfRange);
+        let a = TimelineRow::capture(100, &live, None);
+        let b = TimelineRow::capture(
+            200,
+            &live,
+            Some(SocketCounts {
+                listen: 1,
+                established: 2,
+                time_wait: 3,
+                other: 0,
+            }),
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
+        w.write_record(columns()).unwrap();
+        w.write_record(a.to_record()).unwrap();
+        w.write_record(b.to_record()).unwrap();
+        w.flush().unwrap();
+        let back = read_timeline(tmp.path()).unwrap();
+        assert_eq!(back, vec![a, b]);
+        assert_eq!(back[0].ports_held, 1);
+        assert_eq!(back[0].out_of_range_total, 1);
+        let i = FailureClass::ALL
+            .iter()
+            .position(|c| *c == FailureClass::PasvOutOfRange)
+            .unwrap();
+        assert_eq!(back[0].failures_total[i], 1);
+    }
+
+    #[test]
+    fn sees_a_listening_socket_in_range() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let counts = sample_sockets(PortRange { min: port, max: port }).expect("procfs readable on Linux");
+        assert_eq!(counts.listen, 1);
+        drop(l);
+        let counts = sample_sockets(PortRange { min: port, max: port }).unwrap();
+        assert_eq!(counts.listen, 0);
+    }
+}
