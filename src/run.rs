@@ -431,12 +431,12 @@ pub async fn run_cli(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
         crate::summary::render(&report.summary, report.manifest.expected_pasv_range.as_deref())
     );
     if let Some(st) = &report.sampler {
-        let run_s = report.summary.elapsed_s.max(1e-9);
         println!(
-            "timeline     {} samples; sampler busy {:.1} ms ({:.3}% of the run)",
+            "timeline     {} samples ({:.1} ms); kernel socket view read {} times ({:.1} ms CPU)",
             st.samples,
             st.busy.as_secs_f64() * 1e3,
-            st.busy.as_secs_f64() / run_s * 100.0
+            st.socket_reads,
+            st.socket_cpu.as_secs_f64() * 1e3,
         );
     }
     if report.swarm.sessions_dropped > 0 {

@@ -203,14 +203,25 @@ pub struct SamplerConfig {
     pub server_range: Option<PortRange>,
 }
 
-/// Most of the wall clock the socket view may take (1%).
-const SOCKET_BUDGET: f64 = 0.01;
+/// Most of the process's CPU time the kernel socket view may take.
+const SOCKET_CPU_BUDGET: f64 = 0.02;
 
-/// Time the sampler spent sampling and writing, to report its overhead.
+fn within_budget(process_start: Option<cpu_time::ProcessTime>, socket_cpu: Duration) -> bool {
+    match process_start.and_then(|p| p.try_elapsed().ok()) {
+        Some(process_cpu) => socket_cpu.as_secs_f64() <= SOCKET_CPU_BUDGET * process_cpu.as_secs_f64(),
+        None => false,
+    }
+}
+
+/// What the sampler did, to report its overhead.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SamplerStats {
     pub samples: u64,
+    /// Wall time spent sampling and writing rows.
     pub busy: Duration,
+    pub socket_reads: u64,
+    /// CPU time spent reading the kernel's socket tables.
+    pub socket_cpu: Duration,
 }
 
 /// Samples until `stop`, then writes one last row. Runs on the blocking pool: reading
@@ -238,18 +249,20 @@ pub fn spawn_sampler(
     Ok(tokio::task::spawn_blocking(move || {
         let mut stats = SamplerStats::default();
         let mut next = std::time::Instant::now();
-        let mut next_socket_read = next;
+        let process_start = cpu_time::ProcessTime::try_now().ok();
         loop {
             let stopping = stop.is_cancelled();
             let started = std::time::Instant::now();
-            // The kernel's table holds every socket of the host (thousands of TIME_WAITs after
-            // a busy run), so reading it can cost milliseconds: read it only as often as keeps
-            // that under SOCKET_BUDGET of the wall clock. Rows in between leave it empty.
+            // The kernel's table lists every socket of the host (tens of thousands of
+            // TIME_WAITs after a busy loopback run), so one read can cost more CPU than the
+            // generator spends in a second. Read it only while its total CPU stays within
+            // SOCKET_CPU_BUDGET of the process's; rows in between leave it empty.
             let sockets = match config.server_range {
-                Some(range) if started >= next_socket_read || stopping => {
+                Some(range) if within_budget(process_start, stats.socket_cpu) || stats.socket_reads == 0 => {
+                    let t0 = cpu_time::ThreadTime::try_now().ok();
                     let counts = sample_sockets(range);
-                    let cost = started.elapsed();
-                    next_socket_read = started + cost.div_f64(SOCKET_BUDGET).max(config.interval);
+                    stats.socket_cpu += t0.and_then(|t| t.try_elapsed().ok()).unwrap_or_default();
+                    stats.socket_reads += 1;
                     counts
                 }
                 _ => None,
