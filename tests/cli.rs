@@ -111,3 +111,86 @@ fn default_run_writes_a_run_directory() {
         assert!(out.join(f).is_file(), "{f} missing");
     }
 }
+
+#[test]
+fn ctrl_c_writes_results_marks_partial_and_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ftpswarm"))
+        .args([
+            "run",
+            "--duration",
+            "60s",
+            "--pasv-range",
+            "30600-30699",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "stderr: {}", stderr_of(&o));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "partial");
+    assert!(manifest["partial_reason"].as_str().unwrap().contains("interrupted"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["transfers"]["ok"].as_u64().unwrap() > 0);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("status       partial"));
+}
+
+#[test]
+fn serve_runs_the_embedded_server_for_other_clients() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ftpswarm"))
+        .args(["serve", "--port", "0", "--pasv", "30700-30709"])
+        .env("FTPSWARM_PASSWORD", "pw")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    // "ftpswarm embedded server on ftp://ftpswarm@127.0.0.1:PORT (passive 30700-30709)"
+    let addr = first
+        .split('@')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut w = stream;
+    let mut line = String::new();
+    let mut expect = |code: &str, reader: &mut BufReader<std::net::TcpStream>| {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with(code), "expected {code}, got {line:?}");
+    };
+    expect("220", &mut reader);
+    w.write_all(b"USER ftpswarm\r\n").unwrap();
+    expect("331", &mut reader);
+    w.write_all(b"PASS pw\r\n").unwrap();
+    expect("230", &mut reader);
+    w.write_all(b"EPSV\r\n").unwrap();
+    expect("229", &mut reader);
+    w.write_all(b"QUIT\r\n").unwrap();
+    expect("221", &mut reader);
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.starts_with("served ")), "{rest:?}");
+}

@@ -215,3 +215,33 @@ async fn open_model_counts_latency_from_intended_arrival() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epsv_sessions_work_like_pasv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let profile = tmp.path().join("epsv.toml");
+    std::fs::write(
+        &profile,
+        "name = \"epsv\"\n[load]\nsessions = 4\ntotal_sessions = 8\n[session]\npassive_mode = \"epsv\"\nparallel_connections = 2\n[target]\npasv_range = \"30800-30899\"\n",
+    )
+    .unwrap();
+    let opts = RunOptions {
+        profile: Some(profile),
+        out: Some(dir.clone()),
+        ..RunOptions::default()
+    };
+    let report = run(opts, CancellationToken::new()).await.unwrap();
+    assert!(
+        report.summary.failures.is_empty(),
+        "{:?}",
+        report.summary.failure_examples
+    );
+    let events = read_events(&dir);
+    assert_eq!(events.len(), 8 * 5);
+    assert!(events
+        .iter()
+        .all(|e| e.passive_command == ftpswarm::event::PassiveCommand::Epsv
+            && e.pasv_reply_code == Some(229)
+            && e.in_range == Some(true)));
+}
