@@ -116,7 +116,7 @@ fn default_run_writes_a_run_directory() {
 fn ctrl_c_writes_results_marks_partial_and_exits_130() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ftpswarm"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ftpswarm"))
         .args([
             "run",
             "--duration",
