@@ -27,8 +27,89 @@ struct Cli {
 enum Command {
     /// Run a swarm against the embedded server (default) or --target, and write a run directory.
     Run(RunArgs),
+    /// Recommend a passive range width from a run (or a profile alone with --what-if).
+    Plan(PlanArgs),
     /// Run the embedded FTP server alone, to try other clients against it.
     Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct PlanArgs {
+    /// Run directory to plan from.
+    #[arg(long, required_unless_present = "what_if", conflicts_with = "what_if")]
+    run: Option<PathBuf>,
+    /// Plan from a profile and an assumed hold time instead of a run.
+    #[arg(long, requires = "hold")]
+    what_if: bool,
+    /// With --what-if: the profile (default: the built-in quick profile).
+    #[arg(long, short = 'p')]
+    profile: Option<PathBuf>,
+    /// With --what-if: mean time a port is held per PASV, e.g. 40ms.
+    #[arg(long, value_parser = parse_duration)]
+    hold: Option<HumanDuration>,
+    /// With --what-if: mean time one file takes on a connection (default: the hold).
+    #[arg(long, value_parser = parse_duration)]
+    transfer_time: Option<HumanDuration>,
+    /// Concurrent sessions to plan for (default: what the run had).
+    #[arg(long)]
+    users: Option<u32>,
+    /// Control connections per session (default: the run's).
+    #[arg(long)]
+    parallel: Option<u32>,
+    /// Files (PASVs) per session (default: the run's).
+    #[arg(long)]
+    files: Option<u32>,
+    /// Share of sessions allowed to see a failed PASV.
+    #[arg(long, default_value_t = 0.01, conflicts_with = "gos_per_pasv")]
+    gos: f64,
+    /// Share of PASVs allowed to fail (instead of --gos).
+    #[arg(long)]
+    gos_per_pasv: Option<f64>,
+    /// Load growth to plan for, e.g. 1.5 for +50%.
+    #[arg(long, default_value_t = 1.0)]
+    growth: f64,
+    /// Server port-pick policy: random (9 tries: vsftpd, libunftp), random:K, or scan (ProFTPD, pyftpdlib).
+    #[arg(long, value_parser = parse_pick)]
+    pick: Option<crate::model::PortPickPolicy>,
+    /// Override the hold policy the ledger inferred: start (freed when the transfer starts), end, or time-wait.
+    #[arg(long, value_enum)]
+    hold_policy: Option<HoldPolicyArg>,
+    /// TIME_WAIT length for --hold-policy time-wait.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    time_wait: HumanDuration,
+    /// Length of the busiest window the PASV rate is taken from.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    window: HumanDuration,
+    /// First port of the recommended range (default: the run's, if it avoids ephemeral ranges).
+    #[arg(long)]
+    range_start: Option<u16>,
+    /// Where to write recommendation.json (default: into the run directory; none for --what-if).
+    #[arg(long, short = 'o')]
+    out: Option<PathBuf>,
+    /// Print recommendation.json to stdout instead of the text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum HoldPolicyArg {
+    Start,
+    End,
+    TimeWait,
+}
+
+fn parse_pick(s: &str) -> Result<crate::model::PortPickPolicy, String> {
+    use crate::model::PortPickPolicy;
+    match s {
+        "scan" => Ok(PortPickPolicy::Scan),
+        "random" => Ok(PortPickPolicy::RandomTries { tries: 9 }),
+        other => match other.strip_prefix("random:").map(str::parse::<u32>) {
+            Some(Ok(k)) if (1..=1000).contains(&k) => Ok(PortPickPolicy::RandomTries { tries: k }),
+            _ => Err(format!(
+                "{other:?}: allowed: scan, random, random:K with K from 1 to 1000"
+            )),
+        },
+    }
 }
 
 #[derive(Args, Debug)]
@@ -162,6 +243,41 @@ impl From<RunArgs> for RunOptions {
     }
 }
 
+impl From<PlanArgs> for crate::plan::cli::PlanOptions {
+    fn from(a: PlanArgs) -> Self {
+        use crate::plan::fit::HoldPolicy;
+        use crate::plan::{GradeOfService, PlanRequest};
+        crate::plan::cli::PlanOptions {
+            run: a.run,
+            what_if: a
+                .what_if
+                .then_some((a.profile, a.hold.map(|h| h.0), a.transfer_time.map(|t| t.0))),
+            request: PlanRequest {
+                users: a.users,
+                parallel: a.parallel,
+                files: a.files,
+                gos: match a.gos_per_pasv {
+                    Some(g) => GradeOfService::PerPasv(g),
+                    None => GradeOfService::PerSession(a.gos),
+                },
+                growth: a.growth,
+                pick: a.pick,
+                hold_policy: a.hold_policy.map(|p| match p {
+                    HoldPolicyArg::Start => HoldPolicy::UntilTransferStarts,
+                    HoldPolicyArg::End => HoldPolicy::UntilTransferEnds,
+                    HoldPolicyArg::TimeWait => HoldPolicy::ThroughTimeWait {
+                        time_wait_s: a.time_wait.0.as_secs_f64(),
+                    },
+                }),
+                window: a.window.0,
+                range_start: a.range_start,
+            },
+            out: a.out,
+            json: a.json,
+        }
+    }
+}
+
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
@@ -195,6 +311,7 @@ pub fn main() -> ExitCode {
                 let json = args.json;
                 crate::run::run_cli(args.into(), json).await
             }
+            Command::Plan(args) => crate::plan::cli::plan_cli(args.into()).map(|()| ExitCode::SUCCESS),
             Command::Serve(args) => crate::serve::serve(ServeOptions {
                 bind: args.bind,
                 port: args.port,

@@ -9,6 +9,7 @@ pub mod ftp;
 pub mod model;
 pub mod observe;
 pub mod output;
+pub mod plan;
 pub mod profile;
 pub mod run;
 pub mod serve;

@@ -439,6 +439,17 @@ pub async fn run_cli(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
             st.socket_cpu.as_secs_f64() * 1e3,
         );
     }
+    // The recommendation for the load just observed; a run it cannot plan from (no grants,
+    // say) is still a run.
+    match crate::plan::plan_from_run(&report.dir, &crate::plan::PlanRequest::default()) {
+        Ok(rec) => {
+            if let Err(e) = output::write_json(&report.dir.join(crate::plan::RECOMMENDATION), &rec) {
+                tracing::warn!("{e}");
+            }
+            print!("{}", crate::plan::render(&rec));
+        }
+        Err(e) => println!("recommendation  none: {e}"),
+    }
     if report.swarm.sessions_dropped > 0 {
         println!(
             "dropped      {} arrivals (max_in_flight reached)",

@@ -208,7 +208,9 @@ impl ControlConnection {
             TransferCommand::Stor => self.upload(&mut data, req.bytes.unwrap_or(0), ev).await,
             TransferCommand::Retr | TransferCommand::List => self.download(&mut data, ev, collect).await,
         };
-        ev.t_transfer_done_us = Some(clock.now_us());
+        if ev.t_transfer_done_us.is_none() {
+            ev.t_transfer_done_us = Some(clock.now_us());
+        }
         drop(data);
         ev.t_data_closed_us = Some(clock.now_us());
         hold.release();
@@ -308,6 +310,9 @@ impl ControlConnection {
                 pace(started, ev.bytes, c).await;
             }
         }
+        // The transfer is done when the last byte is handed over; the FIN that follows lets
+        // the server close, so a later timestamp could postdate the server's release.
+        ev.t_transfer_done_us = Some(clock.now_us());
         // FIN tells the server the file is complete.
         match tokio::time::timeout(idle, data.shutdown()).await {
             Ok(Ok(())) => Ok(()),

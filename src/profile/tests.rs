@@ -228,3 +228,18 @@ fn resolved_profile_round_trips_through_toml() {
     let back = Profile::from_toml_str(&text, "round-trip").unwrap();
     assert_eq!(back, p);
 }
+
+#[test]
+fn resolved_profile_round_trips_through_json() {
+    // The manifest stores the profile as JSON, and plan reads it back from there.
+    for path in [
+        "profiles/quick.toml",
+        "profiles/nat-office.toml",
+        "profiles/filezilla-office.toml",
+    ] {
+        let p = Profile::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+        let json = serde_json::to_value(&p).unwrap();
+        let back: Profile = serde_json::from_value(json).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(back, p);
+    }
+}

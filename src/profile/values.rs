@@ -54,6 +54,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<HumanDuration, E> {
                 v.parse().map_err(E::custom)
             }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<HumanDuration, E> {
+                Ok(HumanDuration::from_secs(v))
+            }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<HumanDuration, E> {
                 u64::try_from(v)
                     .map(HumanDuration::from_secs)
@@ -104,6 +107,9 @@ impl<'de> Deserialize<'de> for ByteCount {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteCount, E> {
                 v.parse().map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteCount, E> {
+                Ok(ByteCount(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteCount, E> {
                 u64::try_from(v)

@@ -1,0 +1,292 @@
+//! Fitting the offered load from a run: PASV rate in the busiest window, hold time under the
+//! server's release policy, A = λ·E[H] (Little's law) cross-checked against the time-average
+//! of ports held, and how ports held track concurrent data connections.
+
+use super::observed::{Attempt, LoggedIn, Observed};
+use crate::observe::ledger::ReleasePolicy;
+use serde::{Deserialize, Serialize};
+
+/// How long the server keeps a port after granting it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "policy")]
+pub enum HoldPolicy {
+    /// Until the transfer starts (the listener is closed once the data connection is taken;
+    /// libunftp, pyftpdlib, ProFTPD).
+    UntilTransferStarts,
+    /// Until the transfer ends (vsftpd keeps its listener).
+    UntilTransferEnds,
+    /// Until the transfer ends plus TIME_WAIT on the server's side of connections the server
+    /// closes first (RETR, LIST), for servers that bind without SO_REUSEADDR.
+    ThroughTimeWait { time_wait_s: f64 },
+}
+
+impl HoldPolicy {
+    pub fn from_ledger(p: ReleasePolicy) -> (HoldPolicy, &'static str) {
+        match p {
+            ReleasePolicy::AtAccept => (HoldPolicy::UntilTransferStarts, "observed in the ledger"),
+            ReleasePolicy::HeldDuringTransfer => (HoldPolicy::UntilTransferEnds, "observed in the ledger"),
+            // The longer hold is the safe assumption: it can only widen the range.
+            ReleasePolicy::Undetermined => (
+                HoldPolicy::UntilTransferEnds,
+                "assumed (the ledger could not tell; the longer hold is the safe side)",
+            ),
+        }
+    }
+
+    /// The hold of one granted attempt, in µs.
+    pub fn hold_us(&self, a: &Attempt) -> Option<u64> {
+        let granted = a.t_granted_us?;
+        let released = a.t_released_us.unwrap_or(granted);
+        let end = match self {
+            HoldPolicy::UntilTransferStarts => a.t_first_byte_us.or(a.t_connected_us).unwrap_or(released),
+            HoldPolicy::UntilTransferEnds => released,
+            HoldPolicy::ThroughTimeWait { time_wait_s } => {
+                let tw = if a.is_stor || a.t_connected_us.is_none() {
+                    0
+                } else {
+                    (time_wait_s * 1e6) as u64
+                };
+                released + tw
+            }
+        };
+        Some(end.max(granted) - granted)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Regression {
+    pub slope: f64,
+    pub intercept: f64,
+    pub r2: f64,
+    pub samples: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fit {
+    pub window_s: f64,
+    pub busiest_window_start_s: f64,
+    /// PASV/EPSV attempts per second in the busiest window (blocked ones included: the
+    /// offered load, not the carried load).
+    pub pasv_per_s: f64,
+    pub hold_policy: HoldPolicy,
+    pub hold_policy_source: String,
+    pub mean_hold_s: f64,
+    /// A = λ·E[H].
+    pub offered_erlangs: f64,
+    /// Time-average of ports held in the busiest window under the same policy (what Little's
+    /// law says A should equal).
+    pub time_average_held: f64,
+    /// |A − time average| / time average.
+    pub little_disagreement: f64,
+    /// Mean logged-in control connections in the busiest window.
+    pub control_connections: f64,
+    pub peak_control_connections: u64,
+    /// λ per logged-in control connection: what scales to other user counts.
+    pub pasv_per_s_per_connection: f64,
+    /// Ports held (client view) against open data connections, from the timeline.
+    pub ports_vs_data_connections: Option<Regression>,
+    /// Sockets on the range that were not ours, seen before the load began.
+    pub held_by_others: u32,
+    pub attempts: u64,
+    pub blocked: u64,
+}
+
+/// Start of the window of length `w` holding the most of `times` (sorted), and its count.
+pub fn busiest_window(times: &[u64], w: u64) -> (u64, usize) {
+    let (mut best_start, mut best) = (times.first().copied().unwrap_or(0), 0);
+    let mut lo = 0;
+    for (hi, &t) in times.iter().enumerate() {
+        while times[lo] + w <= t {
+            lo += 1;
+        }
+        if hi + 1 - lo > best {
+            best = hi + 1 - lo;
+            best_start = times[lo];
+        }
+    }
+    (best_start, best)
+}
+
+/// Time-average number of the intervals [start, end) overlapping [from, from + w).
+pub fn time_average(intervals: impl Iterator<Item = (u64, u64)>, from: u64, w: u64) -> f64 {
+    if w == 0 {
+        return 0.0;
+    }
+    let to = from + w;
+    let covered: u128 = intervals
+        .map(|(s, e)| u128::from(e.min(to).saturating_sub(s.max(from))))
+        .sum();
+    covered as f64 / w as f64
+}
+
+fn regression(points: &[(f64, f64)]) -> Option<Regression> {
+    let n = points.len() as f64;
+    if points.len() < 3 {
+        return None;
+    }
+    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let (mx, my) = (sx / n, sy / n);
+    let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in points {
+        sxx += (x - mx) * (x - mx);
+        sxy += (x - mx) * (y - my);
+        syy += (y - my) * (y - my);
+    }
+    if sxx == 0.0 {
+        return None;
+    }
+    let slope = sxy / sxx;
+    let r2 = if syy == 0.0 { 1.0 } else { (sxy * sxy) / (sxx * syy) };
+    Some(Regression {
+        slope,
+        intercept: my - slope * mx,
+        r2,
+        samples: points.len(),
+    })
+}
+
+/// Fits the run. `window` is the busiest-window length; a run shorter than it uses its whole
+/// length. `policy` overrides the ledger's verdict.
+pub fn fit(obs: &Observed, window: std::time::Duration, policy: Option<HoldPolicy>) -> Result<Fit, String> {
+    let mut sent: Vec<u64> = obs.attempts.iter().map(|a| a.t_sent_us).collect();
+    if sent.is_empty() {
+        return Err("the run has no PASV/EPSV attempts to plan from".into());
+    }
+    sent.sort_unstable();
+    let first = sent[0];
+    let last = obs
+        .attempts
+        .iter()
+        .filter_map(|a| a.t_released_us.or(Some(a.t_sent_us)))
+        .max()
+        .unwrap_or(first);
+    let span = last.saturating_sub(first).max(1);
+    let w = u64::try_from(window.as_micros()).unwrap_or(u64::MAX).min(span).max(1);
+    let (start, count) = busiest_window(&sent, w);
+    let pasv_per_s = count as f64 / (w as f64 / 1e6);
+
+    let (hold_policy, source) = match policy {
+        Some(p) => (p, "given on the command line".to_string()),
+        None => {
+            let (p, s) = HoldPolicy::from_ledger(obs.release_policy);
+            (p, s.to_string())
+        }
+    };
+    let holds: Vec<(u64, u64)> = obs
+        .attempts
+        .iter()
+        .filter_map(|a| Some((a.t_granted_us?, hold_policy.hold_us(a)?)))
+        .map(|(g, h)| (g, g + h))
+        .collect();
+    if holds.is_empty() {
+        return Err("no PASV/EPSV was ever granted a port: nothing to measure hold times from".into());
+    }
+    let mean_hold_s = holds.iter().map(|(s, e)| (e - s) as f64).sum::<f64>() / holds.len() as f64 / 1e6;
+    let offered = pasv_per_s * mean_hold_s;
+    let held = time_average(holds.iter().copied(), start, w);
+    let control = time_average(
+        obs.connections.iter().map(|c: &LoggedIn| (c.from_us, c.to_us)),
+        start,
+        w,
+    );
+    let peak_control = obs
+        .timeline
+        .iter()
+        .map(|r| r.control_open.max(0) as u64)
+        .max()
+        .unwrap_or(0);
+    let points: Vec<(f64, f64)> = obs
+        .timeline
+        .iter()
+        .map(|r| (r.data_open.max(0) as f64, r.ports_held.max(0) as f64))
+        .collect();
+    // Before the load, anything listening or connected on the range belongs to someone else.
+    let held_by_others = obs
+        .timeline
+        .iter()
+        .find(|r| r.server_sockets.is_some())
+        .filter(|r| r.grants_total == 0)
+        .and_then(|r| r.server_sockets)
+        .map_or(0, |s| s.listen + s.established);
+    Ok(Fit {
+        window_s: w as f64 / 1e6,
+        busiest_window_start_s: start as f64 / 1e6,
+        pasv_per_s,
+        hold_policy,
+        hold_policy_source: source,
+        mean_hold_s,
+        offered_erlangs: offered,
+        time_average_held: held,
+        little_disagreement: if held > 0.0 { (offered - held).abs() / held } else { 0.0 },
+        control_connections: control,
+        peak_control_connections: peak_control,
+        pasv_per_s_per_connection: if control > 0.0 { pasv_per_s / control } else { 0.0 },
+        ports_vs_data_connections: regression(&points),
+        held_by_others,
+        attempts: obs.attempts.len() as u64,
+        blocked: obs.attempts.iter().filter(|a| a.blocked).count() as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(granted: u64, connected: u64, first: u64, released: u64, stor: bool) -> Attempt {
+        Attempt {
+            is_stor: stor,
+            port: Some(30000),
+            t_sent_us: granted - 10,
+            t_granted_us: Some(granted),
+            t_connected_us: Some(connected),
+            t_first_byte_us: Some(first),
+            t_transfer_done_us: Some(released),
+            t_released_us: Some(released),
+            blocked: false,
+        }
+    }
+
+    #[test]
+    fn hold_policies() {
+        let a = attempt(1000, 1100, 1300, 5000, false);
+        assert_eq!(HoldPolicy::UntilTransferStarts.hold_us(&a), Some(300));
+        assert_eq!(HoldPolicy::UntilTransferEnds.hold_us(&a), Some(4000));
+        assert_eq!(
+            HoldPolicy::ThroughTimeWait { time_wait_s: 60.0 }.hold_us(&a),
+            Some(60_004_000)
+        );
+        // The client closes STOR connections first: no TIME_WAIT on the server's port.
+        let s = attempt(1000, 1100, 1300, 5000, true);
+        assert_eq!(
+            HoldPolicy::ThroughTimeWait { time_wait_s: 60.0 }.hold_us(&s),
+            Some(4000)
+        );
+    }
+
+    #[test]
+    fn busiest_window_finds_the_densest_stretch() {
+        let t = [0, 10, 20, 500, 505, 506, 507, 1000];
+        assert_eq!(busiest_window(&t, 100), (500, 4));
+        assert_eq!(busiest_window(&t, 2000), (0, 8));
+        assert_eq!(busiest_window(&[7], 5), (7, 1));
+    }
+
+    #[test]
+    fn time_average_clips_to_the_window() {
+        // Two intervals of 50 inside [0,100) and one half in: (50 + 50 + 25) / 100.
+        let iv = [(0, 50), (50, 100), (75, 200)];
+        assert!((time_average(iv.into_iter(), 0, 100) - 1.25).abs() < 1e-12);
+        assert_eq!(time_average(iv.into_iter(), 300, 100), 0.0);
+    }
+
+    #[test]
+    fn regression_of_a_line() {
+        let pts: Vec<(f64, f64)> = (0..10).map(|x| (x as f64, 2.0 * x as f64 + 1.0)).collect();
+        let r = regression(&pts).unwrap();
+        assert!((r.slope - 2.0).abs() < 1e-12 && (r.intercept - 1.0).abs() < 1e-12 && (r.r2 - 1.0).abs() < 1e-12);
+        assert!(
+            regression(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]).is_none(),
+            "no spread in x"
+        );
+    }
+}
