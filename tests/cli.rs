@@ -194,3 +194,41 @@ fn serve_runs_the_embedded_server_for_other_clients() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.starts_with("served ")), "{rest:?}");
 }
+
+#[test]
+fn plan_errors_are_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = assert_clean_failure(&ftpswarm(&["plan", "--run", tmp.path().to_str().unwrap()], &[]));
+    assert!(err.contains("not a run directory"), "{err}");
+    let err = assert_clean_failure(&ftpswarm(&["plan", "--what-if", "--hold", "40ms", "--gos", "1.5"], &[]));
+    assert!(err.contains("--gos") && err.contains("allowed"), "{err}");
+}
+
+#[test]
+fn plan_what_if_prints_a_recommendation_and_json() {
+    let o = ftpswarm(
+        &[
+            "plan",
+            "--what-if",
+            "--hold",
+            "40ms",
+            "--users",
+            "400",
+            "--parallel",
+            "3",
+            "--files",
+            "20",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("recommendation") && text.contains("400.0 users × 3"),
+        "{text}"
+    );
+    let o = ftpswarm(&["plan", "--what-if", "--hold", "40ms", "--json"], &[]);
+    let rec: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(rec["width"].as_u64().unwrap() > 0);
+    assert_eq!(rec["firewall_snippets"].as_array().unwrap().len(), 4);
+}
