@@ -28,7 +28,7 @@ impl HoldPolicy {
             // The longer hold is the safe assumption: it can only widen the range.
             ReleasePolicy::Undetermined => (
                 HoldPolicy::UntilTransferEnds,
-                "assumed (the ledger could not tell; the longer hold is the safe side)",
+                "assumed: the ledger could not tell, and the longer hold is the safe side",
             ),
         }
     }
