@@ -29,8 +29,17 @@ enum Command {
     Run(RunArgs),
     /// Recommend a passive range width from a run (or a profile alone with --what-if).
     Plan(PlanArgs),
+    /// (Re)draw the charts and report.md of a run directory.
+    Report(ReportArgs),
     /// Run the embedded FTP server alone, to try other clients against it.
     Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// Run directory.
+    #[arg(long)]
+    run: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -168,6 +177,9 @@ struct RunArgs {
     /// Print summary.json to stdout instead of the human summary (implies --quiet).
     #[arg(long)]
     json: bool,
+    /// Do not draw charts and report.md at the end (`ftpswarm report` can later).
+    #[arg(long)]
+    no_report: bool,
     /// Timeline sampling period (0 turns the sampler off).
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     sample_interval: HumanDuration,
@@ -233,6 +245,7 @@ impl From<RunArgs> for RunOptions {
             keep_files: a.keep_files,
             use_announced_ip: a.use_announced_ip,
             progress: !a.quiet && !a.json,
+            report: !a.no_report,
             sample_interval: a.sample_interval.0,
             server_sockets: match a.server_sockets {
                 SocketViewArg::Auto => SocketView::Auto,
@@ -311,6 +324,7 @@ pub fn main() -> ExitCode {
                 let json = args.json;
                 crate::run::run_cli(args.into(), json).await
             }
+            Command::Report(args) => crate::report::report_cli(&args.run).map(|()| ExitCode::SUCCESS),
             Command::Plan(args) => crate::plan::cli::plan_cli(args.into()).map(|()| ExitCode::SUCCESS),
             Command::Serve(args) => crate::serve::serve(ServeOptions {
                 bind: args.bind,

@@ -11,6 +11,7 @@ pub mod observe;
 pub mod output;
 pub mod plan;
 pub mod profile;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod server;

@@ -46,6 +46,8 @@ pub struct RunOptions {
     /// Timeline sampling period; zero turns the sampler off.
     pub sample_interval: Duration,
     pub server_sockets: SocketView,
+    /// Draw charts and report.md when the run ends.
+    pub report: bool,
 }
 
 /// Whether the timeline samples the kernel's sockets on the passive range.
@@ -72,6 +74,7 @@ impl Default for RunOptions {
             progress: false,
             sample_interval: Duration::from_millis(100),
             server_sockets: SocketView::Auto,
+            report: false,
         }
     }
 }
@@ -405,6 +408,7 @@ pub async fn run_cli(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
             }
         }
     });
+    let draw_report = opts.report;
     let report = run(opts, interrupt).await?;
     let partial = report.manifest.partial_reason.is_some();
     if json {
@@ -449,6 +453,16 @@ pub async fn run_cli(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
             print!("{}", crate::plan::render(&rec));
         }
         Err(e) => println!("recommendation  none: {e}"),
+    }
+    if draw_report {
+        match crate::report::generate(&report.dir) {
+            Ok(out) => println!(
+                "report       {} ({} charts, PNG and SVG)",
+                out.report.display(),
+                out.charts.len()
+            ),
+            Err(e) => println!("report       not written: {e}"),
+        }
     }
     if report.swarm.sessions_dropped > 0 {
         println!(

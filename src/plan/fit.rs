@@ -243,6 +243,7 @@ mod tests {
             t_transfer_done_us: Some(released),
             t_released_us: Some(released),
             blocked: false,
+            in_range: Some(true),
         }
     }
 

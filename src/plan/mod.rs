@@ -171,7 +171,9 @@ pub struct Recommendation {
     pub range: String,
     pub blocking_per_pasv: f64,
     pub session_failure: f64,
-    /// Past this width the control connections cannot hold more ports.
+    /// The widest range these control connections can ever need: for scanning servers the
+    /// number of connections, for random-try servers the width whose worst case (all other
+    /// connections holding a port) already meets the target.
     pub ceiling: Option<u32>,
     /// With unlimited ports the number in use is Poisson(A): its quantile at 1 − target.
     pub poisson_check: Option<u32>,
@@ -196,26 +198,47 @@ struct Solved {
     model_width: u32,
     blocking: f64,
     ceiling: Option<u32>,
-    curve: Vec<(u32, f64)>,
+}
+
+/// Blocking at `width` with only `sources` control connections. The loss models assume
+/// unlimited clients; with S connections at most S−1 others can hold ports when one asks, so a
+/// random-try server fails at most ((S−1)/N)^k and a scanning server never once N ≥ S. The
+/// lesser of model and bound keeps a width capped at the ceiling from reporting failures that
+/// cannot happen.
+fn bounded_blocking(policy: PortPickPolicy, offered: f64, width: u32, sources: u32) -> f64 {
+    let modelled = model::blocking(policy, offered, width);
+    let bound = match policy {
+        PortPickPolicy::RandomTries { tries } => {
+            model::random_try_fail_probability(sources.saturating_sub(1), width, tries)
+        }
+        PortPickPolicy::Scan | PortPickPolicy::ScanFewSources { .. } => {
+            if width >= sources {
+                0.0
+            } else {
+                1.0
+            }
+        }
+    };
+    modelled.min(bound)
+}
+
+/// The blocking curve from 1 to `hi`, at most ~150 points.
+fn curve(policy: PortPickPolicy, offered: f64, hi: u32, sources: u32) -> Vec<(u32, f64)> {
+    let step = ((hi / 150).max(1)) as usize;
+    (1..=hi)
+        .step_by(step)
+        .map(|w| (w, bounded_blocking(policy, offered, w, sources)))
+        .collect()
 }
 
 fn solve(policy: PortPickPolicy, offered: f64, target: f64, sources: u32) -> Result<Solved, PlanError> {
     let model_width = model::capped_min_width(policy, offered, target, sources)
         .ok_or_else(|| PlanError::Model(format!("no width meets {target} at {offered:.2} erlangs")))?;
     let ceiling = policy.width_ceiling(sources, target);
-    let hi = (model_width.saturating_mul(2))
-        .max(model_width + 10)
-        .min(model_width + 2000);
-    let step = ((hi / 150).max(1)) as usize;
-    let curve = (1..=hi)
-        .step_by(step)
-        .map(|w| (w, model::blocking(policy, offered, w)))
-        .collect();
     Ok(Solved {
         model_width,
-        blocking: model::blocking(policy, offered, model_width),
+        blocking: bounded_blocking(policy, offered, model_width, sources),
         ceiling,
-        curve,
     })
 }
 
@@ -267,7 +290,7 @@ fn recommend(
         } else {
             w.ceil().clamp(1.0, 64_512.0) as u32
         };
-        let b = model::blocking(model_policy, offered, w.saturating_sub(held_by_others));
+        let b = bounded_blocking(model_policy, offered, w.saturating_sub(held_by_others), sources);
         RuleOfThumb {
             name: name.into(),
             width: w,
@@ -287,6 +310,14 @@ fn recommend(
                 .into(),
         );
     }
+    // The curve spans the recommendation and the rules of thumb that are within reach of it, so
+    // a chart can show where each lands.
+    let reach = solved.model_width.saturating_mul(20).max(100);
+    let hi = rules_of_thumb.iter().map(|r| r.width).filter(|&w| w <= reach).fold(
+        solved.model_width.saturating_mul(2).max(solved.model_width + 10),
+        u32::max,
+    ) + 2;
+    let curve = curve(model_policy, offered, hi, sources);
     Ok(Recommendation {
         schema_version: SCHEMA_VERSION,
         source,
@@ -316,7 +347,7 @@ fn recommend(
         ceiling: solved.ceiling,
         poisson_check: model::poisson_quantile(offered, 1.0 - gos_pasv),
         rules_of_thumb,
-        curve: solved.curve,
+        curve,
         warnings,
         server_snippets: snippets::server_snippets(range),
         firewall_snippets: snippets::firewall_snippets(range, control_port),

@@ -23,6 +23,8 @@ pub struct Attempt {
     pub t_released_us: Option<u64>,
     /// The server refused the PASV (425 …) or answered outside the range.
     pub blocked: bool,
+    /// Whether the granted port was inside the expected range (unknown without a range).
+    pub in_range: Option<bool>,
 }
 
 /// A control connection's logged-in interval.
@@ -86,6 +88,7 @@ fn read_attempts(dir: &Path) -> Result<Vec<Attempt>, OutputError> {
         .map_err(|e| err(e.to_string()))?;
     let headers = reader.byte_headers().map_err(|e| err(e.to_string()))?.clone();
     let c = |n| column(&headers, n, &path);
+    let in_range = c("in_range")?;
     let (command, port, sent, reply, connected, first, done, closed, final_reply, outcome) = (
         c("command")?,
         c("pasv_port")?,
@@ -124,6 +127,11 @@ fn read_attempts(dir: &Path) -> Result<Vec<Attempt>, OutputError> {
             t_transfer_done_us: opt_u64(record.get(done)),
             t_released_us: released,
             blocked: o == rejected || o == outside,
+            in_range: match record.get(in_range) {
+                Some(b"true") => Some(true),
+                Some(b"false") => Some(false),
+                _ => None,
+            },
         });
     }
     Ok(out)

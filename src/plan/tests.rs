@@ -71,7 +71,9 @@ fn rules_of_thumb_are_reported_with_their_predicted_failure() {
     let per_transfer = &r.rules_of_thumb[0];
     assert_eq!(per_transfer.width, 200);
     let policy = PortPickPolicy::RandomTries { tries: 9 };
-    assert_eq!(per_transfer.blocking_per_pasv, model::blocking(policy, 20.0, 200));
+    let modelled = model::blocking(policy, 20.0, 200);
+    let bound = model::random_try_fail_probability(199, 200, 9);
+    assert_eq!(per_transfer.blocking_per_pasv, modelled.min(bound));
     assert_eq!(r.rules_of_thumb[2].width, 400);
 }
 
@@ -163,4 +165,20 @@ fn snippets_name_the_recommended_range() {
         .any(|s| s.text.contains(&format!("pasv_max_port={}", range.max))));
     assert_eq!(r.firewall_snippets.len(), 4);
     assert!(!render(&r).is_empty());
+}
+
+#[test]
+fn a_width_capped_at_the_ceiling_never_reports_impossible_failures() {
+    // Few connections and a heavy load: the unlimited-client model would predict failures that
+    // 4 connections cannot cause at the ceiling width.
+    let mut w = what_if(50);
+    w.profile.load.sessions = 4;
+    w.profile.session.parallel_connections = 1;
+    w.transfer_time = Some(Duration::from_millis(1));
+    let r = plan_what_if(&w, &PlanRequest::default()).unwrap();
+    assert_eq!(Some(r.width), r.ceiling, "{r:?}");
+    assert!(r.session_failure <= 0.01 + 1e-12, "{}", r.session_failure);
+    // The bound: 3 other connections on the ceiling's width, 9 tries.
+    let bound = model::random_try_fail_probability(3, r.width, 9);
+    assert!(r.blocking_per_pasv <= bound + 1e-15);
 }
