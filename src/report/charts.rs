@@ -702,7 +702,12 @@ impl Chart for Occupancy<'_> {
         };
         // Out-of-range grants get a lane of their own above the range, so the range keeps
         // its resolution however far away the kernel's fallback ports are.
-        let outside_lane = f64::from(hi) + 2.0 + (f64::from(hi - lo) * 0.03).ceil();
+        let any_outside = grants.iter().any(|a| a.in_range == Some(false));
+        let outside_lane = if any_outside {
+            f64::from(hi) + 2.0 + (f64::from(hi - lo) * 0.03).ceil()
+        } else {
+            f64::from(hi)
+        };
         let xmax = grants
             .iter()
             .filter_map(|a| a.t_released_us)
@@ -726,7 +731,7 @@ impl Chart for Occupancy<'_> {
             // Headroom above the lanes keeps the legend off the bars.
             .build_cartesian_2d(
                 0f64..xmax,
-                (f64::from(lo) - 1.0)..(outside_lane + 3.0 + f64::from(hi - lo) * 0.18),
+                (f64::from(lo) - 1.0)..(outside_lane + 1.5 + (f64::from(hi - lo) * 0.18).max(1.0)),
             )
             .map_err(e)?;
         chart
@@ -734,7 +739,7 @@ impl Chart for Occupancy<'_> {
             .x_desc("time since start (s)")
             .y_desc("port")
             .y_label_formatter(&|y| {
-                if (*y - outside_lane).abs() < 0.5 {
+                if any_outside && (*y - outside_lane).abs() < 0.5 {
                     "outside".into()
                 } else if *y > f64::from(hi) + 0.5 || *y < f64::from(lo) - 0.5 {
                     String::new()

@@ -77,12 +77,16 @@ pub async fn run(ctx: Arc<SwarmContext>, interrupt: CancellationToken) -> SwarmO
     let (interrupted, cut_off) = {
         let finished = async { while tasks.join_next().await.is_some() {} };
         tokio::pin!(finished);
-        let interrupted = tokio::select! {
-            _ = &mut finished => false,
-            _ = interrupt.cancelled() => true,
+        let done = tokio::select! {
+            _ = &mut finished => true,
+            _ = interrupt.cancelled() => false,
         };
+        // Both can be ready at once (an interrupt that stopped the workers also finished
+        // them); a run an interrupt cut short is partial whichever branch won.
+        let interrupted = interrupt.is_cancelled();
         let mut cut_off = 0;
-        if interrupted {
+        // A finished future must not be polled again.
+        if interrupted && !done {
             ctx.stop_files.cancel();
             if tokio::time::timeout(load.drain.0, &mut finished).await.is_err() {
                 cut_off = ctx.live.sessions_active.load(Ordering::Relaxed).max(0) as u64;
