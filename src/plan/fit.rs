@@ -21,6 +21,15 @@ pub enum HoldPolicy {
 }
 
 impl HoldPolicy {
+    /// The name recommendation.json uses, with TIME_WAIT's length when it applies.
+    pub fn describe(&self) -> String {
+        match self {
+            HoldPolicy::UntilTransferStarts => "until_transfer_starts".into(),
+            HoldPolicy::UntilTransferEnds => "until_transfer_ends".into(),
+            HoldPolicy::ThroughTimeWait { time_wait_s } => format!("through_time_wait (TIME_WAIT {time_wait_s} s)"),
+        }
+    }
+
     pub fn from_ledger(p: ReleasePolicy) -> (HoldPolicy, &'static str) {
         match p {
             ReleasePolicy::AtAccept => (HoldPolicy::UntilTransferStarts, "observed in the ledger"),

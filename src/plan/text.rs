@@ -36,10 +36,7 @@ pub fn render(r: &Recommendation) -> String {
             f.window_s,
             f.pasv_per_s_per_connection,
             f.mean_hold_s * 1e3,
-            serde_json::to_value(f.hold_policy)
-                .ok()
-                .and_then(|v| v.get("policy").and_then(|p| p.as_str().map(String::from)))
-                .unwrap_or_default(),
+            f.hold_policy.describe(),
             f.hold_policy_source
         );
         let _ = writeln!(

@@ -8,7 +8,7 @@ use crate::plan::observed::Attempt;
 use crate::plan::Recommendation;
 use crate::summary::PHASES;
 use hdrhistogram::Histogram;
-use plotters::coord::Shift;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -102,6 +102,22 @@ fn count_label(v: &f64) -> String {
     } else {
         String::new()
     }
+}
+
+/// The legend every chart uses: a framed, mostly opaque box at `position`.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, font_size))
+        .draw()
+        .map_err(e)
 }
 
 fn secs(us: u64) -> f64 {
@@ -228,14 +244,7 @@ impl Chart for Concurrency<'_> {
                 .label("server: TIME_WAIT (right axis)")
                 .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 6, c2.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 16)?;
         Ok(())
     }
 }
@@ -308,14 +317,7 @@ impl Chart for PortsVsData<'_> {
                 .label(format!("fit: {m:.2}x + {b:.2}, r² {r2:.2}"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 16)?;
         Ok(())
     }
 }
@@ -414,14 +416,7 @@ impl Chart for Latency {
                 .label(format!("{phase} (n={})", h.len()))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 15))
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 15)?;
         Ok(())
     }
 }
@@ -523,14 +518,7 @@ impl Chart for Failures<'_> {
                 .label(format!("{} ({} in all)", FailureClass::ALL[i], last.failures_total[i]))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 16)?;
         Ok(())
     }
 }
@@ -645,14 +633,7 @@ impl Chart for Blocking<'_> {
                 .label(label)
                 .legend(move |(x, y)| Cross::new((x + 10, y), 7, color.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 15))
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 15)?;
         Ok(())
     }
 }
@@ -780,14 +761,7 @@ impl Chart for Occupancy<'_> {
             .map_err(e)?
             .label("outside the range")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(3)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 16)?;
         Ok(())
     }
 }

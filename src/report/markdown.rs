@@ -447,16 +447,9 @@ fn observed(out: &mut String, f: &Fit) -> fmt::Result {
     Ok(())
 }
 
-/// The policy under the name `recommendation.json` and `--hold-policy` use. Matched rather than
-/// serialised so a new policy cannot silently print as nothing.
+/// The policy's name, escaped for Markdown (its underscores would otherwise italicise).
 fn hold_policy(p: HoldPolicy) -> String {
-    match p {
-        HoldPolicy::UntilTransferStarts => "until\\_transfer\\_starts".into(),
-        HoldPolicy::UntilTransferEnds => "until\\_transfer\\_ends".into(),
-        HoldPolicy::ThroughTimeWait { time_wait_s } => {
-            format!("through\\_time\\_wait (TIME\\_WAIT {time_wait_s} s)")
-        }
-    }
+    p.describe().replace('_', "\\_")
 }
 
 fn snippets(out: &mut String, heading: &str, list: &[Snippet]) -> fmt::Result {
