@@ -31,6 +31,8 @@ enum Command {
     Plan(PlanArgs),
     /// (Re)draw the charts and report.md of a run directory.
     Report(ReportArgs),
+    /// Run the same load at several range widths and compare measured failures with the model.
+    Sweep(SweepArgs),
     /// Run the embedded FTP server alone, to try other clients against it.
     Serve(ServeArgs),
 }
@@ -133,35 +135,11 @@ struct RunArgs {
     /// Run directory to write (default: output/<timestamp>-<profile>/).
     #[arg(long, short = 'o')]
     out: Option<PathBuf>,
-    /// Closed model: concurrent sessions.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    sessions: Option<u32>,
-    /// Open model: sessions started per second.
-    #[arg(long)]
-    rate: Option<f64>,
-    /// Stop after this many sessions.
-    #[arg(long)]
-    total_sessions: Option<u64>,
-    #[arg(long)]
-    files_per_session: Option<u32>,
-    /// Control connections per session working its files in parallel.
-    #[arg(long)]
-    parallel: Option<u32>,
-    /// How long to start new sessions, e.g. 30s, 2m.
-    #[arg(long, value_parser = parse_duration)]
-    duration: Option<HumanDuration>,
-    /// Pause between files on one connection, e.g. 100ms.
-    #[arg(long, value_parser = parse_duration)]
-    think_time: Option<HumanDuration>,
-    /// Command weights, e.g. retr=70,stor=20,list=10.
-    #[arg(long, value_parser = parse_mix_arg)]
-    mix: Option<crate::profile::Mix>,
+    #[command(flatten)]
+    load: LoadArgs,
     /// The target's passive range (the embedded server uses it), e.g. 30000-30099.
     #[arg(long, value_parser = parse_range)]
     pasv_range: Option<PortRange>,
-    /// Seed for every random choice.
-    #[arg(long)]
-    seed: Option<u64>,
     /// Real servers: upload synthetic files of the profile's sizes for RETR before the load.
     #[arg(long)]
     prepare: bool,
@@ -195,6 +173,96 @@ enum SocketViewArg {
     Off,
 }
 
+/// The profile knobs `run` and `sweep` can override.
+#[derive(Args, Debug, Clone)]
+struct LoadArgs {
+    /// Closed model: concurrent sessions.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    sessions: Option<u32>,
+    /// Open model: sessions started per second.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Stop after this many sessions.
+    #[arg(long)]
+    total_sessions: Option<u64>,
+    #[arg(long)]
+    files_per_session: Option<u32>,
+    /// Control connections per session working its files in parallel.
+    #[arg(long)]
+    parallel: Option<u32>,
+    /// How long to start new sessions, e.g. 30s, 2m.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<HumanDuration>,
+    /// Pause between files on one connection, e.g. 100ms.
+    #[arg(long, value_parser = parse_duration)]
+    think_time: Option<HumanDuration>,
+    /// Command weights, e.g. retr=70,stor=20,list=10.
+    #[arg(long, value_parser = parse_mix_arg)]
+    mix: Option<crate::profile::Mix>,
+    /// Seed for every random choice.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+impl LoadArgs {
+    fn overrides(&self, pasv_range: Option<PortRange>) -> ProfileOverrides {
+        ProfileOverrides {
+            sessions: self.sessions,
+            rate: self.rate,
+            total_sessions: self.total_sessions,
+            files_per_session: self.files_per_session,
+            parallel: self.parallel,
+            duration: self.duration,
+            think_time: self.think_time,
+            mix: self.mix,
+            pasv_range,
+            seed: self.seed,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct SweepArgs {
+    /// Workload profile (TOML). Default: the built-in quick profile.
+    #[arg(long, short = 'p')]
+    profile: Option<PathBuf>,
+    /// Range widths to measure, e.g. 2,4,8,16,32.
+    #[arg(long, value_delimiter = ',', required = true)]
+    widths: Vec<u32>,
+    /// First port of every range.
+    #[arg(long, default_value_t = 30000)]
+    range_start: u16,
+    /// A real server: ftp://user@host (the port comes from {ctrl_port}); needs --server-cmd.
+    #[arg(long, short = 't', requires = "server_cmd")]
+    target: Option<String>,
+    /// Command that starts the real server in the foreground, with {ctrl_port} {pasv_min} {pasv_max}.
+    #[arg(long, requires = "target")]
+    server_cmd: Option<String>,
+    /// Command that stops it (default: the server command's process group is terminated).
+    #[arg(long)]
+    stop_cmd: Option<String>,
+    /// Time for the whole sweep, shared equally by the widths.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    budget: HumanDuration,
+    /// Relative standard error wanted on each width's failure rate.
+    #[arg(long, default_value_t = 0.2)]
+    precision: f64,
+    /// Share of sessions allowed to see a failed PASV.
+    #[arg(long, default_value_t = 0.01)]
+    gos: f64,
+    /// Server port-pick policy for the model: random, random:K or scan.
+    #[arg(long, value_parser = parse_pick)]
+    pick: Option<crate::model::PortPickPolicy>,
+    /// Sweep directory (default: output/<timestamp>-sweep-<profile>/).
+    #[arg(long, short = 'o')]
+    out: Option<PathBuf>,
+    /// Do not add the model's recommended width and 0.6 × it to the widths measured.
+    #[arg(long)]
+    no_verify: bool,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
 #[derive(Args, Debug)]
 struct ServeArgs {
     /// Address to listen on.
@@ -226,18 +294,7 @@ impl From<RunArgs> for RunOptions {
     fn from(a: RunArgs) -> Self {
         RunOptions {
             profile: a.profile,
-            overrides: ProfileOverrides {
-                sessions: a.sessions,
-                rate: a.rate,
-                total_sessions: a.total_sessions,
-                files_per_session: a.files_per_session,
-                parallel: a.parallel,
-                duration: a.duration,
-                think_time: a.think_time,
-                mix: a.mix,
-                pasv_range: a.pasv_range,
-                seed: a.seed,
-            },
+            overrides: a.load.overrides(a.pasv_range),
             target: a.target,
             out: a.out,
             output_base: PathBuf::from("output"),
@@ -252,6 +309,33 @@ impl From<RunArgs> for RunOptions {
                 SocketViewArg::On => SocketView::On,
                 SocketViewArg::Off => SocketView::Off,
             },
+        }
+    }
+}
+
+impl From<SweepArgs> for crate::sweep::SweepOptions {
+    fn from(a: SweepArgs) -> Self {
+        let name = a
+            .profile
+            .as_deref()
+            .and_then(|p| p.file_stem())
+            .map_or_else(|| "quick".to_string(), |s| s.to_string_lossy().into_owned());
+        crate::sweep::SweepOptions {
+            profile: a.profile,
+            overrides: a.load.overrides(None),
+            widths: a.widths,
+            range_start: a.range_start,
+            target: a.target,
+            server_cmd: a.server_cmd,
+            stop_cmd: a.stop_cmd,
+            budget: a.budget.0,
+            precision: a.precision,
+            gos: a.gos,
+            pick: a.pick,
+            verify_model: !a.no_verify,
+            out: a.out.unwrap_or_else(|| {
+                PathBuf::from("output").join(format!("{}-sweep-{name}", chrono::Local::now().format("%Y%m%d-%H%M%S")))
+            }),
         }
     }
 }
@@ -324,6 +408,7 @@ pub fn main() -> ExitCode {
                 let json = args.json;
                 crate::run::run_cli(args.into(), json).await
             }
+            Command::Sweep(args) => crate::sweep::sweep_cli(args.into()).await.map(|()| ExitCode::SUCCESS),
             Command::Report(args) => crate::report::report_cli(&args.run).map(|()| ExitCode::SUCCESS),
             Command::Plan(args) => crate::plan::cli::plan_cli(args.into()).map(|()| ExitCode::SUCCESS),
             Command::Serve(args) => crate::serve::serve(ServeOptions {

@@ -17,4 +17,5 @@ pub mod serve;
 pub mod server;
 pub mod summary;
 pub mod swarm;
+pub mod sweep;
 pub mod target;

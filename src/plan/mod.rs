@@ -205,7 +205,7 @@ struct Solved {
 /// random-try server fails at most ((S−1)/N)^k and a scanning server never once N ≥ S. The
 /// lesser of model and bound keeps a width capped at the ceiling from reporting failures that
 /// cannot happen.
-fn bounded_blocking(policy: PortPickPolicy, offered: f64, width: u32, sources: u32) -> f64 {
+pub fn bounded_blocking(policy: PortPickPolicy, offered: f64, width: u32, sources: u32) -> f64 {
     let modelled = model::blocking(policy, offered, width);
     let bound = match policy {
         PortPickPolicy::RandomTries { tries } => {
@@ -220,6 +220,16 @@ fn bounded_blocking(policy: PortPickPolicy, offered: f64, width: u32, sources: u
         }
     };
     modelled.min(bound)
+}
+
+/// The loss model for a server's pick policy and `sources` control connections: scanning
+/// servers with few connections are Engset (each held port visibly thins the arrivals, which
+/// Erlang B ignores); random-try servers are the birth–death chain.
+pub fn model_policy(pick: PortPickPolicy, sources: u32) -> PortPickPolicy {
+    match pick {
+        PortPickPolicy::Scan => PortPickPolicy::ScanFewSources { sources },
+        other => other,
+    }
 }
 
 /// The blocking curve from 1 to `hi`, at most ~150 points.
@@ -272,12 +282,7 @@ fn recommend(
         Some(p) => (p, "given on the command line".to_string()),
         None => default_pick,
     };
-    // Scanning servers with few control connections: each held port visibly thins the
-    // arrivals, which Engset accounts for and Erlang B does not.
-    let model_policy = match pick {
-        PortPickPolicy::Scan => PortPickPolicy::ScanFewSources { sources },
-        other => other,
-    };
+    let model_policy = model_policy(pick, sources);
     let solved = solve(model_policy, offered, gos_pasv, sources)?;
     let width = solved.model_width + held_by_others;
     let placement = placement::place_range(width, preferred_start).map_err(PlanError::Model)?;

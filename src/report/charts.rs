@@ -765,3 +765,119 @@ impl Chart for Occupancy<'_> {
         Ok(())
     }
 }
+
+// ------------------------------------------------------------------------------------------
+
+/// Measured failure rate per width with 95% intervals, over the model's curve.
+pub struct SweepChart<'a> {
+    pub result: &'a crate::sweep::SweepResult,
+}
+
+impl Chart for SweepChart<'_> {
+    fn name(&self) -> &'static str {
+        "sweep"
+    }
+    fn title(&self) -> String {
+        "Measured PASV failure rate vs width, against the model".into()
+    }
+    fn caption(&self) -> String {
+        "Dots: measured failure rate per width with Clopper–Pearson 95% intervals (a width with no failure is \
+         drawn at its upper bound, hollow). Line: the model's prediction for the load fitted on the widest width. \
+         Dashed: the per-PASV target; green: the model's recommended width."
+            .into()
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        let r = self.result;
+        let measured: Vec<_> = r.widths.iter().filter(|w| w.attempts > 0).collect();
+        if measured.is_empty() {
+            return no_data(root, &self.title(), "no width was measured");
+        }
+        root.fill(&WHITE).map_err(e)?;
+        let floor = (r.gos_per_pasv * 1e-3).max(1e-9);
+        let xmax = measured.iter().map(|w| f64::from(w.width)).fold(1.0, f64::max) * 1.1 + 1.0;
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title(), (FONT, 28))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(90)
+            .build_cartesian_2d(0f64..xmax, (floor..1.5f64).log_scale())
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("passive range width (ports)")
+            .y_desc("P(PASV fails)")
+            .x_label_formatter(&count_label)
+            .y_label_formatter(&|y| format!("{y:.0e}"))
+            .label_style((FONT, 16))
+            .axis_desc_style((FONT, 20))
+            .draw()
+            .map_err(e)?;
+        if let Some(m) = &r.model {
+            let c = PALETTE[0];
+            // The recommendation's curve is the model at the fitted load; measured widths beyond
+            // it get their own model points.
+            let mut pts: Vec<(f64, f64)> = m
+                .curve
+                .iter()
+                .map(|&(w, b)| (f64::from(w), b))
+                .chain(
+                    r.widths
+                        .iter()
+                        .filter_map(|w| w.model_blocking.map(|b| (f64::from(w.width), b))),
+                )
+                .filter(|&(w, b)| b >= floor && w <= xmax)
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            pts.dedup_by(|a, b| a.0 == b.0);
+            chart
+                .draw_series(LineSeries::new(pts, c.stroke_width(3)))
+                .map_err(e)?
+                .label("model")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+            let g = PALETTE[2];
+            let w = f64::from(m.model_width);
+            if w <= xmax {
+                chart
+                    .draw_series(LineSeries::new([(w, floor), (w, 1.5)], g.stroke_width(3)))
+                    .map_err(e)?
+                    .label(format!("model's width: {}", m.model_width))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], g.stroke_width(3)));
+            }
+        }
+        let target = r.gos_per_pasv.max(floor);
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(0.0, target), (xmax, target)],
+                10,
+                6,
+                BLACK.stroke_width(2),
+            ))
+            .map_err(e)?
+            .label(format!("target {:.4}%", r.gos_per_pasv * 100.0))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+        let red = PALETTE[3];
+        chart
+            .draw_series(measured.iter().map(|w| {
+                let x = f64::from(w.width);
+                PathElement::new(
+                    vec![(x, w.ci_low.max(floor)), (x, w.ci_high.max(floor))],
+                    red.stroke_width(2),
+                )
+            }))
+            .map_err(e)?;
+        chart
+            .draw_series(measured.iter().map(|w| {
+                let x = f64::from(w.width);
+                if w.failures == 0 {
+                    Circle::new((x, w.ci_high.max(floor)), 6, red.stroke_width(2))
+                } else {
+                    Circle::new((x, w.failure_rate.max(floor)), 6, red.filled())
+                }
+            }))
+            .map_err(e)?
+            .label("measured, 95% interval")
+            .legend(move |(x, y)| Circle::new((x + 10, y), 6, red.filled()));
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 16)?;
+        Ok(())
+    }
+}

@@ -680,6 +680,84 @@ fn file_size(p: &Value) -> Option<String> {
     })
 }
 
+/// The sweep section: per-width measurements next to the model, and the verdict.
+pub fn render_sweep(r: &crate::sweep::SweepResult, charts: &[ChartRef]) -> String {
+    let mut out = String::new();
+    let _ = write_sweep(&mut out, r, charts);
+    out
+}
+
+fn write_sweep(out: &mut String, r: &crate::sweep::SweepResult, charts: &[ChartRef]) -> fmt::Result {
+    writeln!(out, "# ftpswarm sweep: {}\n", inline(&r.profile))?;
+    writeln!(
+        out,
+        "Target: at most {} of sessions see a failed PASV (at most {} per PASV). Precision asked: ±{:.0}% \
+         (one standard error) per width.\n",
+        pct(r.gos_per_session),
+        pct(r.gos_per_pasv),
+        r.precision * 100.0
+    )?;
+    writeln!(out, "## Measured against the model\n")?;
+    writeln!(
+        out,
+        "| width | PASV attempts | failures | rate | 95% interval | model | precision met |"
+    )?;
+    writeln!(out, "|---:|---:|---:|---:|---|---:|---|")?;
+    for w in &r.widths {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} – {} | {} | {} |",
+            w.width,
+            w.attempts,
+            w.failures,
+            pct(w.failure_rate),
+            pct(w.ci_low),
+            pct(w.ci_high),
+            w.model_blocking.map(pct).unwrap_or_else(|| "—".into()),
+            if w.precision_met { "yes" } else { "no (time budget)" }
+        )?;
+    }
+    writeln!(out)?;
+    match (&r.model, r.measured_width) {
+        (Some(m), Some(w)) => writeln!(
+            out,
+            "**Verdict:** the smallest measured width whose 95% upper bound meets the target is **{w}**; the model \
+             recommends **{}** for the load fitted on the widest width ({:.3} erlangs, {}).\n",
+            m.model_width,
+            m.target.offered_erlangs,
+            inline(&m.inputs.pick_policy)
+        )?,
+        (Some(m), None) => writeln!(
+            out,
+            "**Verdict:** no measured width met the target with 95% confidence; the model recommends **{}**.\n",
+            m.model_width
+        )?,
+        (None, w) => writeln!(
+            out,
+            "**Verdict:** measured width {w:?}; the model could not be fitted.\n"
+        )?,
+    }
+    if !r.notes.is_empty() {
+        writeln!(out, "## Notes\n")?;
+        for n in &r.notes {
+            writeln!(out, "- {}", inline(n))?;
+        }
+        writeln!(out)?;
+    }
+    for c in charts {
+        writeln!(
+            out,
+            "## {}\n\n{}\n\n![{}]({}) [SVG]({})\n",
+            c.title,
+            c.caption,
+            c.title,
+            link_target(&c.png),
+            link_target(&c.svg)
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -143,3 +143,16 @@ pub fn report_cli(dir: &Path) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The sweep's chart and report.md, in the sweep directory.
+pub fn sweep_report(dir: &Path, result: &crate::sweep::SweepResult) -> Result<PathBuf, ReportError> {
+    let mut refs = Vec::new();
+    draw(&charts::SweepChart { result }, dir, &mut refs)?;
+    let text = markdown::render_sweep(result, &refs);
+    let path = dir.join(REPORT);
+    std::fs::write(&path, text).map_err(|e| crate::output::OutputError::Write {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(path)
+}
