@@ -35,6 +35,54 @@ enum Command {
     Sweep(SweepArgs),
     /// Run the embedded FTP server alone, to try other clients against it.
     Serve(ServeArgs),
+    /// Fingerprint a server's passive mode: pick order, EPSV, exhaustion, port reuse, listener lifetime.
+    ///
+    /// It fills the server's passive range for moments: other clients may get 425s meanwhile.
+    Probe(ProbeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ProbeArgs {
+    /// Server to probe, e.g. ftp://user@127.0.0.1:2121 (password: the URL, FTPSWARM_PASSWORD, or a prompt).
+    url: String,
+    /// The server's passive range, e.g. 30000-30099 (without it, inferred from the ports seen).
+    #[arg(long, value_parser = parse_range)]
+    range: Option<PortRange>,
+    /// Most PASVs left pending at once (default: range width + 5).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_pending: Option<u32>,
+    /// Longest wait when timing how long an abandoned PASV keeps its port.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    max_wait: HumanDuration,
+    /// Exhaustion rounds (0 skips the exhaustion step).
+    #[arg(long, default_value_t = crate::probe::DEFAULT_ROUNDS, value_parser = clap::value_parser!(u32).range(0..=20))]
+    rounds: u32,
+    /// Request ports with EPSV instead of PASV.
+    #[arg(long)]
+    epsv: bool,
+    /// Print the fingerprint as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Also write the fingerprint as JSON to this file.
+    #[arg(long, short = 'o')]
+    out: Option<PathBuf>,
+}
+
+impl From<&ProbeArgs> for crate::probe::ProbeOptions {
+    fn from(a: &ProbeArgs) -> Self {
+        crate::probe::ProbeOptions {
+            target: a.url.clone(),
+            range: a.range,
+            max_pending: a.max_pending,
+            max_wait: a.max_wait.0,
+            rounds: a.rounds,
+            passive: if a.epsv {
+                crate::event::PassiveCommand::Epsv
+            } else {
+                crate::event::PassiveCommand::Pasv
+            },
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -94,6 +142,10 @@ struct PlanArgs {
     /// First port of the recommended range (default: the run's, if it avoids ephemeral ranges).
     #[arg(long)]
     range_start: Option<u16>,
+    /// A `ftpswarm probe --json` fingerprint of the server: its measured pick and hold policies
+    /// replace the assumed ones (--pick and --hold-policy still win).
+    #[arg(long)]
+    probe: Option<PathBuf>,
     /// Where to write recommendation.json (default: into the run directory; none for --what-if).
     #[arg(long, short = 'o')]
     out: Option<PathBuf>,
@@ -371,6 +423,7 @@ impl From<PlanArgs> for crate::plan::cli::PlanOptions {
             },
             out: a.out,
             json: a.json,
+            probe: a.probe,
         }
     }
 }
@@ -409,6 +462,9 @@ pub fn main() -> ExitCode {
                 crate::run::run_cli(args.into(), json).await
             }
             Command::Sweep(args) => crate::sweep::sweep_cli(args.into()).await.map(|()| ExitCode::SUCCESS),
+            Command::Probe(args) => crate::probe::probe_cli((&args).into(), args.json, args.out)
+                .await
+                .map(|()| ExitCode::SUCCESS),
             Command::Report(args) => crate::report::report_cli(&args.run).map(|()| ExitCode::SUCCESS),
             Command::Plan(args) => crate::plan::cli::plan_cli(args.into()).map(|()| ExitCode::SUCCESS),
             Command::Serve(args) => crate::serve::serve(ServeOptions {

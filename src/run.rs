@@ -289,6 +289,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         let config = SamplerConfig {
             interval: opts.sample_interval,
             server_range: if local { profile.target.pasv_range } else { None },
+            server_ipv6: resolved.addr.is_ipv6(),
         };
         Some(spawn_sampler(
             &dir,
@@ -436,9 +437,10 @@ pub async fn run_cli(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
     );
     if let Some(st) = &report.sampler {
         println!(
-            "timeline     {} samples ({:.1} ms); kernel socket view read {} times ({:.1} ms CPU)",
+            "timeline     {} samples; server sockets: {} live (netlink, {:.1} ms CPU), TIME_WAIT read {} times ({:.1} ms CPU)",
             st.samples,
-            st.busy.as_secs_f64() * 1e3,
+            st.diag_samples,
+            st.diag_cpu.as_secs_f64() * 1e3,
             st.socket_reads,
             st.socket_cpu.as_secs_f64() * 1e3,
         );

@@ -7,6 +7,7 @@ pub mod hlog;
 pub mod ledger;
 pub mod live;
 pub mod progress;
+pub mod sockdiag;
 pub mod timeline;
 
 pub use live::LiveCounters;

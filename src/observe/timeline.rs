@@ -22,13 +22,14 @@ pub const TIMELINE: &str = "timeline.csv";
 pub struct SocketCounts {
     pub listen: u32,
     pub established: u32,
-    pub time_wait: u32,
+    /// Unknown on samples where the (costly) TIME_WAIT count was not read.
+    pub time_wait: Option<u32>,
     pub other: u32,
 }
 
 impl SocketCounts {
     pub fn total(&self) -> u32 {
-        self.listen + self.established + self.time_wait + self.other
+        self.listen + self.established + self.time_wait.unwrap_or(0) + self.other
     }
 }
 
@@ -36,7 +37,10 @@ impl SocketCounts {
 /// (not Linux, or no procfs).
 pub fn sample_sockets(range: PortRange) -> Option<SocketCounts> {
     use procfs::net::TcpState;
-    let mut counts = SocketCounts::default();
+    let mut counts = SocketCounts {
+        time_wait: Some(0),
+        ..SocketCounts::default()
+    };
     let mut any = false;
     for table in [procfs::net::tcp(), procfs::net::tcp6()] {
         let Ok(entries) = table else { continue };
@@ -45,7 +49,7 @@ pub fn sample_sockets(range: PortRange) -> Option<SocketCounts> {
             match e.state {
                 TcpState::Listen => counts.listen += 1,
                 TcpState::Established => counts.established += 1,
-                TcpState::TimeWait => counts.time_wait += 1,
+                TcpState::TimeWait => counts.time_wait = Some(counts.time_wait.unwrap_or(0) + 1),
                 _ => counts.other += 1,
             }
         }
@@ -127,7 +131,12 @@ impl TimelineRow {
         ];
         r.extend(self.failures_total.iter().map(u64::to_string));
         match self.server_sockets {
-            Some(s) => r.extend([s.listen, s.established, s.time_wait, s.other].map(|n| n.to_string())),
+            Some(s) => r.extend([
+                s.listen.to_string(),
+                s.established.to_string(),
+                s.time_wait.map(|n| n.to_string()).unwrap_or_default(),
+                s.other.to_string(),
+            ]),
             None => r.extend(std::iter::repeat_n(String::new(), SOCKET_COLUMNS.len())),
         }
         r
@@ -156,7 +165,10 @@ impl TimelineRow {
             _ => Some(SocketCounts {
                 listen: unum("srv_listen")? as u32,
                 established: unum("srv_established")? as u32,
-                time_wait: unum("srv_time_wait")? as u32,
+                time_wait: match get("srv_time_wait")? {
+                    "" => None,
+                    _ => Some(unum("srv_time_wait")? as u32),
+                },
                 other: unum("srv_other")? as u32,
             }),
         };
@@ -201,14 +213,20 @@ pub struct SamplerConfig {
     pub interval: Duration,
     /// Sample the kernel's sockets on this range (the server runs on this host).
     pub server_range: Option<PortRange>,
+    /// The server listens on IPv6 (which socket table to read).
+    pub server_ipv6: bool,
 }
 
-/// Most of the process's CPU time the kernel socket view may take.
+/// Most of the process's CPU time the /proc TIME_WAIT count may take.
 const SOCKET_CPU_BUDGET: f64 = 0.02;
+/// Most of the process's CPU time the netlink live counts may take. The kernel walks every
+/// socket of the family per dump, TIME_WAITs included, so on a host full of them even the
+/// filtered dump costs milliseconds.
+const DIAG_CPU_BUDGET: f64 = 0.01;
 
-fn within_budget(process_start: Option<cpu_time::ProcessTime>, socket_cpu: Duration) -> bool {
+fn within(process_start: Option<cpu_time::ProcessTime>, spent: Duration, budget: f64) -> bool {
     match process_start.and_then(|p| p.try_elapsed().ok()) {
-        Some(process_cpu) => socket_cpu.as_secs_f64() <= SOCKET_CPU_BUDGET * process_cpu.as_secs_f64(),
+        Some(process_cpu) => spent.as_secs_f64() <= budget * process_cpu.as_secs_f64(),
         None => false,
     }
 }
@@ -219,9 +237,13 @@ pub struct SamplerStats {
     pub samples: u64,
     /// Wall time spent sampling and writing rows.
     pub busy: Duration,
+    /// Reads of /proc/net/tcp (for TIME_WAIT, on the CPU budget).
     pub socket_reads: u64,
-    /// CPU time spent reading the kernel's socket tables.
+    /// CPU time spent reading /proc/net/tcp.
     pub socket_cpu: Duration,
+    /// Samples with live socket counts from netlink sock_diag.
+    pub diag_samples: u64,
+    pub diag_cpu: Duration,
 }
 
 /// Samples until `stop`, then writes one last row. Runs on the blocking pool: reading
@@ -250,6 +272,8 @@ pub fn spawn_sampler(
         let mut stats = SamplerStats::default();
         let mut next = std::time::Instant::now();
         let process_start = cpu_time::ProcessTime::try_now().ok();
+        // Netlink sock_diag where the kernel offers it; /proc alone otherwise.
+        let mut diag = config.server_range.and_then(|_| super::sockdiag::SockDiag::open().ok());
         loop {
             let stopping = stop.is_cancelled();
             let started = std::time::Instant::now();
@@ -258,14 +282,38 @@ pub fn spawn_sampler(
             // generator spends in a second. Read it only while its total CPU stays within
             // SOCKET_CPU_BUDGET of the process's; rows in between leave it empty.
             let sockets = match config.server_range {
-                Some(range) if within_budget(process_start, stats.socket_cpu) || stats.socket_reads == 0 => {
-                    let t0 = cpu_time::ThreadTime::try_now().ok();
-                    let counts = sample_sockets(range);
-                    stats.socket_cpu += t0.and_then(|t| t.try_elapsed().ok()).unwrap_or_default();
-                    stats.socket_reads += 1;
-                    counts
+                Some(range) => {
+                    let live_sockets =
+                        if within(process_start, stats.diag_cpu, DIAG_CPU_BUDGET) || stats.diag_samples == 0 {
+                            let t0 = cpu_time::ThreadTime::try_now().ok();
+                            let counts = diag.as_mut().and_then(|d| d.count(range, config.server_ipv6).ok());
+                            stats.diag_cpu += t0.and_then(|t| t.try_elapsed().ok()).unwrap_or_default();
+                            if counts.is_some() {
+                                stats.diag_samples += 1;
+                            }
+                            counts
+                        } else {
+                            None
+                        };
+                    let from_proc = if within(process_start, stats.socket_cpu, SOCKET_CPU_BUDGET) {
+                        let t0 = cpu_time::ThreadTime::try_now().ok();
+                        let counts = sample_sockets(range);
+                        stats.socket_cpu += t0.and_then(|t| t.try_elapsed().ok()).unwrap_or_default();
+                        stats.socket_reads += 1;
+                        counts
+                    } else {
+                        None
+                    };
+                    match (live_sockets, from_proc) {
+                        // Live counts from netlink, this instant; TIME_WAIT only when /proc was read.
+                        (Some(l), p) => Some(SocketCounts {
+                            time_wait: p.and_then(|p| p.time_wait),
+                            ..l
+                        }),
+                        (None, p) => p,
+                    }
                 }
-                _ => None,
+                None => None,
             };
             let row = TimelineRow::capture(clock.now_us(), &live, sockets);
             w.write_record(row.to_record()).map_err(|e| werr(&path, e))?;
@@ -304,18 +352,30 @@ mod tests {
             Some(SocketCounts {
                 listen: 1,
                 established: 2,
-                time_wait: 3,
+                time_wait: Some(3),
+                other: 0,
+            }),
+        );
+        // Live counts without a TIME_WAIT reading keep that one field unknown.
+        let c = TimelineRow::capture(
+            300,
+            &live,
+            Some(SocketCounts {
+                listen: 1,
+                established: 0,
+                time_wait: None,
                 other: 0,
             }),
         );
         let tmp = tempfile::tempdir().unwrap();
         let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
         w.write_record(columns()).unwrap();
-        w.write_record(a.to_record()).unwrap();
-        w.write_record(b.to_record()).unwrap();
+        for row in [&a, &b, &c] {
+            w.write_record(row.to_record()).unwrap();
+        }
         w.flush().unwrap();
         let back = read_timeline(tmp.path()).unwrap();
-        assert_eq!(back, vec![a, b]);
+        assert_eq!(back, vec![a, b, c]);
         assert_eq!(back[0].ports_held, 1);
         assert_eq!(back[0].out_of_range_total, 1);
         let i = FailureClass::ALL

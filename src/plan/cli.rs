@@ -14,10 +14,28 @@ pub struct PlanOptions {
     pub request: PlanRequest,
     pub out: Option<PathBuf>,
     pub json: bool,
+    /// A probe fingerprint whose measured policies replace the assumed ones.
+    pub probe: Option<PathBuf>,
 }
 
-pub fn plan_cli(opts: PlanOptions) -> anyhow::Result<()> {
-    let (rec, default_out) = match (&opts.run, &opts.what_if) {
+pub fn plan_cli(mut opts: PlanOptions) -> anyhow::Result<()> {
+    let mut probe_note = None;
+    if let Some(path) = &opts.probe {
+        let f: crate::probe::Fingerprint = crate::output::read_json(path).with_context(|| {
+            format!(
+                "--probe {}: not a probe fingerprint (make one with `ftpswarm probe URL --json -o FILE`)",
+                path.display()
+            )
+        })?;
+        if opts.request.pick.is_none() {
+            opts.request.pick = f.pick_policy();
+        }
+        if opts.request.hold_policy.is_none() {
+            opts.request.hold_policy = f.hold_policy();
+        }
+        probe_note = Some(format!("pick and hold policies measured by probe ({})", path.display()));
+    }
+    let (mut rec, default_out) = match (&opts.run, &opts.what_if) {
         (Some(dir), _) => (plan_from_run(dir, &opts.request)?, Some(dir.join(RECOMMENDATION))),
         (None, Some((profile, hold, transfer_time))) => {
             let profile = Profile::load_with_overrides(profile.as_deref(), &ProfileOverrides::default())?;
@@ -36,6 +54,9 @@ pub fn plan_cli(opts: PlanOptions) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("give --run DIR, or --what-if with --hold"),
     };
+    if let Some(note) = probe_note {
+        rec.inputs.pick_policy_source = note;
+    }
     if let Some(path) = opts.out.or(default_out) {
         crate::output::write_json(&path, &rec)?;
     }

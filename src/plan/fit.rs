@@ -96,6 +96,11 @@ pub struct Fit {
     pub ports_vs_data_connections: Option<Regression>,
     /// Sockets on the range that were not ours, seen before the load began.
     pub held_by_others: u32,
+    /// The server's own listening sockets on the range, time-averaged over the busiest window
+    /// (less those there before the load), when the sampler could see them: the ports the
+    /// server really keeps, whatever the client sees.
+    #[serde(default)]
+    pub server_listening: Option<f64>,
     pub attempts: u64,
     pub blocked: u64,
 }
@@ -217,6 +222,24 @@ pub fn fit(obs: &Observed, window: std::time::Duration, policy: Option<HoldPolic
         .filter(|r| r.grants_total == 0)
         .and_then(|r| r.server_sockets)
         .map_or(0, |s| s.listen + s.established);
+    let baseline_listen = obs
+        .timeline
+        .iter()
+        .find(|r| r.server_sockets.is_some())
+        .filter(|r| r.grants_total == 0)
+        .and_then(|r| r.server_sockets)
+        .map_or(0, |s| s.listen);
+    let in_window: Vec<f64> = obs
+        .timeline
+        .iter()
+        .filter(|r| r.t_us >= start && r.t_us <= start + w && r.grants_total > 0)
+        .filter_map(|r| {
+            r.server_sockets
+                .map(|s| f64::from(s.listen.saturating_sub(baseline_listen)))
+        })
+        .collect();
+    // A handful of samples is too few to average a quantity that jumps with every grant.
+    let server_listening = (in_window.len() >= 5).then(|| in_window.iter().sum::<f64>() / in_window.len() as f64);
     Ok(Fit {
         window_s: w as f64 / 1e6,
         busiest_window_start_s: start as f64 / 1e6,
@@ -232,6 +255,7 @@ pub fn fit(obs: &Observed, window: std::time::Duration, policy: Option<HoldPolic
         pasv_per_s_per_connection: if control > 0.0 { pasv_per_s / control } else { 0.0 },
         ports_vs_data_connections: regression(&points),
         held_by_others,
+        server_listening,
         attempts: obs.attempts.len() as u64,
         blocked: obs.attempts.iter().filter(|a| a.blocked).count() as u64,
     })
@@ -287,6 +311,44 @@ mod tests {
         let iv = [(0, 50), (50, 100), (75, 200)];
         assert!((time_average(iv.into_iter(), 0, 100) - 1.25).abs() < 1e-12);
         assert_eq!(time_average(iv.into_iter(), 300, 100), 0.0);
+    }
+
+    #[test]
+    fn the_servers_listeners_override_a_shorter_client_view() {
+        let fit = Fit {
+            window_s: 10.0,
+            busiest_window_start_s: 0.0,
+            pasv_per_s: 1000.0,
+            hold_policy: HoldPolicy::UntilTransferEnds,
+            hold_policy_source: String::new(),
+            mean_hold_s: 0.002,
+            offered_erlangs: 2.0,
+            time_average_held: 2.0,
+            little_disagreement: 0.0,
+            control_connections: 32.0,
+            peak_control_connections: 32,
+            pasv_per_s_per_connection: 31.25,
+            ports_vs_data_connections: None,
+            held_by_others: 0,
+            server_listening: Some(8.0),
+            attempts: 10_000,
+            blocked: 0,
+        };
+        // 8 listening at 1000 PASV/s: 8 ms per PASV, not the 2 ms the client saw.
+        let (hold, note) = crate::plan::effective_hold(&fit);
+        assert!((hold - 0.008).abs() < 1e-12);
+        assert!(note.is_some_and(|n| n.contains("8.00 ports listening")));
+        // A server that releases sooner than the client sees keeps the (safer) client view.
+        let early = Fit {
+            server_listening: Some(0.5),
+            ..fit.clone()
+        };
+        assert_eq!(crate::plan::effective_hold(&early), (0.002, None));
+        let unseen = Fit {
+            server_listening: None,
+            ..fit
+        };
+        assert_eq!(crate::plan::effective_hold(&unseen).0, 0.002);
     }
 
     #[test]

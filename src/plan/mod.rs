@@ -359,6 +359,27 @@ fn recommend(
     })
 }
 
+/// The hold per PASV to plan with. The server's own count of listening ports wins when it is
+/// clearly more than the client saw held (vsftpd keeps listeners open well past the transfer):
+/// Little's law turns it into a hold per PASV. Returns the hold and, when the server's figure
+/// was used, a note saying so.
+pub fn effective_hold(fit: &Fit) -> (f64, Option<String>) {
+    match fit.server_listening {
+        Some(listening) if listening > fit.offered_erlangs * 1.1 && fit.pasv_per_s > 0.0 => {
+            let hold = listening / fit.pasv_per_s;
+            let note = format!(
+                "the server kept {listening:.2} ports listening on average, more than the {:.2} the client saw held: \
+                 planning with the server's figure (hold {:.2} ms per PASV instead of {:.2} ms)",
+                fit.offered_erlangs,
+                hold * 1e3,
+                fit.mean_hold_s * 1e3
+            );
+            (hold, Some(note))
+        }
+        _ => (fit.mean_hold_s, None),
+    }
+}
+
 fn control_port_of(url: &str) -> u16 {
     crate::target::Target::parse(url).map_or(21, |t| t.port)
 }
@@ -407,7 +428,8 @@ pub fn plan_from_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Recomme
         )
     };
     let held_by_others = fit.held_by_others;
-    let mean_hold_s = fit.mean_hold_s;
+    let (mean_hold_s, server_note) = effective_hold(&fit);
+    warnings.extend(server_note);
     recommend(
         format!("run {}", dir.display()),
         Some(fit),

@@ -169,7 +169,7 @@ impl Chart for Concurrency<'_> {
             * 1.25;
         let tw_max = t
             .iter()
-            .filter_map(|r| r.server_sockets.map(|s| s.time_wait))
+            .filter_map(|r| r.server_sockets.and_then(|s| s.time_wait))
             .max()
             .unwrap_or(0)
             .max(1) as f64
@@ -238,7 +238,8 @@ impl Chart for Concurrency<'_> {
                 .draw_secondary_series(
                     sampled
                         .iter()
-                        .map(|(x, s)| TriangleMarker::new((*x, f64::from(s.time_wait)), 6, c2.filled())),
+                        .filter_map(|(x, s)| s.time_wait.map(|tw| (*x, tw)))
+                        .map(|(x, tw)| TriangleMarker::new((x, f64::from(tw)), 6, c2.filled())),
                 )
                 .map_err(e)?
                 .label("server: TIME_WAIT (right axis)")

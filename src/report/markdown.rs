@@ -1165,6 +1165,7 @@ mod tests {
                 samples: 100,
             }),
             held_by_others: 2,
+            server_listening: None,
             attempts: 7510,
             blocked: 0,
         });

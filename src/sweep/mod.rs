@@ -142,6 +142,8 @@ pub async fn sweep(opts: &SweepOptions, interrupt: CancellationToken) -> anyhow:
                     ..opts.overrides.clone()
                 },
                 target: Some(server.url()),
+                // A real server needs files to RETR; each run uploads its own and removes them.
+                prepare: opts.server_cmd.is_some(),
                 out: Some(dir.clone()),
                 ..RunOptions::default()
             };
