@@ -218,11 +218,11 @@ pub struct SamplerConfig {
 }
 
 /// Most of the process's CPU time the /proc TIME_WAIT count may take.
-const SOCKET_CPU_BUDGET: f64 = 0.02;
+const SOCKET_CPU_BUDGET: f64 = 0.01;
 /// Most of the process's CPU time the netlink live counts may take. The kernel walks every
 /// socket of the family per dump, TIME_WAITs included, so on a host full of them even the
 /// filtered dump costs milliseconds.
-const DIAG_CPU_BUDGET: f64 = 0.01;
+const DIAG_CPU_BUDGET: f64 = 0.02;
 
 fn within(process_start: Option<cpu_time::ProcessTime>, spent: Duration, budget: f64) -> bool {
     match process_start.and_then(|p| p.try_elapsed().ok()) {
