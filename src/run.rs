@@ -437,9 +437,10 @@ pub async fn run_cli(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
     );
     if let Some(st) = &report.sampler {
         println!(
-            "timeline     {} samples; server sockets: {} live (netlink, {:.1} ms CPU), TIME_WAIT read {} times ({:.1} ms CPU)",
+            "timeline     {} samples; server sockets: {} live (netlink, {} failed, {:.1} ms CPU), TIME_WAIT read {} times ({:.1} ms CPU)",
             st.samples,
             st.diag_samples,
+            st.diag_errors,
             st.diag_cpu.as_secs_f64() * 1e3,
             st.socket_reads,
             st.socket_cpu.as_secs_f64() * 1e3,

@@ -218,11 +218,11 @@ pub struct SamplerConfig {
 }
 
 /// Most of the process's CPU time the /proc TIME_WAIT count may take.
-const SOCKET_CPU_BUDGET: f64 = 0.01;
+const SOCKET_CPU_BUDGET: f64 = 0.005;
 /// Most of the process's CPU time the netlink live counts may take. The kernel walks every
 /// socket of the family per dump, TIME_WAITs included, so on a host full of them even the
 /// filtered dump costs milliseconds.
-const DIAG_CPU_BUDGET: f64 = 0.02;
+const DIAG_CPU_BUDGET: f64 = 0.01;
 
 fn within(process_start: Option<cpu_time::ProcessTime>, spent: Duration, budget: f64) -> bool {
     match process_start.and_then(|p| p.try_elapsed().ok()) {
@@ -243,6 +243,8 @@ pub struct SamplerStats {
     pub socket_cpu: Duration,
     /// Samples with live socket counts from netlink sock_diag.
     pub diag_samples: u64,
+    /// Dumps that failed (e.g. interrupted by the socket table changing under them).
+    pub diag_errors: u64,
     pub diag_cpu: Duration,
 }
 
@@ -283,18 +285,23 @@ pub fn spawn_sampler(
             // SOCKET_CPU_BUDGET of the process's; rows in between leave it empty.
             let sockets = match config.server_range {
                 Some(range) => {
-                    let live_sockets =
-                        if within(process_start, stats.diag_cpu, DIAG_CPU_BUDGET) || stats.diag_samples == 0 {
+                    // Only the very first attempt ignores the budget (it gives the baseline
+                    // before the load); a failed dump must not turn into a dump every tick.
+                    let first = stats.diag_samples + stats.diag_errors == 0;
+                    let due = first || within(process_start, stats.diag_cpu, DIAG_CPU_BUDGET);
+                    let live_sockets = match diag.as_mut() {
+                        Some(d) if due => {
                             let t0 = cpu_time::ThreadTime::try_now().ok();
-                            let counts = diag.as_mut().and_then(|d| d.count(range, config.server_ipv6).ok());
+                            let counts = d.count(range, config.server_ipv6).ok();
                             stats.diag_cpu += t0.and_then(|t| t.try_elapsed().ok()).unwrap_or_default();
-                            if counts.is_some() {
-                                stats.diag_samples += 1;
+                            match counts {
+                                Some(_) => stats.diag_samples += 1,
+                                None => stats.diag_errors += 1,
                             }
                             counts
-                        } else {
-                            None
-                        };
+                        }
+                        _ => None,
+                    };
                     let from_proc = if within(process_start, stats.socket_cpu, SOCKET_CPU_BUDGET) {
                         let t0 = cpu_time::ThreadTime::try_now().ok();
                         let counts = sample_sockets(range);
