@@ -8,6 +8,8 @@ use crate::plan::observed::Attempt;
 use crate::plan::Recommendation;
 use crate::summary::PHASES;
 use hdrhistogram::Histogram;
+use plotters::coord::combinators::LogCoord;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use std::path::Path;
@@ -118,6 +120,36 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .label_font((FONT, font_size))
         .draw()
         .map_err(e)
+}
+
+type WidthBlockingChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, LogCoord<f64>>>;
+
+/// Range width against the probability a PASV fails (log scale down to `floor`): the axes the
+/// blocking and sweep charts share.
+fn width_blocking_axes<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    xmax: f64,
+    floor: f64,
+) -> Result<WidthBlockingChart<'a, DB>, String> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 28))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0f64..xmax, (floor..1.5f64).log_scale())
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("passive range width (ports)")
+        .y_desc("P(PASV fails)")
+        .x_label_formatter(&count_label)
+        .y_label_formatter(&|y| format!("{y:.0e}"))
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 20))
+        .draw()
+        .map_err(e)?;
+    Ok(chart)
 }
 
 fn secs(us: u64) -> f64 {
@@ -570,23 +602,7 @@ impl Chart for Blocking<'_> {
             .iter()
             .map(|p| f64::from(p.0))
             .fold(f64::from(r.width) * 1.2, f64::max);
-        let mut chart = ChartBuilder::on(root)
-            .caption(self.title(), (FONT, 28))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(90)
-            .build_cartesian_2d(0f64..xmax, (floor..1.5f64).log_scale())
-            .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc("passive range width (ports)")
-            .y_desc("P(PASV fails)")
-            .x_label_formatter(&count_label)
-            .y_label_formatter(&|y| format!("{y:.0e}"))
-            .label_style((FONT, 16))
-            .axis_desc_style((FONT, 20))
-            .draw()
-            .map_err(e)?;
+        let mut chart = width_blocking_axes(root, &self.title(), xmax, floor)?;
         let c = PALETTE[0];
         chart
             .draw_series(LineSeries::new(curve, c.stroke_width(3)))
@@ -796,23 +812,7 @@ impl Chart for SweepChart<'_> {
         root.fill(&WHITE).map_err(e)?;
         let floor = (r.gos_per_pasv * 1e-3).max(1e-9);
         let xmax = measured.iter().map(|w| f64::from(w.width)).fold(1.0, f64::max) * 1.1 + 1.0;
-        let mut chart = ChartBuilder::on(root)
-            .caption(self.title(), (FONT, 28))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(90)
-            .build_cartesian_2d(0f64..xmax, (floor..1.5f64).log_scale())
-            .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc("passive range width (ports)")
-            .y_desc("P(PASV fails)")
-            .x_label_formatter(&count_label)
-            .y_label_formatter(&|y| format!("{y:.0e}"))
-            .label_style((FONT, 16))
-            .axis_desc_style((FONT, 20))
-            .draw()
-            .map_err(e)?;
+        let mut chart = width_blocking_axes(root, &self.title(), xmax, floor)?;
         if let Some(m) = &r.model {
             let c = PALETTE[0];
             // The recommendation's curve is the model at the fitted load; measured widths beyond
