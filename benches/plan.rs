@@ -32,6 +32,7 @@ fn main() {
         status: RunStatus::Complete,
         partial_reason: None,
         files: vec![],
+        server_greeting: Some("220 (vsFTPd 3.0.3)".into()),
     };
     output::write_json(&dir.join(output::MANIFEST), &manifest).expect("manifest");
     let mut writer = RecordWriter::create(dir).expect("writer");

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Starts a real FTP server on 127.0.0.1 in the foreground, for benchmarks and manual runs.
-#   benches/real-server.sh vsftpd|pyftpdlib CTRL_PORT PASV_MIN PASV_MAX
-# Needs .ci/install-servers.sh (user ftpswarm / ftpswarm-test, PAM service). Ctrl-C stops it.
+#   benches/real-server.sh vsftpd|pyftpdlib|proftpd|pure-ftpd CTRL_PORT PASV_MIN PASV_MAX
+# Needs .ci/install-servers.sh (user ftpswarm / ftpswarm-test, PAM service; ProFTPD and
+# Pure-FTPd unpacked under /opt/ftpswarm-servers). Ctrl-C or SIGTERM stops it.
 # Then e.g.: FTPSWARM_PASSWORD=ftpswarm-test ftpswarm run --target ftp://ftpswarm@127.0.0.1:PORT \
 #              --pasv-range MIN-MAX --prepare
 set -euo pipefail
-kind=${1:?vsftpd or pyftpdlib}; port=${2:?control port}; lo=${3:?pasv min}; hi=${4:?pasv max}
+kind=${1:?vsftpd, pyftpdlib, proftpd or pure-ftpd}; port=${2:?control port}; lo=${3:?pasv min}; hi=${4:?pasv max}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 case "$kind" in
 vsftpd)
@@ -63,5 +64,54 @@ server.max_cons = 0; server.max_cons_per_ip = 0
 server.serve_forever()
 PY
     ;;
-*) echo "unknown server $kind (vsftpd or pyftpdlib)" >&2; exit 2 ;;
+proftpd|pure-ftpd)
+    root=/home/ftpswarm/fixtures/bench-$$; mkdir -p "$root"; chown ftpswarm: "$root"
+    trap 'rm -rf "$work" "$root"' EXIT
+    servers=${FTPSWARM_SERVERS_DIR:-/opt/ftpswarm-servers}
+    # A SHA-512 crypt hash keeps logins cheap (an argon2 hash costs 1-3 s per login).
+    hash=$(openssl passwd -6 -salt ftpswarmbench ftpswarm-test)
+    uid=$(id -u ftpswarm); gid=$(id -g ftpswarm)
+    if [ "$kind" = proftpd ]; then
+        [ "$lo" -lt "$hi" ] || { echo "ProFTPD's PassivePorts needs min < max" >&2; exit 2; }
+        echo "ftpswarm:$hash:$uid:$gid::$root:/bin/bash" >"$work/passwd"
+        chmod 600 "$work/passwd"
+        cat >"$work/proftpd.conf" <<CONF
+ServerType standalone
+DefaultAddress 127.0.0.1
+SocketBindTight on
+Port $port
+User nobody
+Group nogroup
+UseIPv6 off
+UseReverseDNS off
+DelayEngine off
+WtmpLog off
+AuthOrder mod_auth_file.c
+AuthUserFile $work/passwd
+RequireValidShell off
+DefaultRoot ~
+MaxInstances 2000
+MaxClients none
+MaxLoginAttempts 100
+PassivePorts $lo $hi
+MasqueradeAddress 127.0.0.1
+AllowOverwrite on
+PidFile $work/proftpd.pid
+ScoreboardFile $work/proftpd.scoreboard
+DelayTable none
+TransferLog none
+SystemLog none
+ServerLog none
+CONF
+        "$servers/usr/sbin/proftpd" --nodaemon --config "$work/proftpd.conf"
+    else
+        echo "ftpswarm:$hash:$uid:$gid::$root/./::::::::::::" >"$work/pureftpd.passwd"
+        "$servers/usr/bin/pure-pw" mkdb "$work/pureftpd.pdb" -f "$work/pureftpd.passwd"
+        # Pure-FTPd caps clients at width/2 by itself (and width 1 means no cap): -c only
+        # when the range is wider than that.
+        "$servers/usr/sbin/pure-ftpd" -S "127.0.0.1,$port" -p "$lo:$hi" -P 127.0.0.1 \
+            -l "puredb:$work/pureftpd.pdb" -E -A -H -c 2000 -C 2000
+    fi
+    ;;
+*) echo "unknown server $kind (vsftpd, pyftpdlib, proftpd or pure-ftpd)" >&2; exit 2 ;;
 esac

@@ -127,15 +127,31 @@ struct PlanArgs {
     /// Load growth to plan for, e.g. 1.5 for +50%.
     #[arg(long, default_value_t = 1.0)]
     growth: f64,
+    /// The server the run drove, when its greeting does not name it (default: from the greeting).
+    #[arg(long, value_enum)]
+    server: Option<ServerArg>,
     /// Server port-pick policy: random (9 tries: vsftpd, libunftp), random:K, or scan (ProFTPD, pyftpdlib).
     #[arg(long, value_parser = parse_pick)]
     pick: Option<crate::model::PortPickPolicy>,
-    /// Override the hold policy the ledger inferred: start (freed when the transfer starts), end, or time-wait.
+    /// When the server frees a port: accept (start), command, close, reply (end), next-command,
+    /// or time-wait (reply plus --time-wait).
     #[arg(long, value_enum)]
     hold_policy: Option<HoldPolicyArg>,
     /// TIME_WAIT length for --hold-policy time-wait.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     time_wait: HumanDuration,
+    /// Extra time the server keeps a port past its hold (default: calibrated or known).
+    #[arg(long, value_parser = parse_duration)]
+    release_lag: Option<HumanDuration>,
+    /// Replays the simulator averages per width (default: 4 for the run's own load).
+    #[arg(long)]
+    replications: Option<u32>,
+    /// Seed of the simulator's random choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also predict these widths, e.g. 20,30,40 (printed, and in recommendation.json).
+    #[arg(long, value_delimiter = ',')]
+    at: Vec<u32>,
     /// Length of the busiest window the PASV rate is taken from.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     window: HumanDuration,
@@ -156,9 +172,46 @@ struct PlanArgs {
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum HoldPolicyArg {
-    Start,
-    End,
+    /// Freed when the server accepts the data connection (alias: start).
+    #[value(alias = "start")]
+    Accept,
+    /// Freed once the transfer command is processed.
+    Command,
+    /// Freed when the data connection closes.
+    Close,
+    /// Freed after the final reply (alias: end).
+    #[value(alias = "end")]
+    Reply,
+    /// Held until the session's next PASV or QUIT.
+    NextCommand,
+    /// The final reply plus --time-wait.
     TimeWait,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ServerArg {
+    Vsftpd,
+    Proftpd,
+    PureFtpd,
+    Pyftpdlib,
+    Libunftp,
+    Embedded,
+    Unknown,
+}
+
+impl From<ServerArg> for crate::sim::ServerKind {
+    fn from(s: ServerArg) -> Self {
+        use crate::sim::ServerKind as K;
+        match s {
+            ServerArg::Vsftpd => K::Vsftpd,
+            ServerArg::Proftpd => K::Proftpd,
+            ServerArg::PureFtpd => K::PureFtpd,
+            ServerArg::Pyftpdlib => K::Pyftpdlib,
+            ServerArg::Libunftp => K::Libunftp,
+            ServerArg::Embedded => K::Embedded,
+            ServerArg::Unknown => K::Unknown,
+        }
+    }
 }
 
 fn parse_pick(s: &str) -> Result<crate::model::PortPickPolicy, String> {
@@ -308,9 +361,16 @@ struct SweepArgs {
     /// Sweep directory (default: output/<timestamp>-sweep-<profile>/).
     #[arg(long, short = 'o')]
     out: Option<PathBuf>,
-    /// Do not add the model's recommended width and 0.6 × it to the widths measured.
+    /// Do not add the plan's recommended width and 0.7 × it to the widths measured.
     #[arg(long)]
     no_verify: bool,
+    /// Bisect to the smallest width that meets the target with 95% confidence, below the
+    /// widest of --widths, within --budget.
+    #[arg(long)]
+    search: bool,
+    /// The server the plan assumes when its greeting does not name it.
+    #[arg(long, value_enum)]
+    server: Option<ServerArg>,
     #[command(flatten)]
     load: LoadArgs,
 }
@@ -384,7 +444,9 @@ impl From<SweepArgs> for crate::sweep::SweepOptions {
             precision: a.precision,
             gos: a.gos,
             pick: a.pick,
+            server: a.server.map(Into::into),
             verify_model: !a.no_verify,
+            search: a.search,
             out: a.out.unwrap_or_else(|| {
                 PathBuf::from("output").join(format!("{}-sweep-{name}", chrono::Local::now().format("%Y%m%d-%H%M%S")))
             }),
@@ -396,6 +458,7 @@ impl From<PlanArgs> for crate::plan::cli::PlanOptions {
     fn from(a: PlanArgs) -> Self {
         use crate::plan::fit::HoldPolicy;
         use crate::plan::{GradeOfService, PlanRequest};
+        use crate::sim::server::HoldEnd;
         crate::plan::cli::PlanOptions {
             run: a.run,
             what_if: a
@@ -410,20 +473,39 @@ impl From<PlanArgs> for crate::plan::cli::PlanOptions {
                     None => GradeOfService::PerSession(a.gos),
                 },
                 growth: a.growth,
+                server: a.server.map(Into::into),
                 pick: a.pick,
                 hold_policy: a.hold_policy.map(|p| match p {
-                    HoldPolicyArg::Start => HoldPolicy::UntilTransferStarts,
-                    HoldPolicyArg::End => HoldPolicy::UntilTransferEnds,
+                    HoldPolicyArg::Accept | HoldPolicyArg::Command => HoldPolicy::UntilTransferStarts,
+                    HoldPolicyArg::Close | HoldPolicyArg::Reply | HoldPolicyArg::NextCommand => {
+                        HoldPolicy::UntilTransferEnds
+                    }
                     HoldPolicyArg::TimeWait => HoldPolicy::ThroughTimeWait {
                         time_wait_s: a.time_wait.0.as_secs_f64(),
                     },
                 }),
+                hold_end: a.hold_policy.map(|p| match p {
+                    HoldPolicyArg::Accept => HoldEnd::DataConnected,
+                    HoldPolicyArg::Command => HoldEnd::TransferCommand,
+                    HoldPolicyArg::Close => HoldEnd::DataClosed,
+                    HoldPolicyArg::Reply | HoldPolicyArg::TimeWait => HoldEnd::FinalReply,
+                    HoldPolicyArg::NextCommand => HoldEnd::NextCommand,
+                }),
+                release_lag: match a.hold_policy {
+                    Some(HoldPolicyArg::TimeWait) => Some(a.time_wait.0),
+                    _ => a.release_lag.map(|l| l.0),
+                },
                 window: a.window.0,
                 range_start: a.range_start,
+                replications: a.replications,
+                seed: a.seed,
+                probed: None,
+                also_predict: a.at.clone(),
             },
             out: a.out,
             json: a.json,
             probe: a.probe,
+            at: a.at,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod profile;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod sim;
 pub mod server;
 pub mod summary;
 pub mod swarm;

@@ -196,7 +196,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
 
     // Preflight on its own clock: the load's t = 0 is when the load starts.
     let prep_config = Arc::new(client_config(&profile, &resolved.target, opts.use_announced_ip));
-    let (files, created) = match &resolved.embedded {
+    let (files, created, server_greeting) = match &resolved.embedded {
         Some(_) => (
             FilePlan {
                 retr: RetrSource::Synthetic { dir: "data".into() },
@@ -205,10 +205,12 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
                 run_tag: tag.clone(),
             },
             Created::default(),
+            None,
         ),
         None => {
             let p = remote::prepare(&prep_config, resolved.addr, &target_text, &profile, &tag, opts.prepare).await?;
-            (p.files, p.created)
+            let greeting = prep_config.password.scrub(&p.greeting);
+            (p.files, p.created, Some(greeting))
         }
     };
     if let Some(r) = resolved.unchecked_range {
@@ -241,6 +243,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         // Until the run finishes, a reader (or a crash) sees an honest "partial".
         status: RunStatus::Partial,
         partial_reason: Some("run in progress, or the process ended before finishing".into()),
+        server_greeting,
         files: [
             output::EVENTS,
             output::CONNECTIONS,

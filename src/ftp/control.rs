@@ -27,6 +27,8 @@ pub struct ControlConnection {
     line: Vec<u8>,
     /// Reusable buffer for downloads, so a transfer allocates nothing.
     pub(super) data_buf: Vec<u8>,
+    /// The server's 220 text: it names the server, which tells `plan` how it treats ports.
+    greeting: String,
 }
 
 /// Opens a TCP connection from `source` (or a kernel-chosen address) within `limit`.
@@ -85,6 +87,7 @@ impl ControlConnection {
             config,
             line: Vec::with_capacity(256),
             data_buf: Vec::new(),
+            greeting: String::new(),
         };
         let greeting = conn.read_reply(Phase::Greeting).await?;
         // 120 "service ready in nnn minutes" precedes the real greeting.
@@ -97,11 +100,16 @@ impl ControlConnection {
             return Err(ClientError::reply(Phase::Greeting, &greeting));
         }
         times.t_greeting_us = Some(clock.now_us());
+        conn.greeting = greeting.text;
         Ok(conn)
     }
 
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    pub fn greeting(&self) -> &str {
+        &self.greeting
     }
 
     async fn read_line(&mut self, phase: Phase) -> Result<(), ClientError> {

@@ -33,4 +33,8 @@ pub struct Manifest {
     pub status: RunStatus,
     pub partial_reason: Option<String>,
     pub files: Vec<String>,
+    /// The real server's greeting (with the password scrubbed): it names the server, and so
+    /// how it treats passive ports. None for the embedded server and for older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_greeting: Option<String>,
 }

@@ -16,10 +16,11 @@ pub struct PlanOptions {
     pub json: bool,
     /// A probe fingerprint whose measured policies replace the assumed ones.
     pub probe: Option<PathBuf>,
+    /// Widths whose predictions are printed after the recommendation.
+    pub at: Vec<u32>,
 }
 
 pub fn plan_cli(mut opts: PlanOptions) -> anyhow::Result<()> {
-    let mut probe_note = None;
     if let Some(path) = &opts.probe {
         let f: crate::probe::Fingerprint = crate::output::read_json(path).with_context(|| {
             format!(
@@ -27,15 +28,9 @@ pub fn plan_cli(mut opts: PlanOptions) -> anyhow::Result<()> {
                 path.display()
             )
         })?;
-        if opts.request.pick.is_none() {
-            opts.request.pick = f.pick_policy();
-        }
-        if opts.request.hold_policy.is_none() {
-            opts.request.hold_policy = f.hold_policy();
-        }
-        probe_note = Some(format!("pick and hold policies measured by probe ({})", path.display()));
+        opts.request.probed = Some(f.probed(&path.display().to_string()));
     }
-    let (mut rec, default_out) = match (&opts.run, &opts.what_if) {
+    let (rec, default_out) = match (&opts.run, &opts.what_if) {
         (Some(dir), _) => (plan_from_run(dir, &opts.request)?, Some(dir.join(RECOMMENDATION))),
         (None, Some((profile, hold, transfer_time))) => {
             let profile = Profile::load_with_overrides(profile.as_deref(), &ProfileOverrides::default())?;
@@ -54,21 +49,33 @@ pub fn plan_cli(mut opts: PlanOptions) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("give --run DIR, or --what-if with --hold"),
     };
-    if let Some(note) = probe_note {
-        rec.inputs.pick_policy_source = note;
-    }
     if let Some(path) = opts.out.or(default_out) {
         crate::output::write_json(&path, &rec)?;
     }
-    if opts.json {
-        println!("{}", serde_json::to_string_pretty(&rec)?);
+    let mut text = if opts.json {
+        serde_json::to_string_pretty(&rec)? + "\n"
     } else {
-        print!("{}", render(&rec));
-        println!("  config        vsftpd, ProFTPD, Pure-FTPd, FileZilla Server, IIS, pyftpdlib, unFTP and firewall");
-        println!(
-            "                snippets for {} are in recommendation.json (`--json` prints it)",
+        let mut t = render(&rec);
+        for w in &opts.at {
+            let inner = w.saturating_sub(rec.held_by_others);
+            if let Some(p) = rec.predictions.iter().find(|p| p.width == inner) {
+                t += &format!(
+                    "  at {w:>5} ports  sessions failing {}, PASVs failing {}\n",
+                    super::text::pct(p.session_failure_at_range),
+                    super::text::pct(p.pasv_failure)
+                );
+            }
+        }
+        t + &format!(
+            "  config        vsftpd, ProFTPD, Pure-FTPd, FileZilla Server, IIS, pyftpdlib, unFTP and firewall\n\
+             \x20               snippets for {} are in recommendation.json (`--json` prints it)\n",
             rec.range
-        );
+        )
+    };
+    // A reader that stops early (`| head`) is not an error.
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(std::mem::take(&mut text).as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
 }

@@ -2,25 +2,29 @@
 //! meets a grade of service at a target load, with its reasoning, the rules of thumb side by
 //! side, a concrete range and paste-ready snippets.
 //!
-//! The chain: the run gives λ (PASV attempts/s in the busiest window) per logged-in control
-//! connection and E[H] (hold under the server's release policy); the target gives the number
-//! of control connections (users × parallel) and the growth factor; A = λ·E[H] at the target;
-//! the server's port-pick policy picks the loss model; the per-session target becomes a
-//! per-PASV target; the model's inverse gives the width, capped by what the control
-//! connections can ever hold, plus the ports other processes hold in the range.
+//! The chain: the run directory is replayed by the simulator ([`crate::sim`]) against the
+//! server's behaviour (identified from its greeting, measured by `probe`, calibrated on the
+//! run's own refusals); the load is scaled to the target by copies of the run; the
+//! recommendation is the smallest width whose predicted share of sessions failing at the
+//! range meets the grade of service. The analytic models (Little's law with Erlang B, Engset
+//! or the random-try chain) are computed beside it as a cross-check.
 
+pub mod analytic;
 pub mod cli;
 pub mod fit;
 pub mod observed;
 pub mod placement;
 pub mod snippets;
-mod text;
+pub mod text;
 
+pub use analytic::{bounded_blocking, model_policy, AnalyticCheck, TargetLoad};
 pub use text::render;
 
 use crate::model::{self, PortPickPolicy};
 use crate::output::SCHEMA_VERSION;
 use crate::profile::{PortRange, Profile};
+use crate::sim::server::{HoldEnd, HoldStart, PickOrder, ServerKind, ServerModel, Source, Sourced};
+use crate::sim::{Prediction, Predictor, Trace};
 use fit::{Fit, HoldPolicy};
 use serde::{Deserialize, Serialize};
 use snippets::Snippet;
@@ -44,10 +48,35 @@ pub struct PlanRequest {
     pub files: Option<u32>,
     pub gos: GradeOfService,
     pub growth: f64,
+    /// Which server the run drove, when its greeting does not say (or says wrong).
+    pub server: Option<ServerKind>,
     pub pick: Option<PortPickPolicy>,
+    /// The hold the analytic fit uses (the ledger's verdict unless given).
     pub hold_policy: Option<HoldPolicy>,
+    /// When the server's hold on a port ends, for the simulator.
+    pub hold_end: Option<HoldEnd>,
+    /// Extra time the server keeps a port after the hold end (e.g. TIME_WAIT).
+    pub release_lag: Option<Duration>,
     pub window: Duration,
     pub range_start: Option<u16>,
+    /// Replays averaged per width; default: by scale (4 for one copy of the run).
+    pub replications: Option<u32>,
+    pub seed: u64,
+    /// What `ftpswarm probe` measured of the server; the command line still wins.
+    pub probed: Option<Probed>,
+    /// Widths to predict besides the curve around the recommendation (`--at`).
+    pub also_predict: Vec<u32>,
+}
+
+/// Server behaviour a probe measured.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Probed {
+    /// The fingerprint file, named in every input it sets.
+    pub file: String,
+    pub pick: Option<PortPickPolicy>,
+    pub hold_end: Option<HoldEnd>,
+    pub on_exhausted: Option<crate::sim::server::OnExhausted>,
+    pub on_refusal: Option<crate::sim::server::OnRefusal>,
 }
 
 impl Default for PlanRequest {
@@ -58,10 +87,17 @@ impl Default for PlanRequest {
             files: None,
             gos: GradeOfService::PerSession(0.01),
             growth: 1.0,
+            server: None,
             pick: None,
             hold_policy: None,
+            hold_end: None,
+            release_lag: None,
             window: Duration::from_secs(10),
             range_start: None,
+            replications: None,
+            seed: 1,
+            probed: None,
+            also_predict: Vec::new(),
         }
     }
 }
@@ -93,6 +129,9 @@ fn input(flag: &'static str, message: impl Into<String>) -> PlanError {
     }
 }
 
+/// The most ports a range can have.
+const MAX_WIDTH: u32 = 64_512;
+
 impl PlanRequest {
     pub fn validate(&self) -> Result<(), PlanError> {
         let (flag, g) = match self.gos {
@@ -114,14 +153,20 @@ impl PlanRequest {
         if self.users == Some(0) {
             return Err(input("--users", "is 0; allowed: 1 or more concurrent sessions"));
         }
-        if self.parallel.is_some_and(|p| p == 0 || p > 64) {
-            return Err(input("--parallel", "allowed: 1 to 64 connections per session"));
+        if self.parallel.is_some_and(|p| p == 0 || p > crate::profile::MAX_PARALLEL) {
+            return Err(input(
+                "--parallel",
+                format!("allowed: 1 to {} connections per session", crate::profile::MAX_PARALLEL),
+            ));
         }
         if self.files == Some(0) {
             return Err(input("--files", "is 0; allowed: 1 or more files per session"));
         }
         if self.window.is_zero() {
             return Err(input("--window", "is 0; allowed: a positive duration such as \"10s\""));
+        }
+        if self.replications.is_some_and(|r| r == 0 || r > 100) {
+            return Err(input("--replications", "allowed: 1 to 100"));
         }
         Ok(())
     }
@@ -132,27 +177,35 @@ pub struct PlanInputs {
     pub users: f64,
     pub parallel: u32,
     pub files_per_session: u32,
+    /// Control connections at the target: users × parallel × growth.
     pub control_connections: f64,
+    /// Control connections the run was configured with (its sessions × parallel, or the open
+    /// model's peak): the load the replay copies.
+    pub run_control_connections: f64,
+    /// Target over run: how many copies of the run the simulator replays.
+    pub scale: f64,
     pub growth: f64,
     pub gos_per_session: f64,
     pub gos_per_pasv: f64,
-    pub pick_policy: String,
-    pub pick_policy_source: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TargetLoad {
-    pub pasv_per_s: f64,
-    pub mean_hold_s: f64,
-    pub offered_erlangs: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleOfThumb {
     pub name: String,
     pub width: u32,
+    /// Predicted by the simulator at this width.
     pub blocking_per_pasv: f64,
     pub session_failure: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictorInfo {
+    /// `replay of <dir>` or `synthetic sessions from profile <name>`.
+    pub method: String,
+    pub replications: u32,
+    /// PASVs replayed per replication, and the simulator's speed on them.
+    pub pasvs_per_replication: u64,
+    pub pasvs_per_second: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,198 +214,285 @@ pub struct Recommendation {
     /// `run <dir>` or `what-if <profile>`.
     pub source: String,
     pub inputs: PlanInputs,
+    /// What the server does with its range, each input measured, known or assumed.
+    pub server: ServerModel,
+    pub predictor: PredictorInfo,
     pub fit: Option<Fit>,
-    pub target: TargetLoad,
-    /// Ports the model needs, before adding those held by other processes.
+    /// Ports the simulator needs, before adding those held by other processes.
     pub model_width: u32,
     pub held_by_others: u32,
     /// The width to configure.
     pub width: u32,
     pub range: String,
+    /// The simulator's prediction at `model_width`.
+    pub prediction: Prediction,
+    /// Predicted per-PASV and per-session failure (as the targets count them) at the width.
     pub blocking_per_pasv: f64,
     pub session_failure: f64,
-    /// The widest range these control connections can ever need: for scanning servers the
-    /// number of connections, for random-try servers the width whose worst case (all other
-    /// connections holding a port) already meets the target.
-    pub ceiling: Option<u32>,
-    /// With unlimited ports the number in use is Poisson(A): its quantile at 1 − target.
-    pub poisson_check: Option<u32>,
+    /// Sessions failing in the run for reasons no width changes (timeouts, transfer errors).
+    pub session_failure_otherwise: f64,
+    /// Predictions around the recommendation, narrowest first: the curve charts draw and the
+    /// widths a sweep checks (0.7 × the width among them).
+    pub predictions: Vec<Prediction>,
+    /// The analytic models' view of the same load.
+    pub analytic: AnalyticCheck,
     pub rules_of_thumb: Vec<RuleOfThumb>,
-    /// (width, per-PASV blocking) around the recommendation, for charts.
-    pub curve: Vec<(u32, f64)>,
     pub warnings: Vec<String>,
     pub server_snippets: Vec<Snippet>,
     pub firewall_snippets: Vec<Snippet>,
 }
 
-fn policy_name(p: PortPickPolicy) -> String {
+/// The pick order of an analytic policy, for `--pick` and probe results.
+fn pick_order(p: PortPickPolicy) -> PickOrder {
     match p {
-        PortPickPolicy::Scan => "scan (Erlang B)".into(),
-        PortPickPolicy::ScanFewSources { sources } => format!("scan, {sources} sources (Engset)"),
-        PortPickPolicy::RandomTries { tries } => format!("{tries} random tries (birth-death chain)"),
+        PortPickPolicy::RandomTries { tries } => PickOrder::RandomTries { tries },
+        PortPickPolicy::Scan | PortPickPolicy::ScanFewSources { .. } => PickOrder::AnyFree,
     }
 }
 
-/// Everything after the load is known: model, width, placement, snippets.
-struct Solved {
-    model_width: u32,
-    blocking: f64,
-    ceiling: Option<u32>,
+/// The analytic policy closest to a pick order.
+fn analytic_pick(p: PickOrder) -> PortPickPolicy {
+    match p {
+        PickOrder::RandomTries { tries } => PortPickPolicy::RandomTries { tries },
+        PickOrder::AnyFree | PickOrder::RandomStartThenScan => PortPickPolicy::Scan,
+    }
 }
 
-/// Blocking at `width` with only `sources` control connections. The loss models assume
-/// unlimited clients; with S connections at most S−1 others can hold ports when one asks, so a
-/// random-try server fails at most ((S−1)/N)^k and a scanning server never once N ≥ S. The
-/// lesser of model and bound keeps a width capped at the ceiling from reporting failures that
-/// cannot happen.
-pub fn bounded_blocking(policy: PortPickPolicy, offered: f64, width: u32, sources: u32) -> f64 {
-    let modelled = model::blocking(policy, offered, width);
-    let bound = match policy {
-        PortPickPolicy::RandomTries { tries } => {
-            model::random_try_fail_probability(sources.saturating_sub(1), width, tries)
+/// The server model for a plan: the identified server's known behaviour, then what the
+/// command line says.
+pub fn server_model(kind: ServerKind, req: &PlanRequest) -> ServerModel {
+    let mut m = ServerModel::known(kind);
+    if let Some(p) = &req.probed {
+        let by = || Source::Measured(format!("by probe ({})", p.file));
+        if let Some(pick) = p.pick {
+            m.pick = Sourced::new(pick_order(pick), by());
         }
-        PortPickPolicy::Scan | PortPickPolicy::ScanFewSources { .. } => {
-            if width >= sources {
-                0.0
-            } else {
-                1.0
+        if let Some(h) = p.hold_end {
+            // The probe tells accept from transfer end; a longer known hold (Pure-FTPd's idle
+            // listener) is kept, since the probe's test cannot see it.
+            if h.rank() > m.hold_end.value.rank() || m.hold_end.source.is_assumed() {
+                m.hold_end = Sourced::new(h, by());
             }
         }
-    };
-    modelled.min(bound)
-}
-
-/// The loss model for a server's pick policy and `sources` control connections: scanning
-/// servers with few connections are Engset (each held port visibly thins the arrivals, which
-/// Erlang B ignores); random-try servers are the birth–death chain.
-pub fn model_policy(pick: PortPickPolicy, sources: u32) -> PortPickPolicy {
-    match pick {
-        PortPickPolicy::Scan => PortPickPolicy::ScanFewSources { sources },
-        other => other,
+        if let Some(x) = p.on_exhausted {
+            m.on_exhausted = Sourced::new(x, by());
+        }
+        if let Some(x) = p.on_refusal {
+            m.on_refusal = Sourced::new(x, by());
+        }
     }
+    if let Some(p) = req.pick {
+        m.pick = Sourced::new(pick_order(p), Source::Given);
+    }
+    if let Some(h) = req.hold_end {
+        m.hold_end = Sourced::new(h, Source::Given);
+    }
+    if let Some(lag) = req.release_lag {
+        m.release_lag_us = Sourced::new(lag.as_secs_f64() * 1e6, Source::Given);
+    }
+    m
 }
 
-/// The blocking curve from 1 to `hi`, at most ~150 points.
-fn curve(policy: PortPickPolicy, offered: f64, hi: u32, sources: u32) -> Vec<(u32, f64)> {
-    let step = ((hi / 150).max(1)) as usize;
-    (1..=hi)
-        .step_by(step)
-        .map(|w| (w, bounded_blocking(policy, offered, w, sources)))
-        .collect()
-}
-
-fn solve(policy: PortPickPolicy, offered: f64, target: f64, sources: u32) -> Result<Solved, PlanError> {
-    let model_width = model::capped_min_width(policy, offered, target, sources)
-        .ok_or_else(|| PlanError::Model(format!("no width meets {target} at {offered:.2} erlangs")))?;
-    let ceiling = policy.width_ceiling(sources, target);
-    Ok(Solved {
-        model_width,
-        blocking: bounded_blocking(policy, offered, model_width, sources),
-        ceiling,
+/// Which server a run drove: `--server`, the embedded one, or what its greeting names.
+fn identify(req: &PlanRequest, manifest: &crate::output::Manifest) -> ServerKind {
+    req.server.unwrap_or(if manifest.embedded_server {
+        ServerKind::Embedded
+    } else {
+        manifest
+            .server_greeting
+            .as_deref()
+            .map_or(ServerKind::Unknown, ServerKind::from_greeting)
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn recommend(
-    source: String,
-    fit: Option<Fit>,
-    users: f64,
-    parallel: u32,
-    files: u32,
-    pasv_per_s: f64,
-    mean_hold_s: f64,
-    held_by_others: u32,
-    preferred_start: Option<u16>,
-    control_port: u16,
-    req: &PlanRequest,
-    default_pick: (PortPickPolicy, String),
-    mut warnings: Vec<String>,
-) -> Result<Recommendation, PlanError> {
-    let offered = pasv_per_s * mean_hold_s;
-    let sources_f = users * f64::from(parallel);
-    let sources = sources_f.ceil().max(1.0) as u32;
-    let (gos_session, gos_pasv) = match req.gos {
+/// The grade of service as both targets.
+fn targets(gos: GradeOfService, files: u32) -> Result<(f64, f64), PlanError> {
+    Ok(match gos {
         GradeOfService::PerSession(g) => (
             g,
             model::per_pasv_target(g, files).ok_or_else(|| PlanError::Model(format!("bad session target {g}")))?,
         ),
         GradeOfService::PerPasv(g) => (model::session_failure(g, files).unwrap_or(g), g),
+    })
+}
+
+/// Everything known about the load before the simulator runs.
+struct Setup {
+    source: String,
+    method: String,
+    trace: Trace,
+    model: ServerModel,
+    inputs: PlanInputs,
+    /// Files per session in the trace: when the target's differ, session failure is derived
+    /// from the predicted PASV failure instead of counted per replayed session.
+    trace_files: u32,
+    fit: Option<Fit>,
+    analytic: AnalyticCheck,
+    held_by_others: u32,
+    preferred_start: Option<u16>,
+    control_port: u16,
+    warnings: Vec<String>,
+}
+
+/// Session failure as the target counts it, from a prediction.
+fn session_failure(p: &Prediction, inputs: &PlanInputs, trace_files: u32) -> f64 {
+    if inputs.files_per_session == trace_files {
+        p.session_failure_at_range
+    } else {
+        model::session_failure(p.pasv_failure, inputs.files_per_session).unwrap_or(1.0)
+    }
+}
+
+fn meets(p: &Prediction, gos: GradeOfService, inputs: &PlanInputs, trace_files: u32) -> bool {
+    match gos {
+        GradeOfService::PerSession(g) => session_failure(p, inputs, trace_files) <= g,
+        GradeOfService::PerPasv(g) => p.pasv_failure <= g,
+    }
+}
+
+fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanError> {
+    let Setup {
+        source,
+        method,
+        trace,
+        model,
+        inputs,
+        trace_files,
+        fit,
+        analytic,
+        held_by_others,
+        preferred_start,
+        control_port,
+        mut warnings,
+    } = setup;
+    let replications = req
+        .replications
+        .unwrap_or_else(|| crate::sim::default_replications(inputs.scale));
+    let started = std::time::Instant::now();
+    let predictor = Predictor::new(&trace, model, inputs.scale, replications, req.seed);
+    let mut simulated = 0u64;
+    let mut at = |w: u32| {
+        simulated += predictor.attempts() as u64 * u64::from(replications);
+        predictor.at(w)
     };
-    let (pick, pick_source) = match req.pick {
-        Some(p) => (p, "given on the command line".to_string()),
-        None => default_pick,
-    };
-    let model_policy = model_policy(pick, sources);
-    let solved = solve(model_policy, offered, gos_pasv, sources)?;
-    let width = solved.model_width + held_by_others;
-    let placement = placement::place_range(width, preferred_start).map_err(PlanError::Model)?;
-    warnings.extend(placement.warnings.iter().cloned());
-    let range: PortRange = placement.range;
-    let session_failure = |b: f64| model::session_failure(b, files).unwrap_or(1.0);
-    let rule = |name: &str, w: f64| {
-        let w = if w.is_nan() {
-            1
-        } else {
-            w.ceil().clamp(1.0, 64_512.0) as u32
-        };
-        let b = bounded_blocking(model_policy, offered, w.saturating_sub(held_by_others), sources);
-        RuleOfThumb {
-            name: name.into(),
-            width: w,
-            blocking_per_pasv: b,
-            session_failure: session_failure(b),
+    // Doubling, then bisection, to the smallest width meeting the target.
+    let ok = |p: &Prediction| meets(p, req.gos, &inputs, trace_files);
+    let (mut lo, mut hi) = (0u32, 1u32);
+    let mut best = at(hi);
+    while !ok(&best) {
+        if hi >= MAX_WIDTH {
+            return Err(PlanError::Model(format!(
+                "no width up to {MAX_WIDTH} meets the target at this load (at {MAX_WIDTH} ports: {:.3}% of sessions fail at the range)",
+                best.session_failure_at_range * 100.0
+            )));
         }
+        lo = hi;
+        hi = hi.saturating_mul(2).min(MAX_WIDTH);
+        best = at(hi);
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        let p = at(mid);
+        if ok(&p) {
+            (hi, best) = (mid, p);
+        } else {
+            lo = mid;
+        }
+    }
+    let model_width = hi;
+    // The curve: from a third of the width to twice it, about 40 points, always with the
+    // width itself and 0.7 × it.
+    let mut grid: Vec<u32> = {
+        let (from, to) = ((model_width / 3).max(1), model_width.saturating_mul(2).max(model_width + 4));
+        let step = ((to - from) / 40).max(1);
+        (from..=to).step_by(step as usize).collect()
     };
-    let rules_of_thumb = vec![
-        rule("one port per concurrent transfer", sources_f),
-        rule("FileZilla: more ports than transfers in 4 minutes", pasv_per_s * 240.0),
-        rule("Pure-FTPd: clients at most width / 2", 2.0 * sources_f),
-    ];
-    if offered > 0.0 && pasv_per_s * 240.0 > f64::from(width) * 10.0 {
+    grid.extend([model_width, ((f64::from(model_width) * 0.7).round() as u32).max(1)]);
+    grid.extend(req.also_predict.iter().map(|w| w.saturating_sub(held_by_others).clamp(1, MAX_WIDTH)));
+    let rules: Vec<(String, u32)> = {
+        let c = inputs.control_connections;
+        let pasv_per_s = analytic.target.pasv_per_s;
+        let w = |x: f64| if x.is_finite() { x.ceil().clamp(1.0, f64::from(MAX_WIDTH)) as u32 } else { 1 };
+        vec![
+            ("one port per concurrent transfer".into(), w(c)),
+            ("FileZilla: more ports than transfers in 4 minutes".into(), w(pasv_per_s * 240.0)),
+            ("Pure-FTPd: clients at most width / 2".into(), w(2.0 * c)),
+        ]
+    };
+    grid.sort_unstable();
+    grid.dedup();
+    let predictions: Vec<Prediction> = grid.iter().map(|&w| at(w)).collect();
+    let rules_of_thumb = rules
+        .into_iter()
+        .map(|(name, width)| {
+            let p = at(width.saturating_sub(held_by_others).max(1));
+            RuleOfThumb {
+                name,
+                width,
+                blocking_per_pasv: p.pasv_failure,
+                session_failure: session_failure(&p, &inputs, trace_files),
+            }
+        })
+        .collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    if analytic.target.pasv_per_s * 240.0 > f64::from(model_width) * 10.0 {
         warnings.push(
             "the 4-minute rule assumes every port sits in TIME_WAIT for 240 s (Windows); \
              with SO_REUSEADDR servers it overstates the need by far"
                 .into(),
         );
     }
-    // The curve spans the recommendation and the rules of thumb that are within reach of it, so
-    // a chart can show where each lands.
-    let reach = solved.model_width.saturating_mul(20).max(100);
-    let hi = rules_of_thumb.iter().map(|r| r.width).filter(|&w| w <= reach).fold(
-        solved.model_width.saturating_mul(2).max(solved.model_width + 10),
-        u32::max,
-    ) + 2;
-    let curve = curve(model_policy, offered, hi, sources);
+    if let Some(w) = analytic.width {
+        if f64::from(w) * 2.0 < f64::from(model_width) {
+            warnings.push(format!(
+                "the analytic model ({}) would recommend only {w} ports: it assumes independent PASVs, \
+                 and this load comes in bursts the replay keeps",
+                analytic.policy
+            ));
+        }
+    }
+    let width = model_width + held_by_others;
+    let placement = placement::place_range(width, preferred_start).map_err(PlanError::Model)?;
+    warnings.extend(placement.warnings.iter().cloned());
+    let range: PortRange = placement.range;
+    let otherwise = {
+        let c = predictor.counts(model_width);
+        if c.sessions > 0.0 {
+            c.sessions_failed_otherwise / c.sessions
+        } else {
+            0.0
+        }
+    };
+    if otherwise > 0.0 {
+        warnings.push(format!(
+            "{:.2}% of the run's sessions failed for reasons no range width changes (see the run's failures); \
+             the grade of service counts only the sessions the range makes fail",
+            otherwise * 100.0
+        ));
+    }
     Ok(Recommendation {
         schema_version: SCHEMA_VERSION,
         source,
-        inputs: PlanInputs {
-            users,
-            parallel,
-            files_per_session: files,
-            control_connections: sources_f,
-            growth: req.growth,
-            gos_per_session: gos_session,
-            gos_per_pasv: gos_pasv,
-            pick_policy: policy_name(model_policy),
-            pick_policy_source: pick_source,
+        server: predictor.model.clone(),
+        predictor: PredictorInfo {
+            method,
+            replications,
+            pasvs_per_replication: predictor.attempts() as u64,
+            pasvs_per_second: if elapsed > 0.0 { simulated as f64 / elapsed } else { 0.0 },
         },
         fit,
-        target: TargetLoad {
-            pasv_per_s,
-            mean_hold_s,
-            offered_erlangs: offered,
-        },
-        model_width: solved.model_width,
+        model_width,
         held_by_others,
         width,
         range: range.to_string(),
-        blocking_per_pasv: solved.blocking,
-        session_failure: session_failure(solved.blocking),
-        ceiling: solved.ceiling,
-        poisson_check: model::poisson_quantile(offered, 1.0 - gos_pasv),
+        blocking_per_pasv: best.pasv_failure,
+        session_failure: session_failure(&best, &inputs, trace_files),
+        session_failure_otherwise: otherwise,
+        prediction: best,
+        predictions,
+        inputs,
+        analytic,
         rules_of_thumb,
-        curve,
         warnings,
         server_snippets: snippets::server_snippets(range),
         firewall_snippets: snippets::firewall_snippets(range, control_port),
@@ -369,7 +509,7 @@ pub fn effective_hold(fit: &Fit) -> (f64, Option<String>) {
             let hold = listening / fit.pasv_per_s;
             let note = format!(
                 "the server kept {listening:.2} ports listening on average, more than the {:.2} the client saw held: \
-                 planning with the server's figure (hold {:.2} ms per PASV instead of {:.2} ms)",
+                 the analytic check plans with the server's figure (hold {:.2} ms per PASV instead of {:.2} ms)",
                 fit.offered_erlangs,
                 hold * 1e3,
                 fit.mean_hold_s * 1e3
@@ -384,13 +524,41 @@ fn control_port_of(url: &str) -> u16 {
     crate::target::Target::parse(url).map_or(21, |t| t.port)
 }
 
+/// The concurrency a run was configured with, in sessions: the closed model's sessions, or
+/// the open model's peak of sessions at once (from the timeline, else arrivals × duration).
+fn run_sessions(obs: &observed::Observed) -> f64 {
+    let peak = obs.timeline.iter().map(|r| r.sessions_active.max(0)).max().unwrap_or(0) as f64;
+    match &obs.profile {
+        Some(p) if p.load.model == crate::profile::LoadModel::Closed => f64::from(p.load.sessions),
+        _ if peak > 0.0 => peak,
+        _ => (obs.summary.sessions.completed as f64).max(1.0),
+    }
+}
+
 /// Plans from a run directory.
 pub fn plan_from_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Recommendation, PlanError> {
+    recommend(prepare_run(dir, req)?, req)
+}
+
+/// The simulator's predictions for a run's load (scaled as `req` asks) at given widths:
+/// what `sweep` draws beside its measurements.
+pub fn predict_at(dir: &std::path::Path, req: &PlanRequest, widths: &[u32]) -> Result<Vec<Prediction>, PlanError> {
+    let setup = prepare_run(dir, req)?;
+    let replications = req
+        .replications
+        .unwrap_or_else(|| crate::sim::default_replications(setup.inputs.scale));
+    let predictor = Predictor::new(&setup.trace, setup.model, setup.inputs.scale, replications, req.seed);
+    Ok(widths.iter().map(|&w| predictor.at(w)).collect())
+}
+
+fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanError> {
     req.validate()?;
     let obs = observed::read(dir)?;
     let fit =
         fit::fit(&obs, req.window, req.hold_policy).map_err(|m| PlanError::Model(format!("{}: {m}", dir.display())))?;
+    let trace = Trace::read(dir).map_err(observed::ObservedError::from)?;
     let mut warnings = obs.warnings.clone();
+    warnings.extend(trace.warnings.iter().cloned());
     let (run_parallel, run_files) = obs
         .profile
         .as_ref()
@@ -398,61 +566,82 @@ pub fn plan_from_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Recomme
         .unwrap_or((1, 1));
     let parallel = req.parallel.unwrap_or(run_parallel);
     let files = req.files.unwrap_or(run_files);
-    // Users the run had: logged-in control connections over connections per session.
-    let observed_users = fit.control_connections / f64::from(run_parallel.max(1));
-    let users = req.users.map_or(observed_users, f64::from);
-    let pasv_per_s = fit.pasv_per_s_per_connection * users * f64::from(parallel) * req.growth;
+    let run_users = run_sessions(&obs);
+    let users = req.users.map_or(run_users, f64::from);
+    let run_connections = run_users * f64::from(run_parallel.max(1));
+    let control_connections = users * f64::from(parallel) * req.growth;
+    let (gos_per_session, gos_per_pasv) = targets(req.gos, files)?;
+
+    let kind = identify(req, &obs.manifest);
+    let mut model = server_model(kind, req);
+    if let Some(r) = obs.expected_range {
+        let notes = crate::sim::calibrate::calibrate(&trace, &mut model, r.width(), req.seed);
+        warnings.extend(notes);
+        for overlap in placement::ephemeral_overlaps(r) {
+            warnings.push(format!("the run's passive range {r} overlaps the {overlap} ephemeral range"));
+        }
+    } else {
+        warnings.push(
+            "the run had no --pasv-range, so its refusals could not calibrate the server's release lag and bind race"
+                .into(),
+        );
+    }
+    if kind == ServerKind::Unknown {
+        warnings.push(
+            "the server is not one ftpswarm knows (from its greeting): the plan assumes the safe side of every behaviour; \
+             `ftpswarm probe` measures them, or --server names the server"
+                .into(),
+        );
+    }
+    let (hold_s, server_note) = effective_hold(&fit);
+    warnings.extend(server_note);
     if fit.little_disagreement > 0.25 {
         warnings.push(format!(
             "Little's law check: λ·E[H] = {:.3} erlangs but ports were held {:.3} on average in the busiest window \
-             ({:.0}% apart); the load was not steady, so treat the width with care",
+             ({:.0}% apart); the load was not steady",
             fit.offered_erlangs,
             fit.time_average_held,
             fit.little_disagreement * 100.0
         ));
     }
-    if let Some(r) = obs.expected_range {
-        for overlap in placement::ephemeral_overlaps(r) {
-            warnings.push(format!(
-                "the run's passive range {r} overlaps the {overlap} ephemeral range"
-            ));
-        }
-    }
-    let default_pick = if obs.manifest.embedded_server {
-        (PortPickPolicy::LIBUNFTP, "the embedded server is libunftp".to_string())
-    } else {
-        (
-            PortPickPolicy::VSFTPD,
-            "assumed: 9 random tries as vsftpd and libunftp (the safe side); use --pick scan for ProFTPD or pyftpdlib"
-                .to_string(),
-        )
-    };
-    let held_by_others = fit.held_by_others;
-    let (mean_hold_s, server_note) = effective_hold(&fit);
-    warnings.extend(server_note);
-    recommend(
-        format!("run {}", dir.display()),
-        Some(fit),
-        users,
-        parallel,
-        files,
-        pasv_per_s,
-        mean_hold_s,
-        held_by_others,
-        req.range_start.or(obs.expected_range.map(|r| r.min)),
-        // The embedded server's port was a free one picked for the run; a real server keeps its.
-        if obs.manifest.embedded_server {
-            21
-        } else {
-            control_port_of(&obs.manifest.target)
-        },
-        req,
-        default_pick,
-        warnings,
-    )
+    let scale = control_connections / run_connections.max(1e-9);
+    // The analytic check scales the busiest window's rate per configured connection.
+    let pasv_per_s = fit.pasv_per_s / run_connections.max(1e-9) * control_connections;
+    let sources = control_connections.ceil().max(1.0) as u32;
+    let analytic = analytic::check(analytic_pick(model.pick.value), pasv_per_s, hold_s, sources, gos_per_pasv);
+    Ok(Setup {
+            source: format!("run {}", dir.display()),
+            method: format!("replay of the run's {} PASVs", trace.attempts.len()),
+            trace,
+            model,
+            inputs: PlanInputs {
+                users,
+                parallel,
+                files_per_session: files,
+                control_connections,
+                run_control_connections: run_connections,
+                scale,
+                growth: req.growth,
+                gos_per_session,
+                gos_per_pasv,
+            },
+            trace_files: run_files,
+            held_by_others: fit.held_by_others,
+            fit: Some(fit),
+            analytic,
+            preferred_start: req.range_start.or(obs.expected_range.map(|r| r.min)),
+            // The embedded server's port was a free one picked for the run; a real server keeps its.
+            control_port: if obs.manifest.embedded_server {
+                21
+            } else {
+                control_port_of(&obs.manifest.target)
+            },
+            warnings,
+        })
 }
 
-/// Plans from a profile and an assumed hold time, with no run at all.
+/// Plans from a profile and an assumed hold time, with no run at all: the simulator replays
+/// synthetic sessions of the profile's shape.
 pub fn plan_what_if(w: &WhatIf, req: &PlanRequest) -> Result<Recommendation, PlanError> {
     req.validate()?;
     if w.hold.is_zero() {
@@ -461,35 +650,74 @@ pub fn plan_what_if(w: &WhatIf, req: &PlanRequest) -> Result<Recommendation, Pla
     let p = &w.profile;
     let parallel = req.parallel.unwrap_or(p.session.parallel_connections);
     let files = req.files.unwrap_or(p.session.files_per_session.max(1));
-    let per_file = w.transfer_time.unwrap_or(w.hold).as_secs_f64() + p.session.think_time.0.as_secs_f64();
-    let per_connection = if per_file > 0.0 { 1.0 / per_file } else { 0.0 };
-    let users = match (req.users, p.load.model) {
-        (Some(u), _) => f64::from(u),
-        (None, crate::profile::LoadModel::Closed) => f64::from(p.load.sessions),
-        // Open model: users in flight = arrival rate × session time (Little's law again).
-        (None, crate::profile::LoadModel::Open) => {
-            p.load.rate * f64::from(files) / f64::from(parallel.max(1)) * per_file
-        }
-    };
-    let pasv_per_s = per_connection * users * f64::from(parallel) * req.growth;
-    recommend(
-        format!("what-if {}", p.name),
-        None,
-        users,
+    let hold_s = w.hold.as_secs_f64();
+    let per_file_s = w.transfer_time.unwrap_or(w.hold).as_secs_f64().max(hold_s);
+    let think_s = p.session.think_time.0.as_secs_f64();
+    let closed = p.load.model == crate::profile::LoadModel::Closed;
+    // Open model: sessions in flight = arrival rate × session time (Little's law again).
+    let session_s = f64::from(files) / f64::from(parallel.max(1)) * (per_file_s + think_s);
+    let run_users = if closed { f64::from(p.load.sessions) } else { p.load.rate * session_s };
+    let users = req.users.map_or(run_users, f64::from);
+    let control_connections = users * f64::from(parallel) * req.growth;
+    let (gos_per_session, gos_per_pasv) = targets(req.gos, files)?;
+    // Long enough for every session shape to repeat many times.
+    let duration_s = (session_s * 50.0).clamp(30.0, 600.0);
+    let load = crate::sim::synthetic::ProfileLoad {
+        sessions: closed.then_some(((users * req.growth).ceil() as u32).max(1)),
+        rate: p.load.rate * users / run_users.max(1e-9) * req.growth,
         parallel,
         files,
-        pasv_per_s,
-        w.hold.as_secs_f64(),
-        0,
-        req.range_start.or(p.target.pasv_range.map(|r| r.min)),
-        p.target.url.as_deref().map_or(21, control_port_of),
+        hold_s,
+        per_file_s,
+        think_s,
+        login_s: 0.0,
+        ramp_up_s: p.load.ramp_up.0.as_secs_f64(),
+        duration_s,
+    };
+    let trace = crate::sim::synthetic::trace_for(&load, req.seed);
+    let kind = req.server.unwrap_or(ServerKind::Unknown);
+    let mut model = server_model(kind, req);
+    model.hold_start = Sourced::new(HoldStart::PasvSent, Source::Given);
+    model.hold_end = Sourced::new(HoldEnd::DataConnected, Source::Given);
+    model.release_lag_us = Sourced::new(req.release_lag.map_or(0.0, |l| l.as_secs_f64() * 1e6), Source::Given);
+    let per_connection = 1.0 / (per_file_s + think_s);
+    let pasv_per_s = per_connection * control_connections;
+    let sources = control_connections.ceil().max(1.0) as u32;
+    let analytic = analytic::check(analytic_pick(model.pick.value), pasv_per_s, hold_s, sources, gos_per_pasv);
+    let mut warnings = vec![
+        "a what-if plan replays independent synthetic sessions; measured runs come in bursts that need more ports: \
+         confirm with a run (`ftpswarm run`, then `ftpswarm plan --run`)"
+            .to_string(),
+    ];
+    if kind == ServerKind::Unknown {
+        warnings.push("no --server: the plan assumes the safe side of every server behaviour".into());
+    }
+    recommend(
+        Setup {
+            source: format!("what-if {}", p.name),
+            method: format!("synthetic sessions from profile {}", p.name),
+            trace,
+            model,
+            inputs: PlanInputs {
+                users,
+                parallel,
+                files_per_session: files,
+                control_connections,
+                run_control_connections: control_connections,
+                scale: 1.0,
+                growth: req.growth,
+                gos_per_session,
+                gos_per_pasv,
+            },
+            trace_files: files,
+            fit: None,
+            analytic,
+            held_by_others: 0,
+            preferred_start: req.range_start.or(p.target.pasv_range.map(|r| r.min)),
+            control_port: p.target.url.as_deref().map_or(21, control_port_of),
+            warnings,
+        },
         req,
-        (
-            PortPickPolicy::VSFTPD,
-            "assumed: 9 random tries as vsftpd and libunftp (the safe side); use --pick scan for ProFTPD or pyftpdlib"
-                .to_string(),
-        ),
-        Vec::new(),
     )
 }
 

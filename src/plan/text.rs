@@ -1,9 +1,10 @@
-//! The recommendation as a person reads it.
+//! The recommendation as a person reads it: sessions first, PASVs second, and for every input
+//! whether it was measured, known from the server's identity, or assumed.
 
 use super::Recommendation;
 use std::fmt::Write;
 
-fn pct(x: f64) -> String {
+pub fn pct(x: f64) -> String {
     if x == 0.0 {
         "0%".into()
     } else if x < 0.0001 {
@@ -19,25 +20,68 @@ pub fn render(r: &Recommendation) -> String {
     let _ = writeln!(out, "recommendation  {} ports: {} ({})", r.width, r.range, r.source);
     let _ = writeln!(
         out,
-        "  target        {:.1} users × {} connections = {:.1} control connections, {} files/session, growth ×{}",
-        i.users, i.parallel, i.control_connections, i.files_per_session, i.growth
+        "  target        {:.1} users × {} connections × growth {} = {:.1} control connections (the run had {:.1}: ×{:.2}), {} files/session",
+        i.users, i.parallel, i.growth, i.control_connections, i.run_control_connections, i.scale, i.files_per_session
     );
     let _ = writeln!(
         out,
-        "  grade         ≤ {} of sessions see a failed PASV (≤ {} per PASV)",
+        "  grade         ≤ {} of sessions fail at the range (≤ {} of PASVs)",
         pct(i.gos_per_session),
         pct(i.gos_per_pasv)
     );
+    let _ = writeln!(
+        out,
+        "  predicted     {} ports{} → sessions failing {}, PASVs failing {} ({} exhausted, {} bind races){}",
+        r.model_width,
+        if r.held_by_others > 0 {
+            format!(" + {} held by other processes", r.held_by_others)
+        } else {
+            String::new()
+        },
+        pct(r.session_failure),
+        pct(r.blocking_per_pasv),
+        pct(r.prediction.pasv_exhausted),
+        pct(r.prediction.pasv_collided),
+        if r.prediction.refused_connections_per_session > 0.0 {
+            format!(", {:.3} logins refused per session", r.prediction.refused_connections_per_session)
+        } else {
+            String::new()
+        }
+    );
+    let narrower = r
+        .predictions
+        .iter()
+        .filter(|p| p.width < r.model_width)
+        .max_by_key(|p| p.width);
+    if let Some(p) = narrower {
+        let _ = writeln!(
+            out,
+            "                at {} ports: sessions failing {}, PASVs failing {}",
+            p.width,
+            pct(p.session_failure_at_range),
+            pct(p.pasv_failure)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  simulator     {}, {} replications of {} PASVs ({:.1} M PASVs/s)",
+        r.predictor.method,
+        r.predictor.replications,
+        r.predictor.pasvs_per_replication,
+        r.predictor.pasvs_per_second / 1e6
+    );
+    let _ = writeln!(out, "  server        {}", r.server.kind.name());
+    for (what, value, source) in r.server.inputs() {
+        let _ = writeln!(out, "    {what:<16} {value} ({})", source.describe());
+    }
     if let Some(f) = &r.fit {
         let _ = writeln!(
             out,
-            "  observed      {:.1} PASV/s in the busiest {:.0} s ({:.2}/s per connection), hold {:.2} ms: {} ({})",
+            "  observed      {:.1} PASV/s in the busiest {:.0} s, client-view hold {:.2} ms ({})",
             f.pasv_per_s,
             f.window_s,
-            f.pasv_per_s_per_connection,
             f.mean_hold_s * 1e3,
             f.hold_policy.describe(),
-            f.hold_policy_source
         );
         let _ = writeln!(
             out,
@@ -54,29 +98,18 @@ pub fn render(r: &Recommendation) -> String {
             );
         }
     }
+    let a = &r.analytic;
     let _ = writeln!(
         out,
-        "  load          {:.2} PASV/s × {:.2} ms = {:.3} erlangs; model: {} ({})",
-        r.target.pasv_per_s,
-        r.target.mean_hold_s * 1e3,
-        r.target.offered_erlangs,
-        i.pick_policy,
-        i.pick_policy_source
+        "  analytic      {:.2} PASV/s × {:.2} ms = {:.3} erlangs; {} → {}{}",
+        a.target.pasv_per_s,
+        a.target.mean_hold_s * 1e3,
+        a.target.offered_erlangs,
+        a.policy,
+        a.width.map_or_else(|| "no width".to_string(), |w| format!("{w} ports")),
+        a.ceiling.map(|c| format!(" (ceiling {c})")).unwrap_or_default(),
     );
-    let _ = writeln!(
-        out,
-        "  width         {} by the model{}{} → per-PASV blocking {}, sessions failing {}",
-        r.model_width,
-        if r.held_by_others > 0 {
-            format!(" + {} held by other processes", r.held_by_others)
-        } else {
-            String::new()
-        },
-        r.ceiling.map(|c| format!(" (ceiling {c})")).unwrap_or_default(),
-        pct(r.blocking_per_pasv),
-        pct(r.session_failure)
-    );
-    let _ = writeln!(out, "  rules of thumb for the same load:");
+    let _ = writeln!(out, "  rules of thumb for the same load (simulated):");
     for rule in &r.rules_of_thumb {
         let _ = writeln!(
             out,

@@ -62,6 +62,34 @@ impl Fingerprint {
         }
     }
 
+    /// Everything `plan` takes from a fingerprint, named after its file.
+    pub fn probed(&self, file: &str) -> crate::plan::Probed {
+        use crate::sim::server::{HoldEnd, OnExhausted, OnRefusal};
+        let (on_exhausted, on_refusal) = match &self.exhaustion.at_exhaustion {
+            AtExhaustion::Refuses { session_dropped, .. } => (
+                Some(OnExhausted::Refuse),
+                Some(if *session_dropped {
+                    OnRefusal::DropConnection
+                } else {
+                    OnRefusal::Continue
+                }),
+            ),
+            AtExhaustion::FallsBackOutsideRange { .. } => (Some(OnExhausted::GrantOutside), None),
+            AtExhaustion::DropsSession => (Some(OnExhausted::Refuse), Some(OnRefusal::DropConnection)),
+            _ => (None, None),
+        };
+        crate::plan::Probed {
+            file: file.to_string(),
+            pick: self.pick_policy(),
+            hold_end: self.hold_policy().map(|h| match h {
+                HoldPolicy::UntilTransferStarts => HoldEnd::DataConnected,
+                HoldPolicy::UntilTransferEnds | HoldPolicy::ThroughTimeWait { .. } => HoldEnd::FinalReply,
+            }),
+            on_exhausted,
+            on_refusal,
+        }
+    }
+
     /// The hold policy for `plan`, from the reuse test.
     pub fn hold_policy(&self) -> Option<HoldPolicy> {
         match self.reuse.verdict {

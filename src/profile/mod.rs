@@ -19,6 +19,8 @@ use std::path::Path;
 /// The profile `ftpswarm run` uses when none is given.
 pub const DEFAULT_PROFILE: &str = include_str!("../../profiles/quick.toml");
 pub const DEFAULT_PROFILE_NAME: &str = "quick";
+/// Most control connections one session may open (FileZilla allows 10, lftp more).
+pub const MAX_PARALLEL: u32 = 64;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -411,11 +413,11 @@ impl Profile {
         if s.files_per_session > 1_000_000 {
             v.push(violation("session.files_per_session", "allowed: 0 to 1000000"));
         }
-        if s.parallel_connections == 0 || s.parallel_connections > 64 {
+        if s.parallel_connections == 0 || s.parallel_connections > MAX_PARALLEL {
             v.push(violation(
                 "session.parallel_connections",
                 format!(
-                    "is {}; allowed: 1 to 64 control connections per session",
+                    "is {}; allowed: 1 to {MAX_PARALLEL} control connections per session",
                     s.parallel_connections
                 ),
             ));

@@ -142,7 +142,7 @@ fn width_blocking_axes<'a, DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("passive range width (ports)")
-        .y_desc("P(PASV fails)")
+        .y_desc("share failing")
         .x_label_formatter(&count_label)
         .y_label_formatter(&|y| format!("{y:.0e}"))
         .label_style((FONT, 16))
@@ -558,7 +558,8 @@ impl Chart for Failures<'_> {
 
 // ------------------------------------------------------------------------------------------
 
-/// The model's blocking probability against range width, the recommendation and rules of thumb.
+/// Predicted session and PASV failure against range width, the recommendation and the rules
+/// of thumb.
 pub struct Blocking<'a> {
     pub recommendation: Option<&'a Recommendation>,
 }
@@ -568,14 +569,18 @@ impl Chart for Blocking<'_> {
         "blocking"
     }
     fn title(&self) -> String {
-        "PASV blocking probability vs passive range width".into()
+        "Predicted failure vs passive range width".into()
     }
     fn caption(&self) -> String {
         match self.recommendation {
             Some(r) => format!(
-                "The model's per-PASV blocking ({}) at the planned load of {:.2} erlangs. The dashed line is the \
-                 per-PASV target; the green line the recommended width ({}); diamonds mark the rules of thumb.",
-                r.inputs.pick_policy, r.target.offered_erlangs, r.width
+                "The simulator's prediction for {} at the planned load ({:.1} control connections): the thick \
+                 line is the share of sessions failing at the range, the thin one the share of PASVs. The dashed \
+                 line is the session target; the green line the recommended width ({}); crosses mark the rules \
+                 of thumb.",
+                r.server.kind.name(),
+                r.inputs.control_connections,
+                r.width
             ),
             None => "No recommendation was made for this run.".into(),
         }
@@ -584,32 +589,41 @@ impl Chart for Blocking<'_> {
         let Some(r) = self.recommendation else {
             return no_data(root, &self.title(), "no recommendation");
         };
-        // Six decades below the target is as far as a reader cares; the curve stops there
+        // Six decades below the target is as far as a reader cares; the curves stop there
         // rather than running along the floor.
         let floor = (r.inputs.gos_per_pasv * 1e-6).max(1e-15);
-        let curve: Vec<(f64, f64)> = r
-            .curve
-            .iter()
-            .filter(|&&(_, b)| b >= floor)
-            .map(|&(w, b)| (f64::from(w), b))
-            .collect();
-        if curve.len() < 2 {
-            return no_data(root, &self.title(), "the blocking curve is empty");
+        let series = |f: fn(&crate::sim::Prediction) -> f64| -> Vec<(f64, f64)> {
+            r.predictions
+                .iter()
+                .map(|p| (f64::from(p.width + r.held_by_others), f(p)))
+                .filter(|&(_, b)| b >= floor)
+                .collect()
+        };
+        let sessions = series(|p| p.session_failure_at_range);
+        let pasvs = series(|p| p.pasv_failure);
+        if sessions.len() < 2 && pasvs.len() < 2 {
+            return no_data(root, &self.title(), "every predicted width meets the target by far");
         }
         root.fill(&WHITE).map_err(e)?;
         let xmax = r
-            .curve
+            .predictions
             .iter()
-            .map(|p| f64::from(p.0))
+            .map(|p| f64::from(p.width + r.held_by_others))
             .fold(f64::from(r.width) * 1.2, f64::max);
         let mut chart = width_blocking_axes(root, &self.title(), xmax, floor)?;
         let c = PALETTE[0];
         chart
-            .draw_series(LineSeries::new(curve, c.stroke_width(3)))
+            .draw_series(LineSeries::new(sessions, c.stroke_width(4)))
             .map_err(e)?
-            .label("model")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
-        let target = r.inputs.gos_per_pasv.max(floor);
+            .label("sessions failing (predicted)")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(4)));
+        let c2 = PALETTE[1];
+        chart
+            .draw_series(LineSeries::new(pasvs, c2.stroke_width(2)))
+            .map_err(e)?
+            .label("PASVs failing (predicted)")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c2.stroke_width(2)));
+        let target = r.inputs.gos_per_session.max(floor);
         chart
             .draw_series(DashedLineSeries::new(
                 [(0.0, target), (xmax, target)],
@@ -618,7 +632,7 @@ impl Chart for Blocking<'_> {
                 BLACK.stroke_width(2),
             ))
             .map_err(e)?
-            .label(format!("target {:.3}%", r.inputs.gos_per_pasv * 100.0))
+            .label(format!("target {:.3}% of sessions", r.inputs.gos_per_session * 100.0))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
         let g = PALETTE[2];
         let w = f64::from(r.width);
@@ -633,14 +647,14 @@ impl Chart for Blocking<'_> {
             // A rule far beyond the curve is still named, so the reader sees how far off it is.
             let (points, label) = if x > xmax {
                 (Vec::new(), format!("{}: {} (off the chart)", rule.name, rule.width))
-            } else if rule.blocking_per_pasv < floor {
+            } else if rule.session_failure < floor {
                 (
                     vec![(x, floor)],
-                    format!("{}: {} (blocking below the chart)", rule.name, rule.width),
+                    format!("{}: {} (failure below the chart)", rule.name, rule.width),
                 )
             } else {
                 (
-                    vec![(x, rule.blocking_per_pasv.max(floor))],
+                    vec![(x, rule.session_failure.max(floor))],
                     format!("{}: {}", rule.name, rule.width),
                 )
             };
@@ -785,7 +799,7 @@ impl Chart for Occupancy<'_> {
 
 // ------------------------------------------------------------------------------------------
 
-/// Measured failure rate per width with 95% intervals, over the model's curve.
+/// Measured session failure per width with 95% intervals, over the simulator's prediction.
 pub struct SweepChart<'a> {
     pub result: &'a crate::sweep::SweepResult,
 }
@@ -795,36 +809,35 @@ impl Chart for SweepChart<'_> {
         "sweep"
     }
     fn title(&self) -> String {
-        "Measured PASV failure rate vs width, against the model".into()
+        "Measured session failure vs width, against the prediction".into()
     }
     fn caption(&self) -> String {
-        "Dots: measured failure rate per width with Clopper–Pearson 95% intervals (a width with no failure is \
-         drawn at its upper bound, hollow). Line: the model's prediction for the load fitted on the widest width. \
-         Dashed: the per-PASV target; green: the model's recommended width."
+        "Dots: the share of sessions that failed per width, with Clopper–Pearson 95% intervals (a width with no \
+         failure is drawn at its upper bound, hollow). Line: the simulator's prediction from the plan made on the \
+         widest width. Dashed: the session target; green: the plan's recommended width."
             .into()
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         let r = self.result;
-        let measured: Vec<_> = r.widths.iter().filter(|w| w.attempts > 0).collect();
+        let measured: Vec<_> = r.widths.iter().filter(|w| w.sessions > 0).collect();
         if measured.is_empty() {
             return no_data(root, &self.title(), "no width was measured");
         }
         root.fill(&WHITE).map_err(e)?;
-        let floor = (r.gos_per_pasv * 1e-3).max(1e-9);
+        let floor = (r.gos_per_session * 1e-3).max(1e-9);
         let xmax = measured.iter().map(|w| f64::from(w.width)).fold(1.0, f64::max) * 1.1 + 1.0;
         let mut chart = width_blocking_axes(root, &self.title(), xmax, floor)?;
         if let Some(m) = &r.model {
             let c = PALETTE[0];
-            // The recommendation's curve is the model at the fitted load; measured widths beyond
-            // it get their own model points.
+            // The plan's curve, and the predictions at the measured widths beyond it.
             let mut pts: Vec<(f64, f64)> = m
-                .curve
+                .predictions
                 .iter()
-                .map(|&(w, b)| (f64::from(w), b))
+                .map(|p| (f64::from(p.width), p.session_failure_at_range))
                 .chain(
                     r.widths
                         .iter()
-                        .filter_map(|w| w.model_blocking.map(|b| (f64::from(w.width), b))),
+                        .filter_map(|w| w.predicted_session_failure.map(|b| (f64::from(w.width), b))),
                 )
                 .filter(|&(w, b)| b >= floor && w <= xmax)
                 .collect();
@@ -833,7 +846,7 @@ impl Chart for SweepChart<'_> {
             chart
                 .draw_series(LineSeries::new(pts, c.stroke_width(3)))
                 .map_err(e)?
-                .label("model")
+                .label("predicted")
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
             let g = PALETTE[2];
             let w = f64::from(m.model_width);
@@ -841,11 +854,11 @@ impl Chart for SweepChart<'_> {
                 chart
                     .draw_series(LineSeries::new([(w, floor), (w, 1.5)], g.stroke_width(3)))
                     .map_err(e)?
-                    .label(format!("model's width: {}", m.model_width))
+                    .label(format!("plan's width: {}", m.model_width))
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], g.stroke_width(3)));
             }
         }
-        let target = r.gos_per_pasv.max(floor);
+        let target = r.gos_per_session.max(floor);
         chart
             .draw_series(DashedLineSeries::new(
                 [(0.0, target), (xmax, target)],
@@ -854,14 +867,14 @@ impl Chart for SweepChart<'_> {
                 BLACK.stroke_width(2),
             ))
             .map_err(e)?
-            .label(format!("target {:.4}%", r.gos_per_pasv * 100.0))
+            .label(format!("target {:.3}% of sessions", r.gos_per_session * 100.0))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
         let red = PALETTE[3];
         chart
             .draw_series(measured.iter().map(|w| {
                 let x = f64::from(w.width);
                 PathElement::new(
-                    vec![(x, w.ci_low.max(floor)), (x, w.ci_high.max(floor))],
+                    vec![(x, w.session_ci_low.max(floor)), (x, w.session_ci_high.max(floor))],
                     red.stroke_width(2),
                 )
             }))
@@ -869,10 +882,10 @@ impl Chart for SweepChart<'_> {
         chart
             .draw_series(measured.iter().map(|w| {
                 let x = f64::from(w.width);
-                if w.failures == 0 {
-                    Circle::new((x, w.ci_high.max(floor)), 6, red.stroke_width(2))
+                if w.sessions_failed == 0 {
+                    Circle::new((x, w.session_ci_high.max(floor)), 6, red.stroke_width(2))
                 } else {
-                    Circle::new((x, w.failure_rate.max(floor)), 6, red.filled())
+                    Circle::new((x, w.session_failure.max(floor)), 6, red.filled())
                 }
             }))
             .map_err(e)?

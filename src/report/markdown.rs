@@ -354,42 +354,65 @@ fn recommendation_section(out: &mut String, r: &Recommendation) -> fmt::Result {
     writeln!(out, "Planned from {}. The reasoning:\n", inline(&r.source))?;
     writeln!(
         out,
-        "- **Target:** {:.1} users × {} connections = {:.1} control connections, {} files per session, growth ×{}",
-        i.users, i.parallel, i.control_connections, i.files_per_session, i.growth
+        "- **Target:** {:.1} users × {} connections × growth {} = {:.1} control connections ({:.2} × the run's {:.1}), {} files per session",
+        i.users, i.parallel, i.growth, i.control_connections, i.scale, i.run_control_connections, i.files_per_session
     )?;
     writeln!(
         out,
-        "- **Grade of service:** at most {} of sessions see a failed PASV (at most {} per PASV)",
+        "- **Grade of service:** at most {} of sessions fail at the range (at most {} of PASVs)",
         pct(i.gos_per_session),
         pct(i.gos_per_pasv)
     )?;
-    if let Some(f) = &r.fit {
-        observed(out, f)?;
-    }
     writeln!(
         out,
-        "- **Load:** {:.2} PASV/s × {:.2} ms = {:.3} erlangs; model: {} ({})",
-        r.target.pasv_per_s,
-        r.target.mean_hold_s * 1e3,
-        r.target.offered_erlangs,
-        inline(&i.pick_policy),
-        inline(&i.pick_policy_source)
-    )?;
-    writeln!(
-        out,
-        "- **Width:** {} ports by the model{}{} → per-PASV blocking {}, sessions failing {}",
+        "- **Prediction:** at {} ports{}, {} of sessions and {} of PASVs fail ({} find the range exhausted, {} lose a bind race)",
         r.model_width,
         if r.held_by_others > 0 {
-            format!(" + {} held by other processes", r.held_by_others)
+            format!(" (+ {} held by other processes)", r.held_by_others)
         } else {
             String::new()
         },
-        r.ceiling
-            .map(|c| format!(" (ceiling {c}: the widest range these control connections can ever need)"))
-            .unwrap_or_default(),
+        pct(r.session_failure),
         pct(r.blocking_per_pasv),
-        pct(r.session_failure)
+        pct(r.prediction.pasv_exhausted),
+        pct(r.prediction.pasv_collided),
     )?;
+    writeln!(
+        out,
+        "- **Simulator:** {}, {} replications of {} PASVs",
+        inline(&r.predictor.method),
+        r.predictor.replications,
+        r.predictor.pasvs_per_replication
+    )?;
+    writeln!(out, "- **Server:** {}", inline(r.server.kind.name()))?;
+    for (what, value, source) in r.server.inputs() {
+        writeln!(out, "  - {what}: {} ({})", inline(&value), inline(&source.describe()))?;
+    }
+    if let Some(f) = &r.fit {
+        observed(out, f)?;
+    }
+    let a = &r.analytic;
+    writeln!(
+        out,
+        "- **Analytic cross-check:** {:.2} PASV/s × {:.2} ms = {:.3} erlangs; {} → {}",
+        a.target.pasv_per_s,
+        a.target.mean_hold_s * 1e3,
+        a.target.offered_erlangs,
+        inline(&a.policy),
+        a.width.map_or_else(|| "no width".to_string(), |w| format!("{w} ports")),
+    )?;
+    writeln!(out, "\n### Predicted failure by width\n")?;
+    writeln!(out, "| width | sessions failing | PASVs failing |\n|---:|---:|---:|")?;
+    for p in &r.predictions {
+        let mark = if p.width == r.model_width { "**" } else { "" };
+        writeln!(
+            out,
+            "| {mark}{}{mark} | {} | {} |",
+            p.width + r.held_by_others,
+            pct(p.session_failure_at_range),
+            pct(p.pasv_failure)
+        )?;
+    }
     writeln!(out, "\n### Rules of thumb for the same load\n")?;
     writeln!(out, "| rule | width | sessions failing (predicted) |\n|---|---:|---:|")?;
     writeln!(
@@ -689,30 +712,36 @@ pub fn render_sweep(r: &crate::sweep::SweepResult, charts: &[ChartRef]) -> Strin
 
 fn write_sweep(out: &mut String, r: &crate::sweep::SweepResult, charts: &[ChartRef]) -> fmt::Result {
     writeln!(out, "# ftpswarm sweep: {}\n", inline(&r.profile))?;
+    if let Some(reason) = &r.partial {
+        writeln!(out, "> **Partial sweep:** {}. What was measured is below.\n", inline(reason))?;
+    }
     writeln!(
         out,
-        "Target: at most {} of sessions see a failed PASV (at most {} per PASV). Precision asked: ±{:.0}% \
-         (one standard error) per width.\n",
+        "Target: at most {} of sessions fail (at most {} of PASVs). Precision asked: ±{:.0}% (one standard \
+         error) per width.\n",
         pct(r.gos_per_session),
         pct(r.gos_per_pasv),
         r.precision * 100.0
     )?;
-    writeln!(out, "## Measured against the model\n")?;
+    writeln!(out, "## Measured against the prediction\n")?;
     writeln!(
         out,
-        "| width | PASV attempts | failures | rate | 95% interval | model | precision met |"
+        "| width | sessions | failed | sessions failing | 95% interval | predicted | PASVs | PASVs failing | predicted | precision met |"
     )?;
-    writeln!(out, "|---:|---:|---:|---:|---|---:|---|")?;
+    writeln!(out, "|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")?;
     for w in &r.widths {
         writeln!(
             out,
-            "| {} | {} | {} | {} | {} – {} | {} | {} |",
+            "| {} | {} | {} | {} | {} – {} | {} | {} | {} | {} | {} |",
             w.width,
+            w.sessions,
+            w.sessions_failed,
+            pct(w.session_failure),
+            pct(w.session_ci_low),
+            pct(w.session_ci_high),
+            w.predicted_session_failure.map(pct).unwrap_or_else(|| "—".into()),
             w.attempts,
-            w.failures,
             pct(w.failure_rate),
-            pct(w.ci_low),
-            pct(w.ci_high),
             w.model_blocking.map(pct).unwrap_or_else(|| "—".into()),
             if w.precision_met { "yes" } else { "no (time budget)" }
         )?;
@@ -721,21 +750,17 @@ fn write_sweep(out: &mut String, r: &crate::sweep::SweepResult, charts: &[ChartR
     match (&r.model, r.measured_width) {
         (Some(m), Some(w)) => writeln!(
             out,
-            "**Verdict:** the smallest measured width whose 95% upper bound meets the target is **{w}**; the model \
-             recommends **{}** for the load fitted on the widest width ({:.3} erlangs, {}).\n",
+            "**Verdict:** the smallest measured width whose 95% upper bound on session failure meets the target is \
+             **{w}**; the plan from the widest width recommends **{}** ({}).\n",
             m.model_width,
-            m.target.offered_erlangs,
-            inline(&m.inputs.pick_policy)
+            inline(m.server.kind.name())
         )?,
         (Some(m), None) => writeln!(
             out,
-            "**Verdict:** no measured width met the target with 95% confidence; the model recommends **{}**.\n",
+            "**Verdict:** no measured width met the target with 95% confidence; the plan recommends **{}**.\n",
             m.model_width
         )?,
-        (None, w) => writeln!(
-            out,
-            "**Verdict:** measured width {w:?}; the model could not be fitted.\n"
-        )?,
+        (None, w) => writeln!(out, "**Verdict:** measured width {w:?}; no plan could be made.\n")?,
     }
     if !r.notes.is_empty() {
         writeln!(out, "## Notes\n")?;
@@ -881,6 +906,7 @@ mod tests {
                 RunStatus::Complete => None,
             },
             files: Vec::new(),
+            server_greeting: None,
         }
     }
 

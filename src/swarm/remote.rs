@@ -35,6 +35,8 @@ pub struct Created {
 pub struct Prepared {
     pub files: FilePlan,
     pub created: Created,
+    /// The server's greeting, as the preflight connection saw it.
+    pub greeting: String,
 }
 
 async fn connect(
@@ -152,8 +154,10 @@ pub async fn prepare(
             .await
             .map_err(step(format!("cannot delete {probe:?} in stor_dir")))?;
     }
+    let greeting = conn.greeting().to_string();
     conn.quit().await;
     Ok(Prepared {
+        greeting,
         files: FilePlan {
             retr,
             stor_dir: remote.stor_dir.clone(),

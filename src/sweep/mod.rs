@@ -1,13 +1,16 @@
-//! `ftpswarm sweep`: the same load at several range widths, to check the model against
-//! measurement. Per width: the failure rate of PASVs with a Clopper–Pearson 95% interval,
-//! beside what the model predicts for the load fitted on the widest width. The verdict is
-//! the smallest width whose interval's upper bound meets the target.
+//! `ftpswarm sweep`: the same load at several range widths, to judge the plan by measurement.
+//! Per width: the share of sessions that failed (any step, a refused login included) and of
+//! PASVs, each with a Clopper–Pearson 95% interval, beside what the simulator predicts from the
+//! plan made on the widest width. The verdict is the smallest width whose session interval's
+//! upper bound meets the target. `--search` bisects to it.
 
 mod server;
 pub mod stats;
 
+use crate::event::FailureClass;
 use crate::model::{self, PortPickPolicy};
 use crate::plan::{self, PlanRequest, Recommendation};
+use std::collections::VecDeque;
 use crate::profile::{PortRange, ProfileOverrides};
 use crate::run::{run, RunOptions};
 use anyhow::Context;
@@ -30,17 +33,22 @@ pub struct SweepOptions {
     pub target: Option<String>,
     pub server_cmd: Option<String>,
     pub stop_cmd: Option<String>,
-    /// Time for the whole sweep; each width gets an equal share.
+    /// Time for the whole sweep.
     pub budget: Duration,
-    /// Relative standard error wanted on each width's failure rate.
+    /// Relative standard error wanted on each width's session failure rate.
     pub precision: f64,
-    /// Share of sessions allowed to see a failed PASV.
+    /// Share of sessions allowed to fail.
     pub gos: f64,
     pub pick: Option<PortPickPolicy>,
-    /// Also measure the model's recommended width and 0.6 × it, once the widest width has
-    /// given the fit: the check that the recommendation meets the target and a narrower range
-    /// does not.
+    /// The server the model assumes, when its greeting does not name it.
+    pub server: Option<crate::sim::ServerKind>,
+    /// Also measure the plan's recommended width and 0.7 × it, once the widest width has
+    /// given the plan: the check that the recommendation meets the target and a narrower
+    /// range does not.
     pub verify_model: bool,
+    /// Bisect to the smallest width meeting the target with 95% confidence, between the
+    /// widest width given (assumed to meet it) and none.
+    pub search: bool,
     pub out: PathBuf,
 }
 
@@ -50,18 +58,29 @@ pub struct WidthResult {
     pub range: String,
     pub runs: u32,
     pub seconds: f64,
+    /// Sessions that ended, and those with any failure (a refused login counts).
+    pub sessions: u64,
+    pub sessions_failed: u64,
+    pub session_failure: f64,
+    pub session_ci_low: f64,
+    pub session_ci_high: f64,
+    /// The simulator's prediction for this width, from the plan made on the widest width.
+    pub predicted_session_failure: Option<f64>,
     pub attempts: u64,
     /// PASVs refused (425/500 …), granted outside the range, or whose data connection failed.
     pub failures: u64,
     pub failure_rate: f64,
     pub ci_low: f64,
     pub ci_high: f64,
-    /// The model's per-PASV blocking at this width for the fitted load.
     pub model_blocking: Option<f64>,
-    /// Attempts the precision asked for, and whether the time budget cut the run short of them.
+    /// Sessions the precision asked for, and whether the time budget cut the width short.
     pub attempts_needed: u64,
     pub precision_met: bool,
     pub runs_dirs: Vec<String>,
+    /// Why no session could be measured, when a run could not even start (e.g. the server
+    /// refused the preflight login): the width then counts as 100% failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,21 +91,233 @@ pub struct SweepResult {
     pub gos_per_pasv: f64,
     pub precision: f64,
     pub widths: Vec<WidthResult>,
-    /// The plan made from the widest width's first run (the least blocked: carried ≈ offered).
+    /// The plan made from the widest width's first run (the least blocked).
     pub model: Option<Recommendation>,
-    /// Smallest measured width whose upper bound meets the per-PASV target.
+    /// Smallest measured width whose session failure's 95% upper bound meets the target.
     pub measured_width: Option<u32>,
+    /// Set when the sweep stopped early (Ctrl-C, a server that would not start): why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
     pub notes: Vec<String>,
 }
 
-const FAILURE_CLASSES: [&str; 4] = [
-    "pasv_rejected",
-    "pasv_out_of_range",
-    "data_connect_timeout",
-    "data_connect_refused",
+const PASV_FAILURE_CLASSES: [FailureClass; 4] = [
+    FailureClass::PasvRejected,
+    FailureClass::PasvOutOfRange,
+    FailureClass::DataConnectTimeout,
+    FailureClass::DataConnectRefused,
 ];
 
-/// Runs the sweep and writes `sweep.csv`, `sweep.json`, a chart and `report.md` into `out`.
+/// What one width measured so far.
+#[derive(Default)]
+struct Tally {
+    runs: u32,
+    sessions: u64,
+    sessions_failed: u64,
+    attempts: u64,
+    failures: u64,
+    dirs: Vec<String>,
+    error: Option<String>,
+}
+
+impl Tally {
+    fn add(&mut self, s: &crate::summary::Summary) {
+        self.sessions += s.sessions.completed;
+        self.sessions_failed += s.sessions.failed;
+        self.attempts += s.transfers.attempted;
+        self.failures += PASV_FAILURE_CLASSES
+            .iter()
+            .filter_map(|c| s.failures.get(c.as_str()))
+            .sum::<u64>();
+    }
+
+    fn session_rate(&self) -> f64 {
+        if self.sessions > 0 {
+            self.sessions_failed as f64 / self.sessions as f64
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The sweep as it goes: every width measured, the plan, and whether it stopped early.
+struct Progress<'a> {
+    opts: &'a SweepOptions,
+    profile_name: String,
+    gos_per_pasv: f64,
+    results: Vec<WidthResult>,
+    model: Option<Recommendation>,
+    plan_dir: Option<PathBuf>,
+    notes: Vec<String>,
+    partial: Option<String>,
+}
+
+impl Progress<'_> {
+    fn result(&self) -> SweepResult {
+        let mut widths = self.results.clone();
+        widths.sort_by_key(|r| r.width);
+        let measured_width = widths
+            .iter()
+            .find(|r| r.sessions > 0 && r.session_ci_high <= self.opts.gos)
+            .map(|r| r.width);
+        SweepResult {
+            schema_version: crate::output::SCHEMA_VERSION,
+            profile: self.profile_name.clone(),
+            gos_per_session: self.opts.gos,
+            gos_per_pasv: self.gos_per_pasv,
+            precision: self.opts.precision,
+            widths,
+            model: self.model.clone(),
+            measured_width,
+            partial: self.partial.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+
+    /// Writes sweep.csv, sweep.json and the report with what is known now, so a sweep that
+    /// is killed keeps every width it finished.
+    fn save(&mut self) -> anyhow::Result<SweepResult> {
+        if let Some(dir) = &self.plan_dir {
+            let widths: Vec<u32> = self.results.iter().map(|r| r.width).collect();
+            match plan::predict_at(dir, &self.plan_request(), &widths) {
+                Ok(predictions) => {
+                    for (r, p) in self.results.iter_mut().zip(predictions) {
+                        r.predicted_session_failure = Some(p.session_failure_at_range);
+                        r.model_blocking = Some(p.pasv_failure);
+                    }
+                }
+                Err(e) => tracing::warn!("no predictions for the measured widths: {e}"),
+            }
+        }
+        let result = self.result();
+        write(&self.opts.out, &result)?;
+        Ok(result)
+    }
+
+    fn plan_request(&self) -> PlanRequest {
+        PlanRequest {
+            pick: self.opts.pick,
+            server: self.opts.server,
+            gos: plan::GradeOfService::PerSession(self.opts.gos),
+            ..PlanRequest::default()
+        }
+    }
+}
+
+/// Measures one width: runs until the precision or the width's share of the budget.
+async fn measure(
+    opts: &SweepOptions,
+    width: u32,
+    per_width: Duration,
+    interrupt: &CancellationToken,
+    progress: &mut Progress<'_>,
+) -> anyhow::Result<WidthResult> {
+    let range = PortRange {
+        min: opts.range_start,
+        max: opts.range_start + (width - 1) as u16,
+    };
+    let server = SweepServer::start(opts, range).await?;
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    let mut needed;
+    loop {
+        let dir = opts.out.join(format!("w{width:05}")).join(format!("run{:03}", tally.runs));
+        let run_opts = RunOptions {
+            profile: opts.profile.clone(),
+            overrides: ProfileOverrides {
+                pasv_range: Some(range),
+                ..opts.overrides.clone()
+            },
+            target: Some(server.url()),
+            // A real server needs files to RETR; each run uploads its own and removes them.
+            prepare: opts.server_cmd.is_some(),
+            out: Some(dir.clone()),
+            report: false,
+            ..RunOptions::default()
+        };
+        match run(run_opts, interrupt.clone()).await {
+            Ok(report) => {
+                tally.runs += 1;
+                tally.dirs.push(dir.display().to_string());
+                tally.add(&report.summary);
+                if progress.plan_dir.is_none() && report.summary.passive.grants > 0 {
+                    // The first run of the widest width gives the plan the rest is checked against.
+                    match plan::plan_from_run(&dir, &progress.plan_request()) {
+                        Ok(rec) => {
+                            progress.model = Some(rec);
+                            progress.plan_dir = Some(dir.clone());
+                        }
+                        Err(e) => progress.notes.push(format!("no plan from width {width}: {e}")),
+                    }
+                }
+            }
+            // A width where not even the preflight can log in is a result: every session fails.
+            Err(e) if tally.sessions == 0 => {
+                let message = format!("{e:#}");
+                progress
+                    .notes
+                    .push(format!("width {width}: no run could start ({message}); counted as 100% failed"));
+                tally.error = Some(message);
+                tally.sessions = 1;
+                tally.sessions_failed = 1;
+                break;
+            }
+            Err(e) => {
+                progress
+                    .notes
+                    .push(format!("width {width}: run {} failed ({e:#}); keeping the runs before it", tally.runs));
+                break;
+            }
+        }
+        // Near the target is where precision matters: with no failures seen yet, enough
+        // sessions to tell the target apart from zero.
+        needed = stats::attempts_for_precision(tally.session_rate().max(opts.gos).min(0.5), opts.precision);
+        if tally.sessions >= needed || started.elapsed() >= per_width || interrupt.is_cancelled() {
+            break;
+        }
+    }
+    server.stop(opts).await;
+    needed = stats::attempts_for_precision(tally.session_rate().max(opts.gos).min(0.5), opts.precision);
+    let precision_met = tally.sessions >= needed;
+    if !precision_met && tally.error.is_none() {
+        progress.notes.push(format!(
+            "width {width}: the time budget ({:.0} s per width) allowed {} of the {needed} sessions the precision asks for",
+            per_width.as_secs_f64(),
+            tally.sessions
+        ));
+    }
+    let (session_ci_low, session_ci_high) = stats::clopper_pearson(tally.sessions_failed, tally.sessions, 0.05);
+    let (ci_low, ci_high) = stats::clopper_pearson(tally.failures, tally.attempts, 0.05);
+    Ok(WidthResult {
+        width,
+        range: range.to_string(),
+        runs: tally.runs,
+        seconds: started.elapsed().as_secs_f64(),
+        sessions: tally.sessions,
+        sessions_failed: tally.sessions_failed,
+        session_failure: tally.session_rate(),
+        session_ci_low,
+        session_ci_high,
+        predicted_session_failure: None,
+        attempts: tally.attempts,
+        failures: tally.failures,
+        failure_rate: if tally.attempts > 0 {
+            tally.failures as f64 / tally.attempts as f64
+        } else {
+            0.0
+        },
+        ci_low,
+        ci_high,
+        model_blocking: None,
+        attempts_needed: needed,
+        precision_met,
+        runs_dirs: tally.dirs,
+        error: tally.error,
+    })
+}
+
+/// Runs the sweep and writes `sweep.csv`, `sweep.json`, a chart and `report.md` into `out`,
+/// after every width, so whatever happens the widths measured are kept.
 pub async fn sweep(opts: &SweepOptions, interrupt: CancellationToken) -> anyhow::Result<SweepResult> {
     if opts.widths.is_empty() {
         anyhow::bail!("--widths: give at least one width, e.g. 2,4,8,16");
@@ -107,144 +338,110 @@ pub async fn sweep(opts: &SweepOptions, interrupt: CancellationToken) -> anyhow:
     std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
     let profile = crate::profile::Profile::load_with_overrides(opts.profile.as_deref(), &opts.overrides)?;
     let files = profile.session.files_per_session.max(1);
-    let gos_per_pasv = model::per_pasv_target(opts.gos, files).unwrap_or(opts.gos);
-    let planned = opts.widths.len() + if opts.verify_model { 2 } else { 0 };
-    let per_width = opts.budget.div_f64(planned as f64);
     let mut widths = opts.widths.clone();
     // The widest first: its run is the least blocked, so it measures the offered load.
     widths.sort_unstable_by(|a, b| b.cmp(a));
     widths.dedup();
-    let mut notes = Vec::new();
-    let mut results = Vec::new();
-    let mut model_rec: Option<Recommendation> = None;
-    let mut policy: Option<(PortPickPolicy, f64, u32)> = None;
+    let planned = if opts.search {
+        // Bisection from the widest width down to one port.
+        widths.len() + (f64::from(widths[0]).log2().ceil() as usize).max(1)
+    } else {
+        widths.len() + if opts.verify_model { 2 } else { 0 }
+    };
+    let per_width = opts.budget.div_f64(planned as f64);
+    let mut progress = Progress {
+        opts,
+        profile_name: profile.name.clone(),
+        gos_per_pasv: model::per_pasv_target(opts.gos, files).unwrap_or(opts.gos),
+        results: Vec::new(),
+        model: None,
+        plan_dir: None,
+        notes: Vec::new(),
+        partial: None,
+    };
+    let outcome = sweep_widths(opts, widths, per_width, &interrupt, &mut progress).await;
+    if let Err(e) = &outcome {
+        progress.partial = Some(format!("stopped by an error: {e:#}"));
+    } else if interrupt.is_cancelled() {
+        progress.partial = Some("interrupted".into());
+    }
+    let result = progress.save()?;
+    outcome.map(|()| result)
+}
 
-    let mut queue: std::collections::VecDeque<u32> = widths.iter().copied().collect();
-    while let Some(w) = queue.pop_front() {
+fn verdict(r: &WidthResult, gos: f64) -> Option<bool> {
+    if r.sessions == 0 {
+        None
+    } else if r.session_ci_high <= gos {
+        Some(true)
+    } else if r.session_ci_low > gos {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+async fn sweep_widths(
+    opts: &SweepOptions,
+    widths: Vec<u32>,
+    per_width: Duration,
+    interrupt: &CancellationToken,
+    progress: &mut Progress<'_>,
+) -> anyhow::Result<()> {
+    let measured = |p: &Progress, w: u32| p.results.iter().any(|r| r.width == w);
+    let mut queue: VecDeque<u32> = widths.iter().copied().collect();
+    // Search: (largest width known to miss, smallest known to meet).
+    let mut bracket = (0u32, widths[0]);
+    loop {
+        let next = match queue.pop_front() {
+            Some(w) => Some(w),
+            None if opts.search && bracket.1 - bracket.0 > 1 => Some(bracket.0 + (bracket.1 - bracket.0) / 2),
+            None => None,
+        };
+        let Some(w) = next else { break };
+        if measured(progress, w) {
+            continue;
+        }
         if interrupt.is_cancelled() {
-            notes.push(format!("interrupted before width {w}"));
+            progress.notes.push(format!("interrupted before width {w}"));
             break;
         }
-        let range = PortRange {
-            min: opts.range_start,
-            max: opts.range_start + (w - 1) as u16,
-        };
-        let server = SweepServer::start(opts, range).await?;
-        let started = Instant::now();
-        let (mut attempts, mut failures, mut runs, mut dirs) = (0u64, 0u64, 0u32, Vec::new());
-        let mut needed;
-        loop {
-            let dir = opts.out.join(format!("w{w:05}")).join(format!("run{runs:03}"));
-            let run_opts = RunOptions {
-                profile: opts.profile.clone(),
-                overrides: ProfileOverrides {
-                    pasv_range: Some(range),
-                    ..opts.overrides.clone()
-                },
-                target: Some(server.url()),
-                // A real server needs files to RETR; each run uploads its own and removes them.
-                prepare: opts.server_cmd.is_some(),
-                out: Some(dir.clone()),
-                ..RunOptions::default()
-            };
-            let report = run(run_opts, interrupt.clone()).await?;
-            runs += 1;
-            dirs.push(dir.display().to_string());
-            attempts += report.summary.transfers.attempted;
-            failures += FAILURE_CLASSES
-                .iter()
-                .filter_map(|c| report.summary.failures.get(*c))
-                .sum::<u64>();
-            if policy.is_none() {
-                // The first run of the widest width fits the load the model predicts from.
-                match plan::plan_from_run(
-                    &dir,
-                    &PlanRequest {
-                        pick: opts.pick,
-                        ..PlanRequest::default()
-                    },
-                ) {
-                    Ok(rec) => {
-                        let sources = rec.inputs.control_connections.ceil().max(1.0) as u32;
-                        let pick = opts.pick.unwrap_or(if opts.server_cmd.is_none() {
-                            PortPickPolicy::LIBUNFTP
-                        } else {
-                            PortPickPolicy::VSFTPD
-                        });
-                        policy = Some((plan::model_policy(pick, sources), rec.target.offered_erlangs, sources));
-                        if opts.verify_model {
-                            let narrow = ((f64::from(rec.model_width) * 0.6).round() as u32).max(1);
-                            for extra in [rec.model_width, narrow] {
-                                let fits = u32::from(opts.range_start) + extra - 1 <= 65535;
-                                if fits && extra != w && !widths.contains(&extra) && !queue.contains(&extra) {
-                                    queue.push_back(extra);
-                                }
-                            }
+        let had_plan = progress.model.is_some();
+        let result = measure(opts, w, per_width, interrupt, progress).await?;
+        if opts.search {
+            match verdict(&result, opts.gos) {
+                Some(true) if w < bracket.1 => bracket.1 = w,
+                // Inconclusive counts as a miss: the search must end on a width that met the
+                // target with 95% confidence.
+                Some(false) | None if w > bracket.0 && w < bracket.1 => bracket.0 = w,
+                _ => {}
+            }
+        }
+        progress.results.push(result);
+        if !had_plan {
+            if let Some(rec) = &progress.model {
+                if opts.verify_model || opts.search {
+                    let narrow = ((f64::from(rec.model_width) * 0.7).round() as u32).max(1);
+                    for extra in [rec.model_width, narrow] {
+                        let fits = u32::from(opts.range_start) + extra - 1 <= 65535;
+                        if fits && !queue.contains(&extra) && !measured(progress, extra) && extra <= widths[0] * 4 {
+                            queue.push_back(extra);
                         }
-                        model_rec = Some(rec);
                     }
-                    Err(e) => notes.push(format!("no model fit from width {w}: {e}")),
                 }
             }
-            let p_hat = if attempts > 0 {
-                failures as f64 / attempts as f64
-            } else {
-                0.0
-            };
-            // Near the target is where precision matters: with no failures seen yet, enough
-            // attempts to tell the target apart from zero.
-            needed = stats::attempts_for_precision(p_hat.max(gos_per_pasv).min(0.5), opts.precision);
-            if attempts >= needed || started.elapsed() >= per_width || interrupt.is_cancelled() {
-                break;
-            }
         }
-        server.stop(opts).await;
-        let (ci_low, ci_high) = stats::clopper_pearson(failures, attempts, 0.05);
-        let precision_met = attempts >= needed;
-        if !precision_met {
-            notes.push(format!(
-                "width {w}: the time budget ({:.0} s per width) allowed {attempts} of the {needed} attempts the precision asks for",
-                per_width.as_secs_f64()
-            ));
-        }
-        results.push(WidthResult {
-            width: w,
-            range: range.to_string(),
-            runs,
-            seconds: started.elapsed().as_secs_f64(),
-            attempts,
-            failures,
-            failure_rate: if attempts > 0 {
-                failures as f64 / attempts as f64
-            } else {
-                0.0
-            },
-            ci_low,
-            ci_high,
-            model_blocking: policy.map(|(p, a, s)| plan::bounded_blocking(p, a, w, s)),
-            attempts_needed: needed,
-            precision_met,
-            runs_dirs: dirs,
+        progress.save()?;
+    }
+    if opts.search {
+        let (lo, hi) = bracket;
+        progress.notes.push(if hi - lo <= 1 {
+            format!("search: {hi} ports is the smallest width that met the target with 95% confidence ({lo} did not)")
+        } else {
+            format!("search: stopped between {lo} (missed or unsure) and {hi} (met) ports")
         });
     }
-    results.sort_by_key(|r| r.width);
-    let measured_width = results
-        .iter()
-        .find(|r| r.attempts > 0 && r.ci_high <= gos_per_pasv)
-        .map(|r| r.width);
-    let result = SweepResult {
-        schema_version: crate::output::SCHEMA_VERSION,
-        profile: profile.name.clone(),
-        gos_per_session: opts.gos,
-        gos_per_pasv,
-        precision: opts.precision,
-        widths: results,
-        model: model_rec,
-        measured_width,
-        notes,
-    };
-    write(&opts.out, &result)?;
-    Ok(result)
+    Ok(())
 }
 
 fn write(dir: &std::path::Path, r: &SweepResult) -> anyhow::Result<()> {
@@ -256,29 +453,44 @@ fn write(dir: &std::path::Path, r: &SweepResult) -> anyhow::Result<()> {
         "range",
         "runs",
         "seconds",
+        "sessions",
+        "sessions_failed",
+        "session_failure",
+        "session_ci95_low",
+        "session_ci95_high",
+        "predicted_session_failure",
         "pasv_attempts",
-        "failures",
-        "failure_rate",
-        "ci95_low",
-        "ci95_high",
-        "model_blocking",
-        "attempts_needed",
+        "pasv_failures",
+        "pasv_failure",
+        "pasv_ci95_low",
+        "pasv_ci95_high",
+        "predicted_pasv_failure",
+        "sessions_needed",
         "precision_met",
+        "error",
     ])?;
+    let opt = |x: Option<f64>| x.map(|b| format!("{b:.6}")).unwrap_or_default();
     for x in &r.widths {
         w.write_record([
             x.width.to_string(),
             x.range.clone(),
             x.runs.to_string(),
             format!("{:.1}", x.seconds),
+            x.sessions.to_string(),
+            x.sessions_failed.to_string(),
+            format!("{:.6}", x.session_failure),
+            format!("{:.6}", x.session_ci_low),
+            format!("{:.6}", x.session_ci_high),
+            opt(x.predicted_session_failure),
             x.attempts.to_string(),
             x.failures.to_string(),
             format!("{:.6}", x.failure_rate),
             format!("{:.6}", x.ci_low),
             format!("{:.6}", x.ci_high),
-            x.model_blocking.map(|b| format!("{b:.6}")).unwrap_or_default(),
+            opt(x.model_blocking),
             x.attempts_needed.to_string(),
             x.precision_met.to_string(),
+            x.error.clone().unwrap_or_default(),
         ])?;
     }
     w.flush()?;
@@ -289,32 +501,37 @@ fn write(dir: &std::path::Path, r: &SweepResult) -> anyhow::Result<()> {
 /// Human text: the table and the verdict.
 pub fn render(r: &SweepResult) -> String {
     use std::fmt::Write;
+    let pct = |x: f64| format!("{:.3}%", x * 100.0);
     let mut out = String::new();
+    if let Some(reason) = &r.partial {
+        let _ = writeln!(out, "partial sweep: {reason}");
+    }
     let _ = writeln!(
         out,
-        "sweep {}: target ≤ {:.3}% of sessions (≤ {:.4}% per PASV)",
+        "sweep {}: target ≤ {} of sessions failing (≤ {:.4}% of PASVs)",
         r.profile,
-        r.gos_per_session * 100.0,
+        pct(r.gos_per_session),
         r.gos_per_pasv * 100.0
     );
     let _ = writeln!(
         out,
-        "{:>6} {:>10} {:>9} {:>10} {:>21} {:>10} {:>9}",
-        "width", "attempts", "failures", "rate", "95% interval", "model", "precise"
+        "{:>6} {:>9} {:>8} {:>9} {:>19} {:>10} {:>9} {:>9} {:>10} {:>8}",
+        "width", "sessions", "failed", "rate", "95% interval", "predicted", "PASVs", "rate", "predicted", "precise"
     );
     for x in &r.widths {
         let _ = writeln!(
             out,
-            "{:>6} {:>10} {:>9} {:>9.4}% {:>9.4}%–{:>9.4}% {:>9} {:>9}",
+            "{:>6} {:>9} {:>8} {:>9} {:>9}–{:>9} {:>10} {:>9} {:>9} {:>10} {:>8}",
             x.width,
+            x.sessions,
+            x.sessions_failed,
+            pct(x.session_failure),
+            pct(x.session_ci_low),
+            pct(x.session_ci_high),
+            x.predicted_session_failure.map(pct).unwrap_or_else(|| "—".into()),
             x.attempts,
-            x.failures,
-            x.failure_rate * 100.0,
-            x.ci_low * 100.0,
-            x.ci_high * 100.0,
-            x.model_blocking
-                .map(|b| format!("{:.4}%", b * 100.0))
-                .unwrap_or_else(|| "—".into()),
+            pct(x.failure_rate),
+            x.model_blocking.map(pct).unwrap_or_else(|| "—".into()),
             if x.precision_met { "yes" } else { "no" }
         );
     }
@@ -322,19 +539,19 @@ pub fn render(r: &SweepResult) -> String {
         (Some(m), Some(w)) => {
             let _ = writeln!(
                 out,
-                "verdict: measured {w} ports meet the target; the model recommends {}",
+                "verdict: measured {w} ports meet the target; the plan recommends {}",
                 m.model_width
             );
         }
         (Some(m), None) => {
             let _ = writeln!(
                 out,
-                "verdict: no measured width meets the target; the model recommends {}",
+                "verdict: no measured width meets the target; the plan recommends {}",
                 m.model_width
             );
         }
         (None, w) => {
-            let _ = writeln!(out, "verdict: measured {w:?}; no model fit");
+            let _ = writeln!(out, "verdict: measured {w:?}; no plan");
         }
     }
     for n in &r.notes {

@@ -1,0 +1,95 @@
+//! Fitting what the run can tell about the server: the bind-race window from the run's
+//! collisions (weighed against the typical window), and the release lag from its refusals
+//! (chosen so that replaying the run at its own width reproduces them). A run on a wide range
+//! that saw neither keeps the known values.
+
+use super::server::{OnExhausted, ServerModel, Source};
+use super::trace::{AttemptResult, Trace};
+use super::Predictor;
+
+/// How many collisions' worth of evidence the typical race window counts for.
+const PRIOR_COLLISIONS: f64 = 3.0;
+/// Fewer refusals than this say too little to fit a lag on.
+const MIN_REFUSALS_FOR_LAG: usize = 3;
+const REPLICATIONS: u32 = 3;
+
+fn expected(trace: &Trace, model: &ServerModel, width: u32, seed: u64, f: fn(&super::Counts) -> f64) -> f64 {
+    let p = Predictor::new(trace, model.clone(), 1.0, REPLICATIONS, seed);
+    f(&p.counts(width)) / f64::from(REPLICATIONS)
+}
+
+/// Smallest x in [lo, hi] (geometric bisection) with g(x) >= goal, for increasing g.
+fn solve_increasing(goal: f64, lo: f64, hi: f64, mut g: impl FnMut(f64) -> f64) -> f64 {
+    if g(hi) < goal {
+        return hi;
+    }
+    let (mut lo, mut hi) = (lo, hi);
+    for _ in 0..40 {
+        let mid = (lo * hi).sqrt();
+        if g(mid) >= goal {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+        if hi / lo < 1.02 {
+            break;
+        }
+    }
+    hi
+}
+
+/// Calibrates `model` on `trace`, recorded at `run_width` ports. Returns notes for the plan.
+pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u64) -> Vec<String> {
+    let mut notes = Vec::new();
+    let count = |r: AttemptResult| trace.attempts.iter().filter(|a| a.result == r).count();
+    let offered = trace.attempts.iter().filter(|a| a.result != AttemptResult::NoAnswer).count();
+    if offered == 0 {
+        return notes;
+    }
+    let calibratable = |s: &Source| !matches!(s, Source::Given) && !matches!(s, Source::Measured(w) if w.contains("probe"));
+
+    if model.may_collide() && calibratable(&model.collision_window_us.source) {
+        // Collisions are rare on a wide range (0 to 2 in a 10 s run at 100 ports), far too few
+        // to size a range on alone: the run's count updates the typical window (a Gamma prior
+        // worth PRIOR_COLLISIONS collisions) rather than replacing it.
+        let seen = count(AttemptResult::Collided);
+        let prior = model.collision_window_us.value;
+        let per_us = expected(trace, model, run_width, seed, |c| c.collided) / prior;
+        let window = (PRIOR_COLLISIONS + seen as f64) / (PRIOR_COLLISIONS / prior + per_us);
+        model.collision_window_us.value = window;
+        model.collision_window_us.source = Source::Measured(format!(
+            "{seen} bind races in the run's {offered} PASVs at {run_width} ports (the typical {prior:.0} µs would give {:.1}); \
+             with the typical window weighing as {PRIOR_COLLISIONS:.0} races",
+            per_us * prior
+        ));
+    }
+
+    if calibratable(&model.release_lag_us.source) {
+        let seen = match model.on_exhausted.value {
+            OnExhausted::Refuse => count(AttemptResult::Refused),
+            OnExhausted::GrantOutside => count(AttemptResult::GrantedOutside),
+        };
+        if seen >= MIN_REFUSALS_FOR_LAG {
+            let at = |lag: f64| {
+                let mut m = model.clone();
+                m.release_lag_us.value = lag;
+                expected(trace, &m, run_width, seed, |c| c.exhausted)
+            };
+            let without = at(0.0);
+            if without < seen as f64 {
+                let lag = solve_increasing(seen as f64, 1.0, 10e6, at);
+                model.release_lag_us.value = lag;
+                model.release_lag_us.source = Source::Measured(format!(
+                    "calibrated: the run's {seen} refusals at {run_width} ports need ports held {:.2} ms past the hold rule",
+                    lag / 1e3
+                ));
+            } else {
+                notes.push(format!(
+                    "the replay at the run's {run_width} ports predicts {without:.0} refusals where the run had {seen}: \
+                     the hold rule is already on the safe side"
+                ));
+            }
+        }
+    }
+    notes
+}

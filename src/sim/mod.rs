@@ -1,0 +1,129 @@
+//! The discrete-event simulator that predicts, for any range width and any load, how many
+//! sessions and PASVs fail: the primary predictor behind `plan`, `sweep` and `run`'s
+//! recommendation. The analytic models in [`crate::model`] (Erlang B, Engset, the random-try
+//! chain) stay as cross-checks; [`synthetic`] shows the simulator agrees with them where
+//! their assumptions (independent arrivals, exponential times) hold.
+//!
+//! - [`server`]: what the server does with its range (pick order, hold, race window,
+//!   admission, reaction to exhaustion), each value with where it came from.
+//! - [`trace`]: a run directory as the replay needs it.
+//! - [`pool`]: the range's state and one PASV's exact odds.
+//! - [`replay`]: the run's own connections and PASVs replayed against any width, scaled by
+//!   copies.
+//! - [`calibrate`]: the server's race window and release lag, fitted so that the replay at
+//!   the run's own width reproduces the run's own refusals.
+
+pub mod calibrate;
+pub mod pool;
+pub mod replay;
+pub mod server;
+pub mod synthetic;
+pub mod trace;
+
+pub use replay::{Counts, Workload};
+pub use server::{ServerKind, ServerModel};
+pub use trace::Trace;
+
+use serde::{Deserialize, Serialize};
+
+/// What the simulator predicts at one width.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub width: u32,
+    /// Share of PASVs refused, colliding or granted outside the range.
+    pub pasv_failure: f64,
+    /// Share of sessions with any failure, including those that fail at every width.
+    pub session_failure: f64,
+    /// Share of the other sessions that the range makes fail: what a width can change.
+    pub session_failure_at_range: f64,
+    /// Shares of PASVs that found the range exhausted, and that collided in a bind race.
+    pub pasv_exhausted: f64,
+    pub pasv_collided: f64,
+    /// Control connections refused by an admission cap, per session.
+    pub refused_connections_per_session: f64,
+}
+
+/// A run's load, scaled and expanded into replications, ready to be asked about any width.
+pub struct Predictor {
+    workloads: Vec<Workload>,
+    pub model: ServerModel,
+    pub scale: f64,
+}
+
+/// More replications when the load is one copy (only the pick is random), fewer when many
+/// copies already average out their shifts.
+pub fn default_replications(scale: f64) -> u32 {
+    if scale <= 1.0 {
+        4
+    } else {
+        (8.0 / scale.ceil()).ceil().clamp(2.0, 4.0) as u32
+    }
+}
+
+impl Predictor {
+    pub fn new(trace: &Trace, model: ServerModel, scale: f64, replications: u32, seed: u64) -> Predictor {
+        let workloads = (0..replications.max(1))
+            .map(|r| Workload::build(trace, &model, scale, seed.wrapping_add(u64::from(r) * 0x9E37_79B9)))
+            .collect();
+        Predictor { workloads, model, scale }
+    }
+
+    pub fn counts(&self, width: u32) -> Counts {
+        let mut total = Counts::default();
+        for w in &self.workloads {
+            total.add(&w.run(width));
+        }
+        total
+    }
+
+    pub fn at(&self, width: u32) -> Prediction {
+        let c = self.counts(width);
+        let per = |x: f64| if c.attempts > 0.0 { x / c.attempts } else { 0.0 };
+        Prediction {
+            width,
+            pasv_failure: c.pasv_failure(),
+            session_failure: c.session_failure(),
+            session_failure_at_range: c.session_failure_at_range(),
+            pasv_exhausted: per(c.exhausted),
+            pasv_collided: per(c.collided),
+            refused_connections_per_session: if c.sessions > 0.0 {
+                c.refused_connections / c.sessions
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// PASVs replayed per replication.
+    pub fn attempts(&self) -> usize {
+        self.workloads.first().map_or(0, Workload::attempts)
+    }
+
+    /// The smallest width at most `max` whose range-caused session failure is at most
+    /// `target`: a doubling search, then bisection. `None` when even `max` misses.
+    pub fn min_width(&self, target: f64, max: u32) -> Option<(u32, Prediction)> {
+        let meets = |p: &Prediction| p.session_failure_at_range <= target;
+        let mut lo = 0u32; // misses (width 0 always does)
+        let mut hi = 1u32;
+        let mut at_hi = self.at(hi);
+        while !meets(&at_hi) {
+            if hi >= max {
+                return None;
+            }
+            lo = hi;
+            hi = hi.saturating_mul(2).min(max);
+            at_hi = self.at(hi);
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let p = self.at(mid);
+            if meets(&p) {
+                hi = mid;
+                at_hi = p;
+            } else {
+                lo = mid;
+            }
+        }
+        Some((hi, at_hi))
+    }
+}

@@ -1,0 +1,519 @@
+//! What a server does with its passive range, as the simulator needs it: how it picks a port,
+//! when it takes and frees one, how its binds race, whom it admits, and how it reacts when
+//! no port can be had. Every field says where its value came from, so `plan` can tell the
+//! reader which inputs were measured and which were assumed.
+
+use serde::{Deserialize, Serialize};
+
+/// How a server chooses the port a `PASV`/`EPSV` gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "order")]
+pub enum PickOrder {
+    /// Up to `tries` random ports, then a refusal even when free ports remain (vsftpd,
+    /// libunftp: 9).
+    RandomTries { tries: u32 },
+    /// Any free port, each equally likely: a scan in shuffled order (ProFTPD) or a list
+    /// reshuffled per PASV (pyftpdlib). Fails only when every port is held.
+    AnyFree,
+    /// A random first port, then upwards to the first free one (Pure-FTPd).
+    RandomStartThenScan,
+}
+
+impl PickOrder {
+    pub fn describe(self) -> String {
+        match self {
+            PickOrder::RandomTries { tries } => format!("{tries} random tries"),
+            PickOrder::AnyFree => "any free port (shuffled scan)".into(),
+            PickOrder::RandomStartThenScan => "random start, then scan".into(),
+        }
+    }
+}
+
+/// When the server's hold on a port begins, seen in our timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldStart {
+    /// When we sent the PASV: right for a server that shares our process (the embedded one),
+    /// whose bind precedes our reading of the 227 by our own scheduling delay.
+    PasvSent,
+    /// When its 227/229 reached us: right for a server in its own process, which binds last
+    /// thing before replying.
+    PasvReply,
+}
+
+/// When the server's hold on a port ends, seen in our timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldEnd {
+    /// It closes the listener once it accepts our data connection (ProFTPD, pyftpdlib).
+    DataConnected,
+    /// Once it has processed the transfer command after the accept (libunftp).
+    TransferCommand,
+    /// When the transfer's data connection closes.
+    DataClosed,
+    /// After it has written the final reply (226): vsftpd.
+    FinalReply,
+    /// Until the same control connection's next PASV or QUIT: an idle session keeps its
+    /// listener (Pure-FTPd).
+    NextCommand,
+}
+
+impl HoldEnd {
+    pub fn describe(self) -> &'static str {
+        match self {
+            HoldEnd::DataConnected => "until it accepts the data connection",
+            HoldEnd::TransferCommand => "until it has processed the transfer command",
+            HoldEnd::DataClosed => "until the data connection closes",
+            HoldEnd::FinalReply => "until it has sent the final reply",
+            HoldEnd::NextCommand => "until the session's next PASV or QUIT",
+        }
+    }
+
+    /// Longer holds sort later: the safe side of two candidates is the later one.
+    pub fn rank(self) -> u8 {
+        match self {
+            HoldEnd::DataConnected => 0,
+            HoldEnd::TransferCommand => 1,
+            HoldEnd::DataClosed => 2,
+            HoldEnd::FinalReply => 3,
+            HoldEnd::NextCommand => 4,
+        }
+    }
+}
+
+/// What the server answers when no port can be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExhausted {
+    /// A negative reply (`425`, vsftpd's `500 OOPS`).
+    Refuse,
+    /// A port outside the range from the kernel, which a firewall opened for the range drops
+    /// (ProFTPD, pyftpdlib).
+    GrantOutside,
+}
+
+/// What a refused PASV does to its control connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnRefusal {
+    /// The session carries on with its next file.
+    Continue,
+    /// The server ends the control connection (vsftpd's `500 OOPS`): its remaining files
+    /// never run there.
+    DropConnection,
+}
+
+/// How many control connections the server admits at once, as a function of the width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "rule", content = "value")]
+pub enum Admission {
+    Unlimited,
+    /// Pure-FTPd: at most width / 2 clients (at least 1), whatever `-c` says; a one-port
+    /// range means no cap.
+    HalfTheWidth,
+    /// A fixed cap whatever the width.
+    Fixed(u32),
+}
+
+impl Admission {
+    pub fn cap(self, width: u32) -> Option<u32> {
+        match self {
+            Admission::Unlimited => None,
+            Admission::HalfTheWidth if width <= 1 => None,
+            Admission::HalfTheWidth => Some((width / 2).max(1)),
+            Admission::Fixed(n) => Some(n),
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Admission::Unlimited => "no cap".into(),
+            Admission::HalfTheWidth => "at most width / 2 clients".into(),
+            Admission::Fixed(n) => format!("at most {n} clients"),
+        }
+    }
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "how", content = "why")]
+pub enum Source {
+    /// Measured in this run or by `probe`.
+    Measured(String),
+    /// Known behaviour of the server the run identified.
+    Known(String),
+    /// Nothing told us: the safe side was taken.
+    Assumed(String),
+    /// Given on the command line.
+    Given,
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Measured(w) => format!("measured: {w}"),
+            Source::Known(w) => format!("known: {w}"),
+            Source::Assumed(w) => format!("assumed: {w}"),
+            Source::Given => "given on the command line".into(),
+        }
+    }
+    pub fn is_assumed(&self) -> bool {
+        matches!(self, Source::Assumed(_))
+    }
+}
+
+/// A value and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+impl<T> Sourced<T> {
+    pub fn new(value: T, source: Source) -> Self {
+        Sourced { value, source }
+    }
+}
+
+/// The server the run identified, from its greeting or from being the embedded one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerKind {
+    Embedded,
+    Vsftpd,
+    Proftpd,
+    PureFtpd,
+    Pyftpdlib,
+    Libunftp,
+    Unknown,
+}
+
+impl ServerKind {
+    /// Identifies a server from its `220` greeting (all lines).
+    pub fn from_greeting(greeting: &str) -> ServerKind {
+        let g = greeting.to_ascii_lowercase();
+        if g.contains("vsftpd") {
+            ServerKind::Vsftpd
+        } else if g.contains("proftpd") {
+            ServerKind::Proftpd
+        } else if g.contains("pure-ftpd") {
+            ServerKind::PureFtpd
+        } else if g.contains("pyftpdlib") {
+            ServerKind::Pyftpdlib
+        } else if g.contains("unftp") || g.contains("libunftp") {
+            ServerKind::Libunftp
+        } else {
+            ServerKind::Unknown
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Embedded => "the embedded server (libunftp)",
+            ServerKind::Vsftpd => "vsftpd",
+            ServerKind::Proftpd => "ProFTPD",
+            ServerKind::PureFtpd => "Pure-FTPd",
+            ServerKind::Pyftpdlib => "pyftpdlib",
+            ServerKind::Libunftp => "libunftp/unFTP",
+            ServerKind::Unknown => "an unidentified server",
+        }
+    }
+}
+
+/// Everything the simulator needs to know about a server's passive range handling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerModel {
+    pub kind: ServerKind,
+    pub pick: Sourced<PickOrder>,
+    pub hold_start: Sourced<HoldStart>,
+    pub hold_end: Sourced<HoldEnd>,
+    /// How long after the hold end (in our timestamps) the port becomes free again.
+    pub release_lag_us: Sourced<f64>,
+    /// Bind/listen race: a port one session has bound but not yet listened on looks free to
+    /// another, whose listen() then fails (`425 … Address already in use`). The window is
+    /// the mean time between the two calls, at `collision_reference_width` ports (see
+    /// [`ServerModel::window_at`]). Zero for servers that cannot race.
+    pub collision_window_us: Sourced<f64>,
+    pub collision_reference_width: u32,
+    /// See [`PROFTPD_RACE_EXPONENT`].
+    pub collision_width_exponent: f64,
+    /// Ports of a configured range the server never hands out (ProFTPD 1.3.8 leaves out the
+    /// top one of `PassivePorts`).
+    pub unused_ports: Sourced<u32>,
+    pub on_exhausted: Sourced<OnExhausted>,
+    pub on_refusal: Sourced<OnRefusal>,
+    pub admission: Sourced<Admission>,
+}
+
+fn known(kind: ServerKind, why: &str) -> Source {
+    Source::Known(format!("{} {why}", kind.name()))
+}
+
+/// The race window a server that races shows on this kind of machine (2 cores, loopback),
+/// at 100 ports: the prior a run with few collisions is weighed against. Pure-FTPd 1.0.50:
+/// 48–58 µs from runs at 32–100 ports; ProFTPD 1.3.8: 20–46 µs from 100-port runs, with
+/// collisions varying twofold from run to run on one host.
+pub const TYPICAL_RACE_WINDOW_US: f64 = 50.0;
+pub const TYPICAL_RACE_WIDTH: u32 = 100;
+
+/// How much faster than 1/width collisions fall as the range widens: the window that
+/// reproduces a run's collisions shrinks as width^-exponent. Pure-FTPd 1.0.50: 0.3 (84 µs at
+/// 32 ports, 58 at 64, 54 at 100). ProFTPD 1.3.8, whose session sockets also set
+/// SO_REUSEPORT: collisions per PASV fell as width^-1.3 with 16 steady connections and as
+/// width^-1.9 to -2.5 with the sweep profile's bursts, so 1.0.
+pub const PURE_FTPD_RACE_EXPONENT: f64 = 0.3;
+pub const PROFTPD_RACE_EXPONENT: f64 = 1.0;
+pub const PROFTPD_RACE_WINDOW_US: f64 = 35.0;
+
+
+impl ServerModel {
+    /// The behaviour measured on loopback for each known server (README, "Passive port
+    /// holding"); the unknown server gets the safe side of every choice.
+    pub fn known(kind: ServerKind) -> ServerModel {
+        use ServerKind as K;
+        let k = |why: &str| known(kind, why);
+        match kind {
+            K::Embedded => ServerModel {
+                kind,
+                pick: Sourced::new(PickOrder::RandomTries { tries: 9 }, k("tries 9 random ports")),
+                hold_start: Sourced::new(
+                    HoldStart::PasvSent,
+                    k("shares our process, so its bind comes before we read the 227"),
+                ),
+                hold_end: Sourced::new(HoldEnd::TransferCommand, k("frees a port once it has processed RETR/STOR/LIST")),
+                release_lag_us: Sourced::new(0.0, k("releases in the same process")),
+                collision_window_us: Sourced::new(0.0, k("listens as it binds, so its binds cannot race")),
+                collision_reference_width: TYPICAL_RACE_WIDTH,
+                collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
+                unused_ports: Sourced::new(0, k("uses every port of its range")),
+                on_exhausted: Sourced::new(OnExhausted::Refuse, k("answers 425")),
+                on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session after a 425")),
+                admission: Sourced::new(Admission::Unlimited, k("admits every client")),
+            },
+            K::Libunftp => ServerModel {
+                kind,
+                pick: Sourced::new(PickOrder::RandomTries { tries: 9 }, k("tries 9 random ports")),
+                hold_start: Sourced::new(HoldStart::PasvReply, k("binds just before replying")),
+                hold_end: Sourced::new(HoldEnd::TransferCommand, k("frees a port once it has processed RETR/STOR/LIST")),
+                release_lag_us: Sourced::new(0.0, k("releases in the session's task")),
+                collision_window_us: Sourced::new(
+                    TYPICAL_RACE_WINDOW_US,
+                    Source::Assumed("stock libunftp races bind and listen, like ProFTPD".into()),
+                ),
+                collision_reference_width: TYPICAL_RACE_WIDTH,
+                collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
+                unused_ports: Sourced::new(0, k("uses every port of its range")),
+                on_exhausted: Sourced::new(OnExhausted::Refuse, k("answers 425")),
+                on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session after a 425")),
+                admission: Sourced::new(Admission::Unlimited, k("admits every client")),
+            },
+            K::Vsftpd => ServerModel {
+                kind,
+                pick: Sourced::new(PickOrder::RandomTries { tries: 9 }, k("tries 9 random ports")),
+                hold_start: Sourced::new(HoldStart::PasvReply, k("binds just before replying")),
+                hold_end: Sourced::new(HoldEnd::FinalReply, k("closes its listener only after writing the 226")),
+                release_lag_us: Sourced::new(0.0, k("releases within a millisecond of the 226")),
+                collision_window_us: Sourced::new(0.0, k("retries a failed bind")),
+                collision_reference_width: TYPICAL_RACE_WIDTH,
+                collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
+                unused_ports: Sourced::new(0, k("uses every port of its range")),
+                on_exhausted: Sourced::new(OnExhausted::Refuse, k("answers 500 OOPS: vsf_sysutil_bind")),
+                on_refusal: Sourced::new(OnRefusal::DropConnection, k("ends the session with its 500 OOPS")),
+                admission: Sourced::new(Admission::Unlimited, k("admits up to max_clients, not tied to the range")),
+            },
+            K::Proftpd => ServerModel {
+                kind,
+                pick: Sourced::new(PickOrder::AnyFree, k("scans the range in shuffled order")),
+                hold_start: Sourced::new(HoldStart::PasvReply, k("binds just before replying")),
+                hold_end: Sourced::new(HoldEnd::DataConnected, k("closes its listener at accept")),
+                release_lag_us: Sourced::new(0.0, k("releases at accept")),
+                collision_window_us: Sourced::new(
+                    PROFTPD_RACE_WINDOW_US,
+                    k("races bind and listen between session processes"),
+                ),
+                collision_reference_width: TYPICAL_RACE_WIDTH,
+                collision_width_exponent: PROFTPD_RACE_EXPONENT,
+                unused_ports: Sourced::new(1, k("1.3.8 never hands out the top port of PassivePorts")),
+                on_exhausted: Sourced::new(OnExhausted::GrantOutside, k("falls back to a port outside the range")),
+                on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session after a 425")),
+                admission: Sourced::new(Admission::Unlimited, k("admits up to MaxInstances, not tied to the range")),
+            },
+            K::PureFtpd => ServerModel {
+                kind,
+                pick: Sourced::new(PickOrder::RandomStartThenScan, k("starts at a random port, then scans")),
+                hold_start: Sourced::new(HoldStart::PasvReply, k("binds just before replying")),
+                hold_end: Sourced::new(HoldEnd::NextCommand, k("keeps an idle session's listener until its next PASV or QUIT")),
+                release_lag_us: Sourced::new(0.0, k("releases as the next command arrives")),
+                collision_window_us: Sourced::new(
+                    TYPICAL_RACE_WINDOW_US,
+                    k("races bind and listen between session processes"),
+                ),
+                collision_reference_width: TYPICAL_RACE_WIDTH,
+                collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
+                unused_ports: Sourced::new(0, k("uses every port of its range")),
+                on_exhausted: Sourced::new(OnExhausted::Refuse, k("answers 425 All reserved TCP ports are busy")),
+                on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session after a 425")),
+                admission: Sourced::new(Admission::HalfTheWidth, k("admits at most width / 2 clients")),
+            },
+            K::Pyftpdlib => ServerModel {
+                kind,
+                pick: Sourced::new(PickOrder::AnyFree, k("reshuffles its port list for every PASV")),
+                hold_start: Sourced::new(HoldStart::PasvReply, k("binds just before replying")),
+                hold_end: Sourced::new(HoldEnd::DataConnected, k("closes its listener at accept")),
+                release_lag_us: Sourced::new(0.0, k("releases at accept")),
+                collision_window_us: Sourced::new(0.0, k("is one process: its binds cannot race")),
+                collision_reference_width: TYPICAL_RACE_WIDTH,
+                collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
+                unused_ports: Sourced::new(0, k("uses every port of its range")),
+                on_exhausted: Sourced::new(OnExhausted::GrantOutside, k("falls back to a port outside the range")),
+                on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session")),
+                admission: Sourced::new(Admission::Unlimited, k("admits up to max_cons, not tied to the range")),
+            },
+            K::Unknown => {
+                let a = |why: &str| Source::Assumed(format!("{why}; run `ftpswarm probe` to measure it"));
+                ServerModel {
+                    kind,
+                    pick: Sourced::new(PickOrder::RandomTries { tries: 9 }, a("9 random tries, the pick that fails soonest")),
+                    hold_start: Sourced::new(HoldStart::PasvSent, a("held from the PASV, the earliest it can be")),
+                    hold_end: Sourced::new(HoldEnd::NextCommand, a("held until the session's next command, the longest any server holds")),
+                    release_lag_us: Sourced::new(0.0, a("no lag beyond that")),
+                    collision_window_us: Sourced::new(TYPICAL_RACE_WINDOW_US, a("binds may race, as ProFTPD's do")),
+                collision_reference_width: TYPICAL_RACE_WIDTH,
+                collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
+                unused_ports: Sourced::new(0, a("uses every port of its range")),
+                    on_exhausted: Sourced::new(OnExhausted::Refuse, a("refuses")),
+                    on_refusal: Sourced::new(OnRefusal::DropConnection, a("drops the session on a refusal")),
+                    admission: Sourced::new(Admission::Unlimited, a("no admission cap tied to the range")),
+                }
+            }
+        }
+    }
+
+    /// Whether the server's binds can race, so the run's collisions calibrate a window.
+    pub fn may_collide(&self) -> bool {
+        self.collision_window_us.value > 0.0
+    }
+
+    /// The race window at `width` ports (see [`PROFTPD_RACE_EXPONENT`]).
+    pub fn window_at(&self, width: u32) -> f64 {
+        let w = self.collision_window_us.value;
+        if w <= 0.0 {
+            return 0.0;
+        }
+        w * (f64::from(self.collision_reference_width.max(1)) / f64::from(width.max(1))).powf(self.collision_width_exponent)
+    }
+
+    /// Ports of a `width`-port range the server really hands out.
+    pub fn usable(&self, width: u32) -> u32 {
+        width.saturating_sub(self.unused_ports.value).max(1)
+    }
+
+    /// Every input with its source, for the plan's "measured / assumed" lines.
+    pub fn inputs(&self) -> Vec<(&'static str, String, &Source)> {
+        let mut v = vec![
+            ("port pick", self.pick.value.describe(), &self.pick.source),
+            (
+                "hold",
+                format!(
+                    "from the {} {}",
+                    match self.hold_start.value {
+                        HoldStart::PasvSent => "PASV",
+                        HoldStart::PasvReply => "227",
+                    },
+                    self.hold_end.value.describe()
+                ),
+                &self.hold_end.source,
+            ),
+            (
+                "release lag",
+                format!("{:.2} ms", self.release_lag_us.value / 1e3),
+                &self.release_lag_us.source,
+            ),
+            (
+                "bind race",
+                if self.collision_window_us.value > 0.0 {
+                    format!(
+                        "{:.1} µs window at {} ports",
+                        self.collision_window_us.value, self.collision_reference_width
+                    )
+                } else {
+                    "none".into()
+                },
+                &self.collision_window_us.source,
+            ),
+            (
+                "when exhausted",
+                match self.on_exhausted.value {
+                    OnExhausted::Refuse => "refuses".into(),
+                    OnExhausted::GrantOutside => "grants a port outside the range".to_string(),
+                },
+                &self.on_exhausted.source,
+            ),
+            (
+                "after a refusal",
+                match self.on_refusal.value {
+                    OnRefusal::Continue => "the session goes on".into(),
+                    OnRefusal::DropConnection => "the connection is dropped".to_string(),
+                },
+                &self.on_refusal.source,
+            ),
+            ("admission", self.admission.value.describe(), &self.admission.source),
+        ];
+        if self.unused_ports.value > 0 {
+            v.push((
+                "unused ports",
+                format!("the top {} of the configured range", self.unused_ports.value),
+                &self.unused_ports.source,
+            ));
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greetings_name_their_servers() {
+        let cases = [
+            ("220 (vsFTPd 3.0.3)", ServerKind::Vsftpd),
+            ("220 ProFTPD Server (ProFTPD) [127.0.0.1]", ServerKind::Proftpd),
+            (
+                "220---------- Welcome to Pure-FTPd [privsep] [TLS] ----------\n220-You are user number 1 of 5 allowed.",
+                ServerKind::PureFtpd,
+            ),
+            ("220 pyftpdlib 2.2.0 ready.", ServerKind::Pyftpdlib),
+            ("220 Welcome to unFTP", ServerKind::Libunftp),
+            ("220 Microsoft FTP Service", ServerKind::Unknown),
+        ];
+        for (greeting, kind) in cases {
+            assert_eq!(ServerKind::from_greeting(greeting), kind, "{greeting}");
+        }
+    }
+
+    #[test]
+    fn pure_ftpd_admits_half_the_width() {
+        // Read off Pure-FTPd 1.0.50's greeting: "of 1 allowed" at 2 and 3 ports, 5 at 10 and 11.
+        let a = Admission::HalfTheWidth;
+        assert_eq!((a.cap(1), a.cap(2), a.cap(3), a.cap(10), a.cap(11)), (None, Some(1), Some(1), Some(5), Some(5)));
+        assert_eq!(Admission::Unlimited.cap(4), None);
+        assert_eq!(Admission::Fixed(7).cap(100), Some(7));
+    }
+
+    #[test]
+    fn the_unknown_server_gets_the_longest_hold_and_says_it_assumed_it() {
+        let m = ServerModel::known(ServerKind::Unknown);
+        let longest = [
+            HoldEnd::DataConnected,
+            HoldEnd::TransferCommand,
+            HoldEnd::DataClosed,
+            HoldEnd::FinalReply,
+            HoldEnd::NextCommand,
+        ]
+        .into_iter()
+        .max_by_key(|h| h.rank());
+        assert_eq!(Some(m.hold_end.value), longest);
+        assert!(m.inputs().iter().all(|(_, _, s)| s.is_assumed()));
+    }
+}
