@@ -1,7 +1,7 @@
 //! `plan` end to end: record a run on the embedded server, plan from its directory, and check
 //! the recommendation against the fitted load and the model (not against literals).
 
-use ftpswarm::model::{self, PortPickPolicy};
+use ftpswarm::sim::ServerKind;
 use ftpswarm::plan::{self, observed::ObservedError, PlanError, PlanRequest};
 use ftpswarm::profile::{HumanDuration, PortRange, ProfileOverrides};
 use ftpswarm::run::{run, RunOptions};
@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plan_from_a_recorded_run_is_consistent_with_the_fit_and_the_model() {
+async fn plan_from_a_recorded_run_is_consistent_with_the_fit_and_the_simulator() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let overrides = ProfileOverrides {
@@ -27,40 +27,28 @@ async fn plan_from_a_recorded_run_is_consistent_with_the_fit_and_the_model() {
 
     let rec = plan::plan_from_run(&dir, &PlanRequest::default()).unwrap();
     let fit = rec.fit.clone().unwrap();
-    // The fitted load is λ·E[H]; at the observed concurrency the target is λ times the hold
-    // planned with (the server's own listening count when it shows longer holds than the
-    // client saw).
-    assert!((fit.offered_erlangs - fit.pasv_per_s * fit.mean_hold_s).abs() < 1e-9);
-    let (hold, _) = plan::effective_hold(&fit);
-    assert!(hold >= fit.mean_hold_s);
-    let expected = fit.pasv_per_s * hold;
-    assert!(
-        (rec.target.offered_erlangs - expected).abs() <= 1e-6 * expected.max(1.0),
-        "{} vs {expected}",
-        rec.target.offered_erlangs
-    );
     // λ in the busiest window cannot be below the run's average rate.
     assert!(fit.pasv_per_s >= report.summary.passive.grants as f64 / report.summary.elapsed_s * 0.99);
     // Little's law holds for a steady closed-model run.
     assert!(fit.little_disagreement < 0.25, "{fit:?}");
-    // The embedded server is libunftp: 9 random tries.
-    let policy = PortPickPolicy::LIBUNFTP;
-    let a = rec.target.offered_erlangs;
-    let target = rec.inputs.gos_per_pasv;
-    assert!(model::blocking(policy, a, rec.model_width) <= target);
-    if rec.ceiling != Some(rec.model_width) {
-        assert!(
-            model::blocking(policy, a, rec.model_width - 1) > target,
-            "not the smallest width"
-        );
+    // The run's own load: its 8 sessions × 2 connections, one copy of the run.
+    assert_eq!(rec.inputs.run_control_connections, 16.0);
+    assert_eq!(rec.inputs.scale, 1.0);
+    assert_eq!(rec.server.kind, ServerKind::Embedded);
+    // The smallest width the simulator says meets the target.
+    let target = rec.inputs.gos_per_session;
+    assert!(rec.session_failure <= target);
+    let narrower = rec.predictions.iter().find(|p| p.width + 1 == rec.model_width);
+    if let Some(p) = narrower {
+        assert!(p.session_failure_at_range > target, "{p:?}");
     }
     let range: PortRange = rec.range.parse().unwrap();
     assert_eq!(range.width(), rec.width);
     // The run's own range start is kept when it avoids the ephemeral ranges.
     assert_eq!(range.min, 31300);
 
-    // Twice the users, twice the load; the width grows.
-    let users = (rec.inputs.users * 2.0).ceil() as u32;
+    // Twice the users: two copies of the run, and a width at least as wide.
+    let users = (rec.inputs.users * 2.0) as u32;
     let bigger = plan::plan_from_run(
         &dir,
         &PlanRequest {
@@ -69,10 +57,45 @@ async fn plan_from_a_recorded_run_is_consistent_with_the_fit_and_the_model() {
         },
     )
     .unwrap();
-    let ratio = bigger.target.offered_erlangs / rec.target.offered_erlangs;
-    assert!((ratio - f64::from(users) / rec.inputs.users).abs() < 1e-9, "{ratio}");
+    assert_eq!(bigger.inputs.scale, 2.0);
+    let ratio = bigger.analytic.target.offered_erlangs / rec.analytic.target.offered_erlangs;
+    assert!((ratio - 2.0).abs() < 1e-9, "{ratio}");
     assert!(bigger.width >= rec.width);
     assert!(plan::render(&rec).contains(&rec.range));
+}
+
+/// The replay's first duty: at the run's own width it must predict the failures the run
+/// measured. A narrow range on the embedded server makes them plentiful.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_predicts_the_failures_its_own_run_measured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let width = 5;
+    let opts = RunOptions {
+        out: Some(dir.clone()),
+        overrides: ProfileOverrides {
+            duration: Some(HumanDuration(Duration::from_secs(4))),
+            pasv_range: Some(PortRange {
+                min: 31400,
+                max: 31400 + width - 1,
+            }),
+            ..Default::default()
+        },
+        report: false,
+        ..RunOptions::default()
+    };
+    let report = run(opts, CancellationToken::new()).await.unwrap();
+    let s = &report.summary.sessions;
+    let measured = s.failed as f64 / s.completed as f64;
+    assert!(s.failed >= 10, "too few failures to compare: {s:?}");
+    let predicted = plan::predict_at(&dir, &PlanRequest::default(), &[u32::from(width)]).unwrap()[0];
+    assert!(
+        predicted.session_failure > measured / 3.0 && predicted.session_failure < measured * 3.0,
+        "at {width} ports: predicted {predicted:?}, measured {measured} ({s:?})"
+    );
+    // And a wider range fails less, in prediction as in fact.
+    let wider = plan::predict_at(&dir, &PlanRequest::default(), &[u32::from(width) * 3]).unwrap()[0];
+    assert!(wider.session_failure < predicted.session_failure / 3.0, "{wider:?}");
 }
 
 #[test]

@@ -40,34 +40,39 @@ fn options(dir: &std::path::Path, range_start: u16, widths: Vec<u32>) -> SweepOp
         precision: 0.2,
         gos: 0.01,
         pick: None,
+        server: None,
         verify_model: true,
+        search: false,
         out: dir.join("sweep"),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_sweep_measures_each_width_against_the_model() {
+async fn embedded_sweep_measures_each_width_against_the_prediction() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = options(tmp.path(), 31800, vec![1, 40]);
     let r = sweep(&opts, CancellationToken::new()).await.unwrap();
-    let model = r.model.as_ref().expect("the widest width gives a fit");
-    // The model's width (and 0.6 × it) were added and measured.
+    assert!(r.partial.is_none(), "{:?}", r.partial);
+    let model = r.model.as_ref().expect("the widest width gives a plan");
+    // The plan's width and 0.7 × it were added and measured.
     let widths: Vec<u32> = r.widths.iter().map(|w| w.width).collect();
-    assert!(
-        widths.contains(&model.model_width),
-        "{widths:?} lacks {}",
-        model.model_width
-    );
+    let seven_tenths = ((f64::from(model.model_width) * 0.7).round() as u32).max(1);
+    for w in [model.model_width, seven_tenths] {
+        assert!(widths.contains(&w), "{widths:?} lacks {w}");
+    }
     assert!(widths.windows(2).all(|p| p[0] < p[1]), "{widths:?}");
     let narrow = &r.widths[0];
     let wide = r.widths.last().unwrap();
     assert_eq!(narrow.width, 1);
-    // One port for 16 busy connections: failures are certain, and the interval excludes zero.
-    assert!(narrow.failures > 0 && narrow.ci_low > 0.0, "{narrow:?}");
-    assert!(narrow.ci_low <= narrow.failure_rate && narrow.failure_rate <= narrow.ci_high);
-    assert!(wide.failure_rate < narrow.failure_rate, "{wide:?} vs {narrow:?}");
-    // The model agrees on the ordering.
-    assert!(wide.model_blocking.unwrap() < narrow.model_blocking.unwrap());
+    // One port for 16 busy connections: sessions fail for certain, and the interval excludes zero.
+    assert!(narrow.sessions_failed > 0 && narrow.session_ci_low > 0.0, "{narrow:?}");
+    assert!(narrow.session_ci_low <= narrow.session_failure && narrow.session_failure <= narrow.session_ci_high);
+    assert!(wide.session_failure < narrow.session_failure, "{wide:?} vs {narrow:?}");
+    // Sessions fail at least as often as their PASVs.
+    assert!(narrow.session_failure >= narrow.failure_rate);
+    // Every width has a prediction, and it agrees on the ordering.
+    let predicted = |w: &ftpswarm::sweep::WidthResult| w.predicted_session_failure.unwrap();
+    assert!(predicted(wide) < predicted(narrow));
     for f in [
         SWEEP_CSV,
         SWEEP_JSON,
@@ -90,6 +95,75 @@ async fn embedded_sweep_measures_each_width_against_the_model() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_bisects_to_a_width_that_met_the_target_with_confidence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut opts = options(tmp.path(), 31700, vec![40]);
+    opts.search = true;
+    opts.verify_model = false;
+    opts.budget = Duration::from_secs(24);
+    let r = sweep(&opts, CancellationToken::new()).await.unwrap();
+    let note = r
+        .notes
+        .iter()
+        .find(|n| n.starts_with("search:"))
+        .unwrap_or_else(|| panic!("no search note in {:?}", r.notes));
+    // Whatever the search ended on, the width it names met the target with 95% confidence
+    // and every narrower width it measured did not.
+    let met: Vec<u32> = r
+        .widths
+        .iter()
+        .filter(|w| w.sessions > 0 && w.session_ci_high <= r.gos_per_session)
+        .map(|w| w.width)
+        .collect();
+    let smallest = *met.iter().min().unwrap_or_else(|| panic!("nothing met the target: {:?}", r.widths));
+    assert!(note.contains(&format!("{smallest} (met)")) || note.contains(&format!("{smallest} ports is the smallest")), "{note}");
+    assert_eq!(r.measured_width, Some(smallest));
+    assert!(r.widths.len() >= 3, "a search measures more than its first width: {:?}", r.widths);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_width_where_no_one_can_log_in_is_a_result_not_an_abort() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut opts = options(tmp.path(), 31950, vec![2, 4]);
+    opts.verify_model = false;
+    opts.budget = Duration::from_secs(4);
+    // The server refuses our password: no run can start at any width.
+    opts.target = Some("ftp://ftpswarm:wrong-password@127.0.0.1".into());
+    opts.server_cmd = Some(format!(
+        "exec {} serve --port {{ctrl_port}} --pasv {{pasv_min}}-{{pasv_max}}",
+        env!("CARGO_BIN_EXE_ftpswarm")
+    ));
+    let r = sweep(&opts, CancellationToken::new()).await.unwrap();
+    assert_eq!(r.widths.len(), 2, "{r:?}");
+    for w in &r.widths {
+        assert_eq!((w.session_failure, w.sessions_failed), (1.0, w.sessions), "{w:?}");
+        assert!(w.error.as_deref().is_some_and(|e| e.contains("log in")), "{w:?}");
+        assert!(!w.error.as_deref().unwrap_or("").contains("wrong-password"), "{w:?}");
+    }
+    assert!(r.measured_width.is_none());
+    assert!(opts.out.join(SWEEP_CSV).is_file() && opts.out.join("report.md").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_sweep_is_written_and_marked_partial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut opts = options(tmp.path(), 31600, vec![4, 8, 16]);
+    opts.verify_model = false;
+    let interrupt = CancellationToken::new();
+    let stop = interrupt.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        stop.cancel();
+    });
+    let r = sweep(&opts, interrupt).await.unwrap();
+    assert_eq!(r.partial.as_deref(), Some("interrupted"));
+    assert!(!r.widths.is_empty() && r.widths.len() < 3, "{:?}", r.widths);
+    let written: ftpswarm::sweep::SweepResult = ftpswarm::output::read_json(&opts.out.join(SWEEP_JSON)).unwrap();
+    assert_eq!(written.partial.as_deref(), Some("interrupted"));
+    assert!(std::fs::read_to_string(opts.out.join("report.md")).unwrap().contains("Partial sweep"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_command_is_restarted_per_width_with_its_range() {
     let tmp = tempfile::tempdir().unwrap();
     let mut opts = options(tmp.path(), 31900, vec![2, 6]);
@@ -103,7 +177,7 @@ async fn a_server_command_is_restarted_per_width_with_its_range() {
     let r = sweep(&opts, CancellationToken::new()).await.unwrap();
     assert_eq!(r.widths.iter().map(|w| w.width).collect::<Vec<_>>(), vec![2, 6]);
     for w in &r.widths {
-        assert!(w.attempts > 0, "{w:?}");
+        assert!(w.attempts > 0 && w.sessions > 0, "{w:?}");
         // Every run's grants stayed inside the width's own range: the command got its ports.
         for dir in &w.runs_dirs {
             let s: ftpswarm::summary::Summary =
@@ -112,5 +186,5 @@ async fn a_server_command_is_restarted_per_width_with_its_range() {
             assert!(s.passive.distinct_ports <= u64::from(w.width), "{dir}");
         }
     }
-    assert!(r.widths[0].failure_rate > r.widths[1].failure_rate);
+    assert!(r.widths[0].session_failure > r.widths[1].session_failure);
 }

@@ -407,7 +407,11 @@ fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanErro
         let step = ((to - from) / 40).max(1);
         (from..=to).step_by(step as usize).collect()
     };
-    grid.extend([model_width, ((f64::from(model_width) * 0.7).round() as u32).max(1)]);
+    grid.extend([
+        model_width,
+        model_width.saturating_sub(1).max(1),
+        ((f64::from(model_width) * 0.7).round() as u32).max(1),
+    ]);
     grid.extend(req.also_predict.iter().map(|w| w.saturating_sub(held_by_others).clamp(1, MAX_WIDTH)));
     let rules: Vec<(String, u32)> = {
         let c = inputs.control_connections;
@@ -660,8 +664,9 @@ pub fn plan_what_if(w: &WhatIf, req: &PlanRequest) -> Result<Recommendation, Pla
     let users = req.users.map_or(run_users, f64::from);
     let control_connections = users * f64::from(parallel) * req.growth;
     let (gos_per_session, gos_per_pasv) = targets(req.gos, files)?;
-    // Long enough for every session shape to repeat many times.
-    let duration_s = (session_s * 50.0).clamp(30.0, 600.0);
+    // About 50,000 PASVs: enough for a 0.1% target to be seen 50 times.
+    let pasvs_per_s = control_connections / (per_file_s + think_s);
+    let duration_s = (50_000.0 / pasvs_per_s.max(1e-9)).clamp(10.0, 600.0).max(session_s * 5.0);
     let load = crate::sim::synthetic::ProfileLoad {
         sessions: closed.then_some(((users * req.growth).ceil() as u32).max(1)),
         rate: p.load.rate * users / run_users.max(1e-9) * req.growth,

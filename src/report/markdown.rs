@@ -1124,21 +1124,25 @@ mod tests {
         assert!(r.range.starts_with("30000-"), "{}", r.range);
         assert!(rec.contains("Planned from what-if unnamed."), "{rec}");
         assert!(rec.contains(&format!(
-            "= {:.3} erlangs; model: 9 random tries (birth-death chain)",
-            r.target.offered_erlangs
+            "= {:.3} erlangs; 9 random tries (birth-death chain)",
+            r.analytic.target.offered_erlangs
         )));
-        let width = format!("- **Width:** {} ports by the model", r.model_width);
-        let failing = format!(
-            "→ per-PASV blocking {}, sessions failing {}\n",
-            pct(r.blocking_per_pasv),
-            pct(r.session_failure)
+        let prediction = format!(
+            "- **Prediction:** at {} ports, {} of sessions and {} of PASVs fail",
+            r.model_width,
+            pct(r.session_failure),
+            pct(r.blocking_per_pasv)
         );
-        assert!(rec.contains(&width) && rec.contains(&failing), "{rec}");
-        // The default profile's load saturates its 4 control connections: the width is the ceiling,
-        // and the failure reported there respects the bound those connections impose.
-        assert_eq!(r.ceiling, Some(r.model_width));
+        assert!(rec.contains(&prediction), "{rec}");
         assert!(r.session_failure <= r.inputs.gos_per_session, "{}", r.session_failure);
-        assert!(rec.contains("at most 1.000% of sessions see a failed PASV"), "{rec}");
+        // Every input the simulator used is listed with where it came from.
+        for (what, _, source) in r.server.inputs() {
+            assert!(rec.contains(&format!("  - {what}: ")), "{what} in\n{rec}");
+            assert!(rec.contains(&inline(&source.describe())), "{rec}");
+        }
+        // The width's row in the predicted-failure table is marked.
+        assert!(rec.contains(&format!("| **{}** | ", r.model_width)), "{rec}");
+        assert!(rec.contains("at most 1.000% of sessions fail at the range"), "{rec}");
         for rule in &r.rules_of_thumb {
             assert!(
                 rec.contains(&format!(
@@ -1208,7 +1212,7 @@ mod tests {
         );
         assert!(rec.contains("λ·E\\[H\\] = 0.395 erlangs vs 0.395 ports held on average in the same window (0% apart)"));
         assert!(rec.contains("ports held = 1.00 × data connections + 0.02 (r² 0.99, 100 samples)"));
-        assert!(rec.contains(" + 2 held by other processes"), "{rec}");
+        assert!(rec.contains(" (+ 2 held by other processes)"), "{rec}");
         assert!(
             rec.contains("### Warnings\n\n- the run's passive range 30000-30099 overlaps &lt;nothing>\n"),
             "{rec}"
