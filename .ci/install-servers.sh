@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real FTP servers that ftpswarm's integration tests start
-# themselves (see tests/common/servers.rs): vsftpd (Debian package) and
-# pyftpdlib (PyPI), plus the local account vsftpd logs in as.
+# themselves (see tests/common/servers.rs): vsftpd (Debian package),
+# pyftpdlib (PyPI), ProFTPD and Pure-FTPd (Debian packages unpacked under
+# /opt/ftpswarm-servers, since all three Debian FTP servers conflict on
+# ftp-server), plus the local account they log in as.
 #
 # Idempotent: every step checks first, so running it twice is cheap.
 # Must run as root (apt-get, useradd, /etc/pam.d).
@@ -69,6 +71,32 @@ fi
 mkdir -p /var/run/vsftpd/empty
 chmod 0755 /var/run/vsftpd/empty
 
+# --- ProFTPD and Pure-FTPd, unpacked beside vsftpd ------------------------------
+# Their packages conflict with vsftpd's (Conflicts: ftp-server), so they are not
+# installed: their libraries are, and the packages are unpacked with dpkg -x. The
+# tests run the binaries from there with their own configuration.
+SERVERS_DIR="${FTPSWARM_SERVERS_DIR:-/opt/ftpswarm-servers}"
+if [ -x "${SERVERS_DIR}/usr/sbin/proftpd" ] && [ -x "${SERVERS_DIR}/usr/sbin/pure-ftpd" ]; then
+    log "ProFTPD and Pure-FTPd already unpacked in ${SERVERS_DIR}: skipping"
+else
+    export DEBIAN_FRONTEND=noninteractive
+    # The shared libraries proftpd-core and pure-ftpd link against.
+    apt-get install -y --no-install-recommends libhiredis0.14 libmemcached11 libmemcachedutil2 \
+        libsodium23 libpcre2-posix3 libcap2 libssl3 openssl || {
+        apt-get update
+        apt-get install -y --no-install-recommends libhiredis0.14 libmemcached11 libmemcachedutil2 \
+            libsodium23 libpcre2-posix3 libcap2 libssl3 openssl
+    }
+    debs=$(mktemp -d)
+    chmod 0755 "${debs}"
+    (cd "${debs}" && apt-get download proftpd-core pure-ftpd)
+    mkdir -p "${SERVERS_DIR}"
+    for deb in "${debs}"/*.deb; do dpkg -x "${deb}" "${SERVERS_DIR}"; done
+    rm -rf "${debs}"
+fi
+"${SERVERS_DIR}/usr/sbin/proftpd" --version >/dev/null # fail loudly if a library is missing
+"${SERVERS_DIR}/usr/sbin/pure-ftpd" --help >/dev/null 2>&1 || [ $? -le 1 ]
+
 # --- pyftpdlib ----------------------------------------------------------------
 PYTHON="${FTPSWARM_PYTHON:-python3}"
 if "${PYTHON}" -c 'import pyftpdlib' >/dev/null 2>&1; then
@@ -120,4 +148,6 @@ mv -f "/etc/pam.d/${PAM_SERVICE}.tmp" "/etc/pam.d/${PAM_SERVICE}"
 # stdout/stderr: it was written for inetd, where fd 0 is the client socket.
 log "$(/usr/sbin/vsftpd -v 0>&1 2>&1 || true)"
 log "pyftpdlib: $("${PYTHON}" -c 'import pyftpdlib; print(pyftpdlib.__ver__)' 2>&1 || true)"
+log "$("${SERVERS_DIR}/usr/sbin/proftpd" --version 2>&1 || true)"
+log "$("${SERVERS_DIR}/usr/sbin/pure-ftpd" --help 2>&1 | head -n 1 || true)"
 log "done"

@@ -33,6 +33,7 @@ fn main() {
         partial_reason: None,
         files: vec![],
         server_greeting: Some("220 (vsFTPd 3.0.3)".into()),
+        sockets_before_load: None,
     };
     output::write_json(&dir.join(output::MANIFEST), &manifest).expect("manifest");
     let mut writer = RecordWriter::create(dir).expect("writer");

@@ -152,6 +152,10 @@ struct PlanArgs {
     /// Also predict these widths, e.g. 20,30,40 (printed, and in recommendation.json).
     #[arg(long, value_delimiter = ',')]
     at: Vec<u32>,
+    /// The FTP server's operating system: the range avoids its ephemeral ports (Linux
+    /// 32768-60999, Windows 49152-65535, either: both).
+    #[arg(long, value_enum, default_value = "linux")]
+    server_os: ServerOsArg,
     /// Length of the busiest window the PASV rate is taken from.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     window: HumanDuration,
@@ -186,6 +190,13 @@ enum HoldPolicyArg {
     NextCommand,
     /// The final reply plus --time-wait.
     TimeWait,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ServerOsArg {
+    Linux,
+    Windows,
+    Either,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -501,6 +512,11 @@ impl From<PlanArgs> for crate::plan::cli::PlanOptions {
                 seed: a.seed,
                 probed: None,
                 also_predict: a.at.clone(),
+                server_os: match a.server_os {
+                    ServerOsArg::Linux => crate::plan::placement::ServerOs::Linux,
+                    ServerOsArg::Windows => crate::plan::placement::ServerOs::Windows,
+                    ServerOsArg::Either => crate::plan::placement::ServerOs::Either,
+                },
             },
             out: a.out,
             json: a.json,

@@ -194,6 +194,15 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     let target_text = resolved.target.redacted();
     let tag = run_tag();
 
+    // What other processes hold on the range, read before the preflight's own connections
+    // can add theirs.
+    let sockets_before_load = match (opts.server_sockets, resolved.target.is_loopback(), profile.target.pasv_range) {
+        (SocketView::Off, _, _) | (SocketView::Auto, false, _) | (_, _, None) => None,
+        (_, _, Some(range)) => crate::observe::timeline::sample_sockets(range).map(|c| output::SocketsBeforeLoad {
+            listen: c.listen,
+            established: c.established,
+        }),
+    };
     // Preflight on its own clock: the load's t = 0 is when the load starts.
     let prep_config = Arc::new(client_config(&profile, &resolved.target, opts.use_announced_ip));
     let (files, created, server_greeting) = match &resolved.embedded {
@@ -244,6 +253,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         status: RunStatus::Partial,
         partial_reason: Some("run in progress, or the process ended before finishing".into()),
         server_greeting,
+        sockets_before_load,
         files: [
             output::EVENTS,
             output::CONNECTIONS,

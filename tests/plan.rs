@@ -113,3 +113,30 @@ fn missing_and_foreign_directories_are_clear_errors() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A port another process holds on the range is read before the load starts (not from the
+/// first sample, by when our own PASVs are granted too) and added to the width.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ports_held_by_other_processes_widen_the_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let range = PortRange { min: 31500, max: 31549 };
+    let foreign = std::net::TcpListener::bind(("127.0.0.1", 31520)).unwrap();
+    let opts = RunOptions {
+        out: Some(dir.clone()),
+        overrides: ProfileOverrides {
+            duration: Some(HumanDuration(Duration::from_secs(2))),
+            pasv_range: Some(range),
+            ..Default::default()
+        },
+        report: false,
+        ..RunOptions::default()
+    };
+    let report = run(opts, CancellationToken::new()).await.unwrap();
+    drop(foreign);
+    let before = report.manifest.sockets_before_load.expect("loopback runs read the range first");
+    assert_eq!((before.listen, before.established), (1, 0));
+    let rec = plan::plan_from_run(&dir, &PlanRequest::default()).unwrap();
+    assert_eq!(rec.held_by_others, 1);
+    assert_eq!(rec.width, rec.model_width + 1);
+}

@@ -1,4 +1,4 @@
-//! The quick profile against real servers (vsftpd, pyftpdlib), each started by the test on
+//! The quick profile against real servers (vsftpd, pyftpdlib, ProFTPD, Pure-FTPd), each started by the test on
 //! free loopback ports with a passive range outside the Linux ephemeral range. In CI a server
 //! that cannot start fails the test; on a developer machine without it the test is skipped
 //! loudly.
@@ -51,7 +51,13 @@ fn leftovers(root: &Path) -> Vec<String> {
     out
 }
 
-async fn quick_profile_completes(server: RealServer) {
+/// The servers whose processes race bind() and listen() for a passive port: a `425 …
+/// Address already in use` can hit any run on any width, and is no defect of ours.
+fn races(server: &RealServer) -> bool {
+    matches!(server.kind, servers::ServerKind::Proftpd | servers::ServerKind::PureFtpd)
+}
+
+async fn quick_profile_completes(server: RealServer, identified: ftpswarm::sim::ServerKind) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let before = leftovers(&server.root_dir);
@@ -65,14 +71,31 @@ async fn quick_profile_completes(server: RealServer) {
         "{:?}",
         report.manifest.partial_reason
     );
+    let collisions = if races(&server) {
+        s.failure_examples
+            .get("pasv_rejected")
+            .into_iter()
+            .flatten()
+            .all(|e| e.contains("Address already in use"))
+            .then(|| s.failures.get("pasv_rejected").copied().unwrap_or(0))
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let other: u64 = s.failures.values().sum::<u64>() - collisions;
     assert!(
-        s.failures.is_empty(),
+        other == 0 && collisions * 100 <= s.transfers.attempted,
         "{}: {:?} {:?}\n{}",
         server.kind,
         s.failures,
         s.failure_examples,
         server.log_tail()
     );
+    // The greeting names the server, so the plan models the right one.
+    assert!(report.manifest.server_greeting.is_some());
+    let rec = ftpswarm::plan::plan_from_run(&dir, &ftpswarm::plan::PlanRequest::default()).unwrap();
+    assert_eq!(rec.server.kind, identified, "{:?}", report.manifest.server_greeting);
+    assert!(!rec.warnings.iter().any(|w| w.contains("safe side")), "{:?}", rec.warnings);
     assert!(s.sessions.completed >= 8, "{} sessions", s.sessions.completed);
     let events: Vec<TransferEvent> = csv::Reader::from_path(dir.join(output::EVENTS))
         .unwrap()
@@ -83,8 +106,13 @@ async fn quick_profile_completes(server: RealServer) {
         events.len() as u64,
         s.sessions.completed * u64::from(report.profile.session.files_per_session)
     );
+    // ProFTPD never hands out the top port of its range; every other server may.
+    let top = events.iter().filter(|e| e.pasv_port == Some(server.pasv_max)).count();
+    if server.kind == servers::ServerKind::Proftpd {
+        assert_eq!(top, 0, "ProFTPD granted its top port");
+    }
     assert!(
-        events.iter().all(|e| e.in_range == Some(true)),
+        events.iter().all(|e| e.in_range != Some(false)),
         "{}: a grant outside the range",
         server.kind
     );
@@ -130,7 +158,7 @@ fn range() -> (u16, u16) {
 async fn vsftpd_quick_profile() {
     let (lo, hi) = range();
     if let Some(server) = servers::require_or_skip(servers::start_vsftpd(lo, hi)) {
-        quick_profile_completes(server).await;
+        quick_profile_completes(server, ftpswarm::sim::ServerKind::Vsftpd).await;
     }
 }
 
@@ -138,8 +166,54 @@ async fn vsftpd_quick_profile() {
 async fn pyftpdlib_quick_profile() {
     let (lo, hi) = range();
     if let Some(server) = servers::require_or_skip(servers::start_pyftpdlib(lo, hi)) {
-        quick_profile_completes(server).await;
+        quick_profile_completes(server, ftpswarm::sim::ServerKind::Pyftpdlib).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proftpd_quick_profile() {
+    let (lo, hi) = range();
+    if let Some(server) = servers::require_or_skip(servers::start_proftpd(lo, hi)) {
+        quick_profile_completes(server, ftpswarm::sim::ServerKind::Proftpd).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pure_ftpd_quick_profile() {
+    let (lo, hi) = range();
+    if let Some(server) = servers::require_or_skip(servers::start_pure_ftpd(lo, hi)) {
+        quick_profile_completes(server, ftpswarm::sim::ServerKind::PureFtpd).await;
+    }
+}
+
+/// Pure-FTPd's admission cap is a range-width effect: at 4 ports it admits 2 clients, so a
+/// profile of 8 sessions × 2 connections sees most logins refused, and the plan, which knows
+/// the cap, predicts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pure_ftpd_admits_half_the_width_and_the_plan_knows() {
+    let (lo, _) = servers::test_pasv_range(100);
+    let hi = lo + 3;
+    let Some(server) = servers::require_or_skip(servers::start_pure_ftpd(lo, hi)) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let report = run(options(&server, &dir, true), CancellationToken::new()).await.unwrap();
+    let s = &report.summary;
+    let refused = s.failures.get("greeting_rejected").copied().unwrap_or(0);
+    assert!(refused > 0, "{:?}", s.failures);
+    assert!(
+        s.failure_examples["greeting_rejected"].iter().any(|e| e.contains("(the maximum)")),
+        "{:?}",
+        s.failure_examples
+    );
+    let measured = s.sessions.failed as f64 / s.sessions.completed as f64;
+    let p = ftpswarm::plan::predict_at(&dir, &ftpswarm::plan::PlanRequest::default(), &[4]).unwrap()[0];
+    assert!(p.refused_connections_per_session > 0.0, "{p:?}");
+    assert!(
+        p.session_failure > measured / 3.0 && p.session_failure < (measured * 3.0).min(1.0) + 1e-9,
+        "predicted {p:?}, measured {measured}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,6 +228,14 @@ async fn vsftpd_without_files_fails_before_the_load() {
 async fn pyftpdlib_without_files_fails_before_the_load() {
     let (lo, hi) = range();
     if let Some(server) = servers::require_or_skip(servers::start_pyftpdlib(lo, hi)) {
+        missing_files_are_one_clear_error_before_the_load(server).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proftpd_without_files_fails_before_the_load() {
+    let (lo, hi) = range();
+    if let Some(server) = servers::require_or_skip(servers::start_proftpd(lo, hi)) {
         missing_files_are_one_clear_error_before_the_load(server).await;
     }
 }

@@ -2,8 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Bumped whenever a file of the run directory changes shape.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped whenever a file of the run directory changes shape. 2: recommendation.json is the
+/// simulator's (sessions first, the server model, predictions per width); manifest.json may
+/// carry the server's greeting and the sockets on the range before the load.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest run directory this version still reads: version 1 runs lack only what 2 added.
+pub const OLDEST_READABLE_SCHEMA: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,4 +41,14 @@ pub struct Manifest {
     /// how it treats passive ports. None for the embedded server and for older runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_greeting: Option<String>,
+    /// Sockets on the passive range before ftpswarm touched the server (read before the
+    /// preflight), when the server is on this host: ports other processes hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sockets_before_load: Option<SocketsBeforeLoad>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketsBeforeLoad {
+    pub listen: u32,
+    pub established: u32,
 }

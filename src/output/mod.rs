@@ -5,7 +5,7 @@
 pub mod manifest;
 pub mod records;
 
-pub use manifest::{Manifest, RunStatus, SCHEMA_VERSION};
+pub use manifest::{Manifest, RunStatus, SocketsBeforeLoad, OLDEST_READABLE_SCHEMA, SCHEMA_VERSION};
 pub use records::{read_records, RecordWriter};
 
 use std::path::{Path, PathBuf};

@@ -66,6 +66,8 @@ pub struct PlanRequest {
     pub probed: Option<Probed>,
     /// Widths to predict besides the curve around the recommendation (`--at`).
     pub also_predict: Vec<u32>,
+    /// The server's OS, whose ephemeral range the recommended range avoids.
+    pub server_os: placement::ServerOs,
 }
 
 /// Server behaviour a probe measured.
@@ -98,6 +100,7 @@ impl Default for PlanRequest {
             seed: 1,
             probed: None,
             also_predict: Vec::new(),
+            server_os: placement::ServerOs::default(),
         }
     }
 }
@@ -456,7 +459,7 @@ fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanErro
         }
     }
     let width = model_width + held_by_others;
-    let placement = placement::place_range(width, preferred_start).map_err(PlanError::Model)?;
+    let placement = placement::place_range(width, preferred_start, req.server_os).map_err(PlanError::Model)?;
     warnings.extend(placement.warnings.iter().cloned());
     let range: PortRange = placement.range;
     let otherwise = {
@@ -578,10 +581,22 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
 
     let kind = identify(req, &obs.manifest);
     let mut model = server_model(kind, req);
+    // An unidentified server that the ledger saw re-grant a port while our transfer on it
+    // ran frees ports at accept. Held through the transfer tells less: it may hold until the
+    // session's next command, so the assumed (longest) hold stays.
+    if kind == ServerKind::Unknown
+        && model.hold_end.source.is_assumed()
+        && obs.release_policy == crate::observe::ledger::ReleasePolicy::AtAccept
+    {
+        model.hold_end = Sourced::new(
+            HoldEnd::DataConnected,
+            Source::Measured("the run's ledger: the server re-granted a port while our transfer on it ran".into()),
+        );
+    }
     if let Some(r) = obs.expected_range {
         let notes = crate::sim::calibrate::calibrate(&trace, &mut model, r.width(), req.seed);
         warnings.extend(notes);
-        for overlap in placement::ephemeral_overlaps(r) {
+        for overlap in placement::ephemeral_overlaps_on(r, req.server_os) {
             warnings.push(format!("the run's passive range {r} overlaps the {overlap} ephemeral range"));
         }
     } else {
@@ -630,7 +645,10 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
                 gos_per_pasv,
             },
             trace_files: run_files,
-            held_by_others: fit.held_by_others,
+            held_by_others: obs
+                .manifest
+                .sockets_before_load
+                .map_or(fit.held_by_others, |s| s.listen + s.established),
             fit: Some(fit),
             analytic,
             preferred_start: req.range_start.or(obs.expected_range.map(|r| r.min)),

@@ -4,7 +4,7 @@
 use crate::event::FailureClass;
 use crate::observe::ledger::ReleasePolicy;
 use crate::observe::timeline::{read_timeline, TimelineRow, TIMELINE};
-use crate::output::{self, Manifest, OutputError, RunStatus, SCHEMA_VERSION};
+use crate::output::{self, Manifest, OutputError, RunStatus, OLDEST_READABLE_SCHEMA, SCHEMA_VERSION};
 use crate::profile::{PortRange, Profile};
 use crate::summary::Summary;
 use std::path::{Path, PathBuf};
@@ -51,7 +51,7 @@ pub struct Observed {
 pub enum ObservedError {
     #[error("{0} is not a run directory (no manifest.json); give the directory `ftpswarm run` printed")]
     NotARun(PathBuf),
-    #[error("{dir} has schema version {found}; this ftpswarm reads version {SCHEMA_VERSION} (re-run, or use the ftpswarm that made it)")]
+    #[error("{dir} has schema version {found}; this ftpswarm reads versions {OLDEST_READABLE_SCHEMA} to {SCHEMA_VERSION} (re-run, or use the ftpswarm that made it)")]
     Schema { dir: PathBuf, found: u32 },
     #[error("{dir}: {message}")]
     Unusable { dir: PathBuf, message: String },
@@ -174,7 +174,7 @@ pub fn read(dir: &Path) -> Result<Observed, ObservedError> {
         .get("schema_version")
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(0) as u32;
-    if found != SCHEMA_VERSION {
+    if !(OLDEST_READABLE_SCHEMA..=SCHEMA_VERSION).contains(&found) {
         return Err(ObservedError::Schema {
             dir: dir.to_path_buf(),
             found,

@@ -24,6 +24,32 @@ pub const WINDOWS_EPHEMERAL: PortRange = PortRange { min: 49152, max: 65535 };
 /// The ranges checked, with the label used in messages.
 const KNOWN_EPHEMERAL: [(&str, PortRange); 2] = [("Linux", LINUX_EPHEMERAL), ("Windows", WINDOWS_EPHEMERAL)];
 
+/// The operating system the FTP server runs on: whose ephemeral range the passive range must
+/// avoid. A Linux server is free to use 61000-65535, which only Windows hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerOs {
+    #[default]
+    Linux,
+    Windows,
+    /// Avoid both (the server's OS is not known).
+    Either,
+}
+
+impl ServerOs {
+    fn avoids(self, label: &str) -> bool {
+        match self {
+            ServerOs::Linux => label == "Linux",
+            ServerOs::Windows => label == "Windows",
+            ServerOs::Either => true,
+        }
+    }
+}
+
+fn avoided(os: ServerOs) -> impl Iterator<Item = &'static (&'static str, PortRange)> {
+    KNOWN_EPHEMERAL.iter().filter(move |(label, _)| os.avoids(label))
+}
+
 /// Ports below this are privileged on Unix (binding needs root or CAP_NET_BIND_SERVICE) and hold the
 /// well-known services, so a passive range never goes there.
 const LOWEST_PORT: u16 = 1024;
@@ -52,8 +78,12 @@ pub struct Placement {
 
 /// Which well-known ephemeral ranges `range` overlaps, as human labels ("Linux 32768-60999").
 pub fn ephemeral_overlaps(range: PortRange) -> Vec<String> {
-    KNOWN_EPHEMERAL
-        .iter()
+    ephemeral_overlaps_on(range, ServerOs::Either)
+}
+
+/// The same, for a server on `os`.
+pub fn ephemeral_overlaps_on(range: PortRange, os: ServerOs) -> Vec<String> {
+    avoided(os)
         .filter(|(_, eph)| overlap(range, *eph) > 0)
         .map(|(label, eph)| format!("{label} {eph}"))
         .collect()
@@ -63,8 +93,8 @@ pub fn ephemeral_overlaps(range: PortRange) -> Vec<String> {
 ///
 /// The reading only adds a warning: the machine running the planner is often the load generator, not
 /// the FTP server, so its settings must not move the recommendation.
-pub fn place_range(width: u32, preferred_start: Option<u16>) -> Result<Placement, String> {
-    place_range_with(width, preferred_start, local_ephemeral_range())
+pub fn place_range(width: u32, preferred_start: Option<u16>, os: ServerOs) -> Result<Placement, String> {
+    place_range_on(width, preferred_start, local_ephemeral_range(), os)
 }
 
 /// Places `width` ports.
@@ -86,6 +116,16 @@ pub fn place_range_with(
     preferred_start: Option<u16>,
     local_ephemeral: Option<PortRange>,
 ) -> Result<Placement, String> {
+    place_range_on(width, preferred_start, local_ephemeral, ServerOs::Either)
+}
+
+/// [`place_range_with`] avoiding only the ephemeral range of the server's `os`.
+pub fn place_range_on(
+    width: u32,
+    preferred_start: Option<u16>,
+    local_ephemeral: Option<PortRange>,
+    os: ServerOs,
+) -> Result<Placement, String> {
     if width == 0 {
         return Err("a passive port range needs at least 1 port; the requested width is 0".to_string());
     }
@@ -98,16 +138,16 @@ pub fn place_range_with(
 
     let preferred = preferred_start.map(|start| (start, fit(start, width)));
     let (range, fallback) = match preferred {
-        Some((_, Some(candidate))) if ephemeral_overlaps(candidate).is_empty() => (candidate, false),
+        Some((_, Some(candidate))) if ephemeral_overlaps_on(candidate, os).is_empty() => (candidate, false),
         _ => match FALLBACK_STARTS
             .iter()
             .filter_map(|&start| fit(start, width))
-            .find(|r| ephemeral_overlaps(*r).is_empty())
+            .find(|r| ephemeral_overlaps_on(*r, os).is_empty())
         {
             Some(r) => (r, false),
             // Unreachable for widths in 1..=MAX_WIDTH, but an error beats a made-up range.
             None => (
-                least_overlap(width).ok_or_else(|| format!("no start holds {width} ports"))?,
+                least_overlap(width, os).ok_or_else(|| format!("no start holds {width} ports"))?,
                 true,
             ),
         },
@@ -119,7 +159,7 @@ pub fn place_range_with(
         match candidate {
             Some(c) if c != range => warnings.push(format!(
                 "the preferred range {c} overlaps {}; moved to {range}",
-                ephemeral_overlaps(c).join(" and ")
+                ephemeral_overlaps_on(c, os).join(" and ")
             )),
             Some(_) => {}
             None => warnings.push(format!(
@@ -127,8 +167,7 @@ pub fn place_range_with(
             )),
         }
     }
-    let overlapped: Vec<String> = KNOWN_EPHEMERAL
-        .iter()
+    let overlapped: Vec<String> = avoided(os)
         .filter_map(|(label, eph)| match overlap(range, *eph) {
             0 => None,
             n => Some(format!("{label} {eph} ({})", ports(n))),
@@ -204,17 +243,17 @@ fn overlap(a: PortRange, b: PortRange) -> u32 {
 
 /// Ports of `range` inside any known ephemeral range, counted once per range: a port both Linux and
 /// Windows use counts twice, since it is at risk on either kind of server.
-fn ephemeral_ports(range: PortRange) -> u32 {
-    KNOWN_EPHEMERAL.iter().map(|(_, eph)| overlap(range, *eph)).sum()
+fn ephemeral_ports(range: PortRange, os: ServerOs) -> u32 {
+    avoided(os).map(|(_, eph)| overlap(range, *eph)).sum()
 }
 
 /// The placement of `width` ports with the fewest ephemeral ports, highest start on ties (further from
 /// the crowded low ports); `None` only if no start fits at all. Scanning every start (at most 64512) is
 /// cheap and stays right if the constants change.
-fn least_overlap(width: u32) -> Option<PortRange> {
+fn least_overlap(width: u32, os: ServerOs) -> Option<PortRange> {
     (LOWEST_PORT..=u16::MAX)
         .map_while(|start| fit(start, width))
-        .min_by_key(|r| (ephemeral_ports(*r), std::cmp::Reverse(r.min)))
+        .min_by_key(|r| (ephemeral_ports(*r, os), std::cmp::Reverse(r.min)))
 }
 
 /// "1 port", "100 ports".
@@ -236,6 +275,22 @@ mod tests {
 
     fn place(width: u32, preferred: Option<u16>) -> Placement {
         place_range_with(width, preferred, None).unwrap()
+    }
+
+    #[test]
+    fn only_the_server_os_ephemeral_range_is_avoided() {
+        // 62000-62099 is free on Linux (which hands out 32768-60999) but Windows' own.
+        let linux = place_range_on(100, Some(62000), None, ServerOs::Linux).unwrap();
+        assert_eq!(linux.range, r(62000, 62099));
+        assert!(linux.warnings.is_empty(), "{:?}", linux.warnings);
+        let windows = place_range_on(100, Some(62000), None, ServerOs::Windows).unwrap();
+        assert_eq!(windows.range, r(30000, 30099));
+        assert!(windows.warnings[0].contains("Windows 49152-65535"), "{:?}", windows.warnings);
+        // 40000 is Linux's, not Windows'.
+        assert_eq!(place_range_on(100, Some(40000), None, ServerOs::Windows).unwrap().range, r(40000, 40099));
+        assert_eq!(place_range_on(100, Some(40000), None, ServerOs::Linux).unwrap().range, r(30000, 30099));
+        assert!(ephemeral_overlaps_on(r(62000, 62099), ServerOs::Linux).is_empty());
+        assert_eq!(ephemeral_overlaps_on(r(62000, 62099), ServerOs::Either), vec!["Windows 49152-65535"]);
     }
 
     #[test]

@@ -228,20 +228,29 @@ fn vsftpd(r: PortRange) -> Snippet {
 }
 
 fn proftpd(r: PortRange) -> Snippet {
+    // ProFTPD 1.3.8 never hands out the top port of PassivePorts (its shuffle only reaches it
+    // when every other port failed to bind; measured: 99 distinct ports served of 100), so the
+    // directive ends one port above the range it is to serve. That also keeps min < max, which
+    // set_passiveports() insists on.
     let mut lines = vec![
-        "# Passive-mode data ports, inclusive (server config, <Global> or <VirtualHost>).".into(),
-        format!("PassivePorts {} {}", r.min, r.max),
+        "# Passive-mode data ports (server config, <Global> or <VirtualHost>). ProFTPD never".into(),
+        "# hands out the last port of PassivePorts, so it ends one above the ports it serves:".into(),
+    ];
+    match r.max.checked_add(1) {
+        Some(top) => lines.push(format!("PassivePorts {} {top}", r.min)),
+        None => {
+            lines.push(format!("PassivePorts {} {}", r.min, r.max));
+            lines.push(format!(
+                "# Note: the range ends at 65535, so ProFTPD serves only {}-{}: move it one port down.",
+                r.min,
+                r.max - 1
+            ));
+        }
+    }
+    lines.extend([
         "# Behind NAT, advertise the public address in PASV replies:".into(),
         "# MasqueradeAddress 203.0.113.10".into(),
-    ];
-    // Both checks are in ProFTPD's set_passiveports(); hitting them stops the server from starting.
-    if r.min == r.max {
-        lines.push(
-            "# Note: recent ProFTPD versions refuse equal ends (\"min port must be less than max port\"); \
-             give it at least 2 ports."
-                .into(),
-        );
-    }
+    ]);
     if r.min < 1024 {
         lines.push("# Note: ProFTPD refuses passive ports below 1024 (\"port numbers must be above 1023\").".into());
     }
@@ -453,7 +462,7 @@ mod tests {
                     "\npasv_max_port=30099\n",
                 ][..],
             ),
-            ("ProFTPD", &["\nPassivePorts 30000 30099\n", "# MasqueradeAddress "][..]),
+            ("ProFTPD", &["\nPassivePorts 30000 30100\n", "# MasqueradeAddress "][..]),
             (
                 "Pure-FTPd",
                 &[
@@ -512,9 +521,11 @@ mod tests {
     fn single_port_range() {
         let s = server_snippets(ONE);
         assert!(by_name(&s, "vsftpd").contains("pasv_min_port=30000\npasv_max_port=30000\n"));
+        // Never `PassivePorts N N`, which ProFTPD refuses: one above the served port.
         let proftpd = by_name(&s, "ProFTPD");
-        assert!(proftpd.contains("\nPassivePorts 30000 30000\n"));
-        assert!(proftpd.contains("give it at least 2 ports"), "{proftpd}");
+        assert!(proftpd.contains("\nPassivePorts 30000 30001\n"), "{proftpd}");
+        let top = by_name(&server_snippets(PortRange { min: 65000, max: 65535 }), "ProFTPD");
+        assert!(top.contains("\nPassivePorts 65000 65535\n") && top.contains("move it one port down"), "{top}");
         let pure = by_name(&s, "Pure-FTPd");
         assert!(pure.contains("pure-ftpd -p 30000:30000"));
         assert!(pure.contains("which is 0 for 1 port"), "{pure}");

@@ -94,6 +94,11 @@ pub struct LoadSpec {
     pub total_sessions: Option<u64>,
     /// After Ctrl-C, how long sessions in flight may finish before they are cut off.
     pub drain: HumanDuration,
+    /// Closed model: after a session refused at connect, greeting or login, wait before the
+    /// next one, doubling per refusal in a row up to `backoff_max`, with full jitter. Zero
+    /// retries at once (which turns a full server into a flood of refusals).
+    pub backoff: HumanDuration,
+    pub backoff_max: HumanDuration,
 }
 
 impl Default for LoadSpec {
@@ -108,6 +113,8 @@ impl Default for LoadSpec {
             duration: Some(HumanDuration::from_secs(10)),
             total_sessions: None,
             drain: HumanDuration::from_secs(3),
+            backoff: HumanDuration(std::time::Duration::from_millis(100)),
+            backoff_max: HumanDuration::from_secs(5),
         }
     }
 }
@@ -390,6 +397,15 @@ impl Profile {
         }
         if l.model == LoadModel::Open && l.max_in_flight == 0 {
             v.push(violation("load.max_in_flight", "is 0; allowed: 1 or more"));
+        }
+        if l.backoff_max.0 < l.backoff.0 {
+            v.push(violation(
+                "load.backoff_max",
+                format!(
+                    "is {:?}, less than load.backoff ({:?}); allowed: at least load.backoff",
+                    l.backoff_max.0, l.backoff.0
+                ),
+            ));
         }
         if l.duration.is_none() && l.total_sessions.is_none() {
             v.push(violation(

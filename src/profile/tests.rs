@@ -236,6 +236,9 @@ fn resolved_profile_round_trips_through_json() {
         "profiles/quick.toml",
         "profiles/nat-office.toml",
         "profiles/filezilla-office.toml",
+        "profiles/lftp-mirror.toml",
+        "profiles/sweep-burst.toml",
+        "profiles/sweep-realistic.toml",
     ] {
         let p = Profile::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
         let json = serde_json::to_value(&p).unwrap();

@@ -907,6 +907,7 @@ mod tests {
             },
             files: Vec::new(),
             server_greeting: None,
+            sockets_before_load: None,
         }
     }
 

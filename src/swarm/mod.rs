@@ -125,13 +125,85 @@ async fn closed_worker(
         _ = tokio::time::sleep_until(first_start.into()) => {}
         _ = stop.cancelled() => return,
     }
+    let mut backoff = Backoff::new(&ctx.profile, first_start);
     loop {
         if stop.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
             return;
         }
         let Some(id) = claim_session(&ctx) else { return };
         let intended = ctx.client.clock.now_us();
-        session::run_session(ctx.clone(), id, intended).await;
+        let end = session::run_session(ctx.clone(), id, intended).await;
+        if let Some(wait) = backoff.after(end.refused) {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter after refused sessions, so that a server refusing
+/// logins (full, or capped by its range as Pure-FTPd is) sees one attempt per real client
+/// and not a flood: measured without it, 110,847 `421`s in 10.6 s against Pure-FTPd at 4 ports.
+struct Backoff {
+    base: Duration,
+    max: Duration,
+    refusals_in_a_row: u32,
+    rng: StdRng,
+}
+
+impl Backoff {
+    fn new(profile: &Profile, salt: Instant) -> Backoff {
+        let salt = salt.elapsed().subsec_nanos();
+        Backoff {
+            base: profile.load.backoff.0,
+            max: profile.load.backoff_max.0,
+            refusals_in_a_row: 0,
+            rng: StdRng::seed_from_u64(profile.seed ^ u64::from(salt).wrapping_mul(0x9E37_79B9)),
+        }
+    }
+
+    /// The wait before the next session, if any.
+    fn after(&mut self, refused: bool) -> Option<Duration> {
+        if !refused || self.base.is_zero() {
+            self.refusals_in_a_row = 0;
+            return None;
+        }
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << self.refusals_in_a_row.min(20))
+            .min(self.max);
+        self.refusals_in_a_row += 1;
+        Some(ceiling.mul_f64(rand::Rng::random::<f64>(&mut self.rng)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_with_jitter_and_resets_after_a_success() {
+        let mut p = Profile::default();
+        p.load.backoff = crate::profile::HumanDuration(Duration::from_millis(100));
+        p.load.backoff_max = crate::profile::HumanDuration(Duration::from_millis(350));
+        let mut b = Backoff::new(&p, Instant::now());
+        let ceilings = [100, 200, 350, 350];
+        for (i, ms) in ceilings.iter().enumerate() {
+            let wait = b.after(true).unwrap_or_else(|| panic!("refusal {i} gave no wait"));
+            assert!(wait <= Duration::from_millis(*ms), "refusal {i}: {wait:?}");
+        }
+        assert_eq!(b.after(false), None);
+        // After a success the next refusal starts from the base again.
+        assert!(b.after(true).unwrap() <= Duration::from_millis(100));
+        // Jitter: many waits under one ceiling are not all the same.
+        let waits: std::collections::BTreeSet<_> = (0..20).map(|_| {
+            b.refusals_in_a_row = 0;
+            b.after(true)
+        }).collect();
+        assert!(waits.len() > 10, "{waits:?}");
+        p.load.backoff = crate::profile::HumanDuration(Duration::ZERO);
+        assert_eq!(Backoff::new(&p, Instant::now()).after(true), None);
     }
 }
 
@@ -164,7 +236,11 @@ async fn open_arrivals(ctx: Arc<SwarmContext>, start: Instant, deadline: Option<
         // Latency is measured from the intended arrival, not from when we got round to it,
         // so a slow server cannot hide its queueing (coordinated omission).
         let intended = ctx.client.clock.us_at(next);
-        sessions.spawn(session::run_session(ctx.clone(), id, intended));
+        let session_ctx = ctx.clone();
+        // An open model's arrivals come whatever the server did with the last one.
+        sessions.spawn(async move {
+            session::run_session(session_ctx, id, intended).await;
+        });
     }
     while sessions.join_next().await.is_some() {}
 }

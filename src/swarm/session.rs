@@ -46,7 +46,15 @@ fn sub_seed(seed: u64, a: u64, b: u64) -> u64 {
     seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
 }
 
-pub async fn run_session(ctx: Arc<SwarmContext>, session_id: u64, intended_start_us: u64) {
+/// How a session ended, as the load model needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionEnd {
+    /// No connection got as far as logging in because the server refused it (connect,
+    /// greeting or login): the closed model backs off before the next session.
+    pub refused: bool,
+}
+
+pub async fn run_session(ctx: Arc<SwarmContext>, session_id: u64, intended_start_us: u64) -> SessionEnd {
     let clock = ctx.client.clock;
     let t_start_us = clock.now_us();
     ctx.live.sessions_active.fetch_add(1, Ordering::Relaxed);
@@ -115,7 +123,18 @@ pub async fn run_session(ctx: Arc<SwarmContext>, session_id: u64, intended_start
     };
     ctx.live.sessions_active.fetch_sub(1, Ordering::Relaxed);
     ctx.live.sessions_done.fetch_add(1, Ordering::Relaxed);
+    let refused = record.t_login_done_us.is_none()
+        && matches!(
+            record.outcome.failure(),
+            Some(
+                FailureClass::ConnectRefused
+                    | FailureClass::ConnectTimeout
+                    | FailureClass::GreetingRejected
+                    | FailureClass::LoginFailed
+            )
+        );
     let _ = ctx.records.send(Record::Session(record)).await;
+    SessionEnd { refused }
 }
 
 async fn run_connection(

@@ -1,4 +1,4 @@
-//! Real FTP servers (vsftpd and pyftpdlib) started by integration tests.
+//! Real FTP servers (vsftpd, pyftpdlib, ProFTPD and Pure-FTPd) started by integration tests.
 //!
 //! Every server listens on 127.0.0.1 only, on a control port picked at
 //! start-up, runs as a child process of the test, and is stopped (its whole
@@ -86,6 +86,8 @@ const INSTALL_HINT: &str = "hint: run `sudo bash .ci/install-servers.sh`";
 pub enum ServerKind {
     Vsftpd,
     Pyftpdlib,
+    Proftpd,
+    PureFtpd,
 }
 
 impl ServerKind {
@@ -93,6 +95,8 @@ impl ServerKind {
         match self {
             ServerKind::Vsftpd => "vsftpd",
             ServerKind::Pyftpdlib => "pyftpdlib",
+            ServerKind::Proftpd => "ProFTPD",
+            ServerKind::PureFtpd => "Pure-FTPd",
         }
     }
 }
@@ -121,7 +125,7 @@ pub struct RealServer {
     pub root_dir: PathBuf,
     /// Server stdout/stderr (and, for vsftpd, fd 0; see `spawn_logged`).
     pub log_path: PathBuf,
-    /// The exact `220` line the server greeted with during start-up.
+    /// The greeting (every line) the server sent during start-up.
     pub greeting: String,
     /// Time from spawning the (last) attempt to reading its greeting.
     pub startup_time: Duration,
@@ -455,6 +459,189 @@ pub fn start_pyftpdlib(pasv_min: u16, pasv_max: u16) -> Result<RealServer, Strin
 }
 
 // ---------------------------------------------------------------------------
+// ProFTPD and Pure-FTPd (unpacked beside vsftpd: their packages conflict)
+// ---------------------------------------------------------------------------
+
+/// Where `.ci/install-servers.sh` unpacks ProFTPD and Pure-FTPd.
+fn unpacked_servers() -> PathBuf {
+    std::env::var_os("FTPSWARM_SERVERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/ftpswarm-servers"))
+}
+
+/// A SHA-512 crypt hash of [`FTP_PASSWORD`]: cheap logins (an argon2 hash costs 1–3 s each).
+fn password_hash() -> Result<String, String> {
+    let out = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", "ftpswarmfixture", FTP_PASSWORD])
+        .output()
+        .map_err(|e| format!("openssl passwd: {e}; {INSTALL_HINT}"))?;
+    if !out.status.success() {
+        return Err(format!("openssl passwd failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A fresh directory under the FTP user's home, which ProFTPD and Pure-FTPd chroot into.
+fn user_instance_dir() -> Result<(Account, PathBuf), String> {
+    let account = lookup_user(FTP_USER)?;
+    let fixtures_dir = account.home.join("fixtures");
+    ensure_user_dir(&fixtures_dir, &account)?;
+    remove_stale_dirs(&fixtures_dir, "");
+    let instance_dir = fixtures_dir.join(unique_name());
+    ensure_user_dir(&instance_dir, &account)?;
+    Ok((account, instance_dir))
+}
+
+fn require_root(what: &str) -> Result<(), String> {
+    if effective_uid() != Some(0) {
+        return Err(format!("{what} fixture needs root (effective uid is {:?})", effective_uid()));
+    }
+    Ok(())
+}
+
+/// Starts ProFTPD 1.3.8 standalone on 127.0.0.1:<free port>, logging in [`FTP_USER`]
+/// (from its own AuthUserFile) into a fresh chrooted directory. ProFTPD needs
+/// `pasv_min < pasv_max`, and never hands out the top port of its range.
+pub fn start_proftpd(pasv_min: u16, pasv_max: u16) -> Result<RealServer, String> {
+    check_pasv_args(pasv_min, pasv_max)?;
+    if pasv_min >= pasv_max {
+        return Err("ProFTPD's PassivePorts needs min < max".into());
+    }
+    let bin = unpacked_servers().join("usr/sbin/proftpd");
+    if !bin.is_file() {
+        return Err(format!("ProFTPD not found at {}; {INSTALL_HINT}", bin.display()));
+    }
+    require_root("ProFTPD")?;
+    let (account, instance_dir) = user_instance_dir()?;
+    let tmp = make_tempdir("proftpd")?;
+    let passwd = tmp.path().join("passwd");
+    write_root_only(
+        &passwd,
+        &format!(
+            "{FTP_USER}:{}:{}:{}::{}:/bin/bash\n",
+            password_hash()?,
+            account.uid,
+            account.gid,
+            instance_dir.display()
+        ),
+    )?;
+    let token = unique_name();
+    let conf_path = tmp.path().join("proftpd.conf");
+    let dir = tmp.path().to_path_buf();
+    let started = launch(ServerKind::Proftpd, tmp.path(), &token, |port| {
+        let conf = format!(
+            "ServerType standalone\nServerIdent on \"ftpswarm fixture ProFTPD {token}\"\nDefaultAddress 127.0.0.1\n\
+             SocketBindTight on\nPort {port}\nUser nobody\nGroup nogroup\nUseIPv6 off\nUseReverseDNS off\n\
+             DelayEngine off\nWtmpLog off\nAuthOrder mod_auth_file.c\nAuthUserFile {passwd}\n\
+             RequireValidShell off\nDefaultRoot ~\nMaxInstances 2000\nMaxClients none\nMaxLoginAttempts 100\n\
+             PassivePorts {pasv_min} {pasv_max}\nMasqueradeAddress 127.0.0.1\nAllowOverwrite on\n\
+             PidFile {dir}/proftpd.pid\nScoreboardFile {dir}/proftpd.scoreboard\nDelayTable none\n\
+             TransferLog none\n",
+            passwd = passwd.display(),
+            dir = dir.display()
+        );
+        write_root_only(&conf_path, &conf)?;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--nodaemon").arg("--config").arg(&conf_path);
+        Ok(cmd)
+    });
+    finish_unpacked(ServerKind::Proftpd, started, pasv_min, pasv_max, instance_dir, tmp)
+}
+
+/// Starts Pure-FTPd 1.0.50 standalone on 127.0.0.1:<free port>, logging in [`FTP_USER`]
+/// (a PureDB virtual user) into a fresh chrooted directory. Pure-FTPd admits at most
+/// width / 2 clients whatever `-c` says.
+pub fn start_pure_ftpd(pasv_min: u16, pasv_max: u16) -> Result<RealServer, String> {
+    check_pasv_args(pasv_min, pasv_max)?;
+    let root = unpacked_servers();
+    let (bin, pure_pw) = (root.join("usr/sbin/pure-ftpd"), root.join("usr/bin/pure-pw"));
+    if !bin.is_file() || !pure_pw.is_file() {
+        return Err(format!("Pure-FTPd not found at {}; {INSTALL_HINT}", bin.display()));
+    }
+    require_root("Pure-FTPd")?;
+    let (account, instance_dir) = user_instance_dir()?;
+    let tmp = make_tempdir("pure-ftpd")?;
+    let passwd = tmp.path().join("pureftpd.passwd");
+    let pdb = tmp.path().join("pureftpd.pdb");
+    write_root_only(
+        &passwd,
+        &format!(
+            "{FTP_USER}:{}:{}:{}::{}/./::::::::::::\n",
+            password_hash()?,
+            account.uid,
+            account.gid,
+            instance_dir.display()
+        ),
+    )?;
+    let out = Command::new(&pure_pw)
+        .arg("mkdb")
+        .arg(&pdb)
+        .arg("-f")
+        .arg(&passwd)
+        .output()
+        .map_err(|e| format!("pure-pw mkdb: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("pure-pw mkdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let token = unique_name();
+    // The fortune file puts the token into the greeting.
+    let fortunes = tmp.path().join("fortunes");
+    fs::write(&fortunes, format!("ftpswarm fixture {token}\n")).map_err(|e| format!("write fortunes: {e}"))?;
+    let started = launch(ServerKind::PureFtpd, tmp.path(), &token, |port| {
+        let mut cmd = Command::new(&bin);
+        cmd.arg("-S")
+            .arg(format!("127.0.0.1,{port}"))
+            .arg("-p")
+            .arg(format!("{pasv_min}:{pasv_max}"))
+            .arg("-P")
+            .arg("127.0.0.1")
+            .arg("-l")
+            .arg(format!("puredb:{}", pdb.display()))
+            .args(["-E", "-A", "-H", "-C", "2000"])
+            .arg("-F")
+            .arg(&fortunes);
+        // A one-port range means no cap at all, and -c would impose one.
+        if pasv_max > pasv_min {
+            cmd.args(["-c", "2000"]);
+        }
+        Ok(cmd)
+    });
+    finish_unpacked(ServerKind::PureFtpd, started, pasv_min, pasv_max, instance_dir, tmp)
+}
+
+fn finish_unpacked(
+    kind: ServerKind,
+    started: Result<Started, String>,
+    pasv_min: u16,
+    pasv_max: u16,
+    instance_dir: PathBuf,
+    tmp: TempDir,
+) -> Result<RealServer, String> {
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&instance_dir);
+            return Err(e);
+        }
+    };
+    Ok(RealServer {
+        kind,
+        ctrl_port: started.port,
+        pasv_min,
+        pasv_max,
+        user: FTP_USER.to_string(),
+        password: FTP_PASSWORD.to_string(),
+        root_dir: instance_dir.clone(),
+        log_path: started.log_path,
+        greeting: started.greeting,
+        startup_time: started.startup_time,
+        proc: started.proc,
+        instance_dir: Some(instance_dir),
+        _tmp: tmp,
+    })
+}
+
+// ---------------------------------------------------------------------------
 // Start-up: free port, spawn, wait for 220, retry on a taken port
 // ---------------------------------------------------------------------------
 
@@ -568,8 +755,8 @@ fn free_port() -> Result<u16, String> {
 }
 
 /// Connects to 127.0.0.1:`port` and reads the greeting (following `220-`
-/// continuation lines). Returns the final `220 ` line, or an error naming
-/// what was read instead (e.g. `421`/`500 OOPS`).
+/// continuation lines). Returns all its lines, or an error naming what was
+/// read instead (e.g. `421`/`500 OOPS`).
 pub fn read_greeting(port: u16) -> Result<String, String> {
     read_greeting_within(port, Duration::from_secs(2))
 }
@@ -585,6 +772,7 @@ fn read_greeting_within(port: u16, timeout: Duration) -> Result<String, String> 
         .map_err(|e| format!("set_write_timeout: {e}"))?;
     let mut reader = BufReader::new(stream.try_clone().map_err(|e| format!("clone stream: {e}"))?);
     let mut last = String::new();
+    let mut all = String::new();
     // A greeting is a handful of lines at most; bound it anyway.
     for _ in 0..32 {
         let mut line = String::new();
@@ -599,13 +787,16 @@ fn read_greeting_within(port: u16, timeout: Duration) -> Result<String, String> 
             ));
         }
         last = line.trim_end().to_string();
+        all.push_str(&last);
+        all.push('\n');
         let bytes = last.as_bytes();
         let is_final = bytes.len() >= 4 && bytes[..3].iter().all(u8::is_ascii_digit) && bytes[3] == b' ';
         if is_final || last.len() == 3 {
             if last.starts_with("220") {
                 let mut s = &stream;
                 let _ = s.write_all(b"QUIT\r\n");
-                return Ok(last);
+                // Every line: Pure-FTPd puts what identifies an instance in the middle.
+                return Ok(all.trim_end().to_string());
             }
             return Err(format!("{addr} greeted with {last:?}, not 220"));
         }
