@@ -186,5 +186,7 @@ async fn a_server_command_is_restarted_per_width_with_its_range() {
             assert!(s.passive.distinct_ports <= u64::from(w.width), "{dir}");
         }
     }
-    assert!(r.widths[0].session_failure > r.widths[1].session_failure);
+    // Both widths are far too narrow for 16 busy connections; the narrower fails more PASVs.
+    assert!(r.widths[0].failure_rate > r.widths[1].failure_rate, "{:?}", r.widths);
+    assert!(r.widths[0].session_failure >= r.widths[1].session_failure, "{:?}", r.widths);
 }

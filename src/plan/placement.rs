@@ -476,7 +476,7 @@ mod tests {
     #[test]
     fn place_range_reads_without_failing() {
         // Whatever this machine says, the placement itself doesn't depend on it.
-        assert_eq!(place_range(100, None).unwrap().range, r(30000, 30099));
+        assert_eq!(place_range(100, None, ServerOs::Linux).unwrap().range, r(30000, 30099));
     }
 
     #[test]

@@ -196,7 +196,7 @@ impl ServerKind {
             ServerKind::Vsftpd
         } else if g.contains("proftpd") {
             ServerKind::Proftpd
-        } else if g.contains("pure-ftpd") {
+        } else if g.contains("pure-ftpd") || (g.contains("you are user number") && g.contains("allowed")) {
             ServerKind::PureFtpd
         } else if g.contains("pyftpdlib") {
             ServerKind::Pyftpdlib
@@ -485,6 +485,8 @@ mod tests {
             ),
             ("220 pyftpdlib 2.2.0 ready.", ServerKind::Pyftpdlib),
             ("220 Welcome to unFTP", ServerKind::Libunftp),
+            // Pure-FTPd with its banner replaced by a fortune (-F) still counts its users.
+            ("220-You are user number 3 of 50 allowed.\n220 bye", ServerKind::PureFtpd),
             ("220 Microsoft FTP Service", ServerKind::Unknown),
         ];
         for (greeting, kind) in cases {

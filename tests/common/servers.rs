@@ -586,7 +586,7 @@ pub fn start_pure_ftpd(pasv_min: u16, pasv_max: u16) -> Result<RealServer, Strin
     let token = unique_name();
     // The fortune file puts the token into the greeting.
     let fortunes = tmp.path().join("fortunes");
-    fs::write(&fortunes, format!("ftpswarm fixture {token}\n")).map_err(|e| format!("write fortunes: {e}"))?;
+    fs::write(&fortunes, format!("ftpswarm fixture Pure-FTPd {token}\n")).map_err(|e| format!("write fortunes: {e}"))?;
     let started = launch(ServerKind::PureFtpd, tmp.path(), &token, |port| {
         let mut cmd = Command::new(&bin);
         cmd.arg("-S")
