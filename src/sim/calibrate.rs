@@ -18,26 +18,6 @@ fn expected(trace: &Trace, model: &ServerModel, width: u32, seed: u64, f: fn(&su
     f(&p.counts(width)) / f64::from(REPLICATIONS)
 }
 
-/// Smallest x in [lo, hi] (geometric bisection) with g(x) >= goal, for increasing g.
-fn solve_increasing(goal: f64, lo: f64, hi: f64, mut g: impl FnMut(f64) -> f64) -> f64 {
-    if g(hi) < goal {
-        return hi;
-    }
-    let (mut lo, mut hi) = (lo, hi);
-    for _ in 0..40 {
-        let mid = (lo * hi).sqrt();
-        if g(mid) >= goal {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-        if hi / lo < 1.02 {
-            break;
-        }
-    }
-    hi
-}
-
 /// Calibrates `model` on `trace`, recorded at `run_width` ports. Returns notes for the plan.
 pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u64) -> Vec<String> {
     let mut notes = Vec::new();
@@ -69,6 +49,11 @@ pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u
             OnExhausted::Refuse => count(AttemptResult::Refused),
             OnExhausted::GrantOutside => count(AttemptResult::GrantedOutside),
         };
+        if seen > 0 && seen < MIN_REFUSALS_FOR_LAG {
+            notes.push(format!(
+                "the run had {seen} refusal(s) at {run_width} ports, too few to calibrate the server's release lag on"
+            ));
+        }
         if seen >= MIN_REFUSALS_FOR_LAG {
             let at = |lag: f64| {
                 let mut m = model.clone();
@@ -76,19 +61,34 @@ pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u
                 expected(trace, &m, run_width, seed, |c| c.exhausted)
             };
             let without = at(0.0);
-            if without < seen as f64 {
-                let lag = solve_increasing(seen as f64, 1.0, 10e6, at);
-                model.release_lag_us.value = lag;
-                model.release_lag_us.source = Source::Measured(format!(
-                    "calibrated: the run's {seen} refusals at {run_width} ports need ports held {:.2} ms past the hold rule",
-                    lag / 1e3
-                ));
-            } else {
-                notes.push(format!(
-                    "the replay at the run's {run_width} ports predicts {without:.0} refusals where the run had {seen}: \
-                     the hold rule is already on the safe side"
-                ));
+            let goal = seen as f64;
+            // The lag (either sign) at which the replay at the run's own width refuses as
+            // often as the run did: a bisection on a count that grows with the lag.
+            let (mut lo, mut hi) = if without < goal { (0.0, 1e4) } else { (-1e4, 0.0) };
+            while at(hi) < goal && hi < 1e7 {
+                (lo, hi) = (hi, hi * 4.0);
             }
+            while at(lo) > goal && lo > -1e7 {
+                (lo, hi) = (lo * 4.0, lo);
+            }
+            for _ in 0..30 {
+                let mid = (lo + hi) / 2.0;
+                if at(mid) < goal {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+                if hi - lo < 10.0 {
+                    break;
+                }
+            }
+            let lag = (lo + hi) / 2.0;
+            model.release_lag_us.value = lag;
+            model.release_lag_us.source = Source::Measured(format!(
+                "calibrated: {lag_ms:+.2} ms on the hold makes the replay at the run's {run_width} ports refuse as \
+                 often as the run did ({seen} refusals; {without:.0} without it)",
+                lag_ms = lag / 1e3
+            ));
         }
     }
     notes

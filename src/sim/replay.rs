@@ -123,13 +123,17 @@ fn hold_bounds(trace: &Trace, a: &TraceAttempt, next_sent: Option<u64>, model: &
     };
     let end = match model.hold_end.value {
         HoldEnd::DataConnected => or_typical(a.t_connected, off.connected),
-        HoldEnd::TransferCommand => or_typical(a.t_first_byte.or(a.t_connected), off.first_byte),
+        HoldEnd::TransferCommand => {
+            let connected = or_typical(a.t_connected, off.connected);
+            let first = or_typical(a.t_first_byte.or(a.t_connected), off.first_byte).max(connected);
+            connected + ((first - connected) as f64 * super::server::COMMAND_TAKEN_SHARE) as u64
+        }
         HoldEnd::DataClosed => or_typical(a.t_closed, off.closed),
         HoldEnd::FinalReply => or_typical(a.t_final.or(a.t_closed), off.final_reply),
         HoldEnd::NextCommand => next_sent.unwrap_or_else(|| trace.connections[a.connection as usize].t_close),
     };
-    let lag = model.release_lag_us.value.max(0.0).round() as u64;
-    (start, end.max(start) + lag)
+    let end = (end.max(start) as f64 + model.release_lag_us.value).round();
+    (start, (end.max(start as f64)) as u64)
 }
 
 /// A deterministic share of sessions for the fractional copy.
