@@ -196,7 +196,11 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
 
     // What other processes hold on the range, read before the preflight's own connections
     // can add theirs.
-    let sockets_before_load = match (opts.server_sockets, resolved.target.is_loopback(), profile.target.pasv_range) {
+    let sockets_before_load = match (
+        opts.server_sockets,
+        resolved.target.is_loopback(),
+        profile.target.pasv_range,
+    ) {
         (SocketView::Off, _, _) | (SocketView::Auto, false, _) | (_, _, None) => None,
         (_, _, Some(range)) => crate::observe::timeline::sample_sockets(range).map(|c| output::SocketsBeforeLoad {
             listen: c.listen,

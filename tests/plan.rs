@@ -1,10 +1,10 @@
 //! `plan` end to end: record a run on the embedded server, plan from its directory, and check
 //! the recommendation against the fitted load and the model (not against literals).
 
-use ftpswarm::sim::ServerKind;
 use ftpswarm::plan::{self, observed::ObservedError, PlanError, PlanRequest};
 use ftpswarm::profile::{HumanDuration, PortRange, ProfileOverrides};
 use ftpswarm::run::{run, RunOptions};
+use ftpswarm::sim::ServerKind;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -134,7 +134,10 @@ async fn ports_held_by_other_processes_widen_the_range() {
     };
     let report = run(opts, CancellationToken::new()).await.unwrap();
     drop(foreign);
-    let before = report.manifest.sockets_before_load.expect("loopback runs read the range first");
+    let before = report
+        .manifest
+        .sockets_before_load
+        .expect("loopback runs read the range first");
     assert_eq!((before.listen, before.established), (1, 0));
     let rec = plan::plan_from_run(&dir, &PlanRequest::default()).unwrap();
     assert_eq!(rec.held_by_others, 1);

@@ -54,7 +54,10 @@ fn leftovers(root: &Path) -> Vec<String> {
 /// The servers whose processes race bind() and listen() for a passive port: a `425 …
 /// Address already in use` can hit any run on any width, and is no defect of ours.
 fn races(server: &RealServer) -> bool {
-    matches!(server.kind, servers::ServerKind::Proftpd | servers::ServerKind::PureFtpd)
+    matches!(
+        server.kind,
+        servers::ServerKind::Proftpd | servers::ServerKind::PureFtpd
+    )
 }
 
 async fn quick_profile_completes(server: RealServer, identified: ftpswarm::sim::ServerKind) {
@@ -95,7 +98,11 @@ async fn quick_profile_completes(server: RealServer, identified: ftpswarm::sim::
     assert!(report.manifest.server_greeting.is_some());
     let rec = ftpswarm::plan::plan_from_run(&dir, &ftpswarm::plan::PlanRequest::default()).unwrap();
     assert_eq!(rec.server.kind, identified, "{:?}", report.manifest.server_greeting);
-    assert!(!rec.warnings.iter().any(|w| w.contains("safe side")), "{:?}", rec.warnings);
+    assert!(
+        !rec.warnings.iter().any(|w| w.contains("safe side")),
+        "{:?}",
+        rec.warnings
+    );
     assert!(s.sessions.completed >= 8, "{} sessions", s.sessions.completed);
     let events: Vec<TransferEvent> = csv::Reader::from_path(dir.join(output::EVENTS))
         .unwrap()
@@ -198,12 +205,16 @@ async fn pure_ftpd_admits_half_the_width_and_the_plan_knows() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    let report = run(options(&server, &dir, true), CancellationToken::new()).await.unwrap();
+    let report = run(options(&server, &dir, true), CancellationToken::new())
+        .await
+        .unwrap();
     let s = &report.summary;
     let refused = s.failures.get("greeting_rejected").copied().unwrap_or(0);
     assert!(refused > 0, "{:?}", s.failures);
     assert!(
-        s.failure_examples["greeting_rejected"].iter().any(|e| e.contains("(the maximum)")),
+        s.failure_examples["greeting_rejected"]
+            .iter()
+            .any(|e| e.contains("(the maximum)")),
         "{:?}",
         s.failure_examples
     );

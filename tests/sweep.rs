@@ -115,10 +115,20 @@ async fn search_bisects_to_a_width_that_met_the_target_with_confidence() {
         .filter(|w| w.sessions > 0 && w.session_ci_high <= r.gos_per_session)
         .map(|w| w.width)
         .collect();
-    let smallest = *met.iter().min().unwrap_or_else(|| panic!("nothing met the target: {:?}", r.widths));
-    assert!(note.contains(&format!("{smallest} (met)")) || note.contains(&format!("{smallest} ports is the smallest")), "{note}");
+    let smallest = *met
+        .iter()
+        .min()
+        .unwrap_or_else(|| panic!("nothing met the target: {:?}", r.widths));
+    assert!(
+        note.contains(&format!("{smallest} (met)")) || note.contains(&format!("{smallest} ports is the smallest")),
+        "{note}"
+    );
     assert_eq!(r.measured_width, Some(smallest));
-    assert!(r.widths.len() >= 3, "a search measures more than its first width: {:?}", r.widths);
+    assert!(
+        r.widths.len() >= 3,
+        "a search measures more than its first width: {:?}",
+        r.widths
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,7 +170,9 @@ async fn an_interrupted_sweep_is_written_and_marked_partial() {
     assert!(!r.widths.is_empty() && r.widths.len() < 3, "{:?}", r.widths);
     let written: ftpswarm::sweep::SweepResult = ftpswarm::output::read_json(&opts.out.join(SWEEP_JSON)).unwrap();
     assert_eq!(written.partial.as_deref(), Some("interrupted"));
-    assert!(std::fs::read_to_string(opts.out.join("report.md")).unwrap().contains("Partial sweep"));
+    assert!(std::fs::read_to_string(opts.out.join("report.md"))
+        .unwrap()
+        .contains("Partial sweep"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,5 +200,9 @@ async fn a_server_command_is_restarted_per_width_with_its_range() {
     }
     // Both widths are far too narrow for 16 busy connections; the narrower fails more PASVs.
     assert!(r.widths[0].failure_rate > r.widths[1].failure_rate, "{:?}", r.widths);
-    assert!(r.widths[0].session_failure >= r.widths[1].session_failure, "{:?}", r.widths);
+    assert!(
+        r.widths[0].session_failure >= r.widths[1].session_failure,
+        "{:?}",
+        r.widths
+    );
 }

@@ -156,7 +156,10 @@ impl PlanRequest {
         if self.users == Some(0) {
             return Err(input("--users", "is 0; allowed: 1 or more concurrent sessions"));
         }
-        if self.parallel.is_some_and(|p| p == 0 || p > crate::profile::MAX_PARALLEL) {
+        if self
+            .parallel
+            .is_some_and(|p| p == 0 || p > crate::profile::MAX_PARALLEL)
+        {
             return Err(input(
                 "--parallel",
                 format!("allowed: 1 to {} connections per session", crate::profile::MAX_PARALLEL),
@@ -406,7 +409,10 @@ fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanErro
     // The curve: from a third of the width to twice it, about 40 points, always with the
     // width itself and 0.7 × it.
     let mut grid: Vec<u32> = {
-        let (from, to) = ((model_width / 3).max(1), model_width.saturating_mul(2).max(model_width + 4));
+        let (from, to) = (
+            (model_width / 3).max(1),
+            model_width.saturating_mul(2).max(model_width + 4),
+        );
         let step = ((to - from) / 40).max(1);
         (from..=to).step_by(step as usize).collect()
     };
@@ -415,14 +421,27 @@ fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanErro
         model_width.saturating_sub(1).max(1),
         ((f64::from(model_width) * 0.7).round() as u32).max(1),
     ]);
-    grid.extend(req.also_predict.iter().map(|w| w.saturating_sub(held_by_others).clamp(1, MAX_WIDTH)));
+    grid.extend(
+        req.also_predict
+            .iter()
+            .map(|w| w.saturating_sub(held_by_others).clamp(1, MAX_WIDTH)),
+    );
     let rules: Vec<(String, u32)> = {
         let c = inputs.control_connections;
         let pasv_per_s = analytic.target.pasv_per_s;
-        let w = |x: f64| if x.is_finite() { x.ceil().clamp(1.0, f64::from(MAX_WIDTH)) as u32 } else { 1 };
+        let w = |x: f64| {
+            if x.is_finite() {
+                x.ceil().clamp(1.0, f64::from(MAX_WIDTH)) as u32
+            } else {
+                1
+            }
+        };
         vec![
             ("one port per concurrent transfer".into(), w(c)),
-            ("FileZilla: more ports than transfers in 4 minutes".into(), w(pasv_per_s * 240.0)),
+            (
+                "FileZilla: more ports than transfers in 4 minutes".into(),
+                w(pasv_per_s * 240.0),
+            ),
             ("Pure-FTPd: clients at most width / 2".into(), w(2.0 * c)),
         ]
     };
@@ -597,7 +616,9 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
         let notes = crate::sim::calibrate::calibrate(&trace, &mut model, r.width(), req.seed);
         warnings.extend(notes);
         for overlap in placement::ephemeral_overlaps_on(r, req.server_os) {
-            warnings.push(format!("the run's passive range {r} overlaps the {overlap} ephemeral range"));
+            warnings.push(format!(
+                "the run's passive range {r} overlaps the {overlap} ephemeral range"
+            ));
         }
     } else {
         warnings.push(
@@ -627,39 +648,45 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     // The analytic check scales the busiest window's rate per configured connection.
     let pasv_per_s = fit.pasv_per_s / run_connections.max(1e-9) * control_connections;
     let sources = control_connections.ceil().max(1.0) as u32;
-    let analytic = analytic::check(analytic_pick(model.pick.value), pasv_per_s, hold_s, sources, gos_per_pasv);
+    let analytic = analytic::check(
+        analytic_pick(model.pick.value),
+        pasv_per_s,
+        hold_s,
+        sources,
+        gos_per_pasv,
+    );
     Ok(Setup {
-            source: format!("run {}", dir.display()),
-            method: format!("replay of the run's {} PASVs", trace.attempts.len()),
-            trace,
-            model,
-            inputs: PlanInputs {
-                users,
-                parallel,
-                files_per_session: files,
-                control_connections,
-                run_control_connections: run_connections,
-                scale,
-                growth: req.growth,
-                gos_per_session,
-                gos_per_pasv,
-            },
-            trace_files: run_files,
-            held_by_others: obs
-                .manifest
-                .sockets_before_load
-                .map_or(fit.held_by_others, |s| s.listen + s.established),
-            fit: Some(fit),
-            analytic,
-            preferred_start: req.range_start.or(obs.expected_range.map(|r| r.min)),
-            // The embedded server's port was a free one picked for the run; a real server keeps its.
-            control_port: if obs.manifest.embedded_server {
-                21
-            } else {
-                control_port_of(&obs.manifest.target)
-            },
-            warnings,
-        })
+        source: format!("run {}", dir.display()),
+        method: format!("replay of the run's {} PASVs", trace.attempts.len()),
+        trace,
+        model,
+        inputs: PlanInputs {
+            users,
+            parallel,
+            files_per_session: files,
+            control_connections,
+            run_control_connections: run_connections,
+            scale,
+            growth: req.growth,
+            gos_per_session,
+            gos_per_pasv,
+        },
+        trace_files: run_files,
+        held_by_others: obs
+            .manifest
+            .sockets_before_load
+            .map_or(fit.held_by_others, |s| s.listen + s.established),
+        fit: Some(fit),
+        analytic,
+        preferred_start: req.range_start.or(obs.expected_range.map(|r| r.min)),
+        // The embedded server's port was a free one picked for the run; a real server keeps its.
+        control_port: if obs.manifest.embedded_server {
+            21
+        } else {
+            control_port_of(&obs.manifest.target)
+        },
+        warnings,
+    })
 }
 
 /// Plans from a profile and an assumed hold time, with no run at all: the simulator replays
@@ -678,13 +705,19 @@ pub fn plan_what_if(w: &WhatIf, req: &PlanRequest) -> Result<Recommendation, Pla
     let closed = p.load.model == crate::profile::LoadModel::Closed;
     // Open model: sessions in flight = arrival rate × session time (Little's law again).
     let session_s = f64::from(files) / f64::from(parallel.max(1)) * (per_file_s + think_s);
-    let run_users = if closed { f64::from(p.load.sessions) } else { p.load.rate * session_s };
+    let run_users = if closed {
+        f64::from(p.load.sessions)
+    } else {
+        p.load.rate * session_s
+    };
     let users = req.users.map_or(run_users, f64::from);
     let control_connections = users * f64::from(parallel) * req.growth;
     let (gos_per_session, gos_per_pasv) = targets(req.gos, files)?;
     // About 50,000 PASVs: enough for a 0.1% target to be seen 50 times.
     let pasvs_per_s = control_connections / (per_file_s + think_s);
-    let duration_s = (50_000.0 / pasvs_per_s.max(1e-9)).clamp(10.0, 600.0).max(session_s * 5.0);
+    let duration_s = (50_000.0 / pasvs_per_s.max(1e-9))
+        .clamp(10.0, 600.0)
+        .max(session_s * 5.0);
     let load = crate::sim::synthetic::ProfileLoad {
         sessions: closed.then_some(((users * req.growth).ceil() as u32).max(1)),
         rate: p.load.rate * users / run_users.max(1e-9) * req.growth,
@@ -706,7 +739,13 @@ pub fn plan_what_if(w: &WhatIf, req: &PlanRequest) -> Result<Recommendation, Pla
     let per_connection = 1.0 / (per_file_s + think_s);
     let pasv_per_s = per_connection * control_connections;
     let sources = control_connections.ceil().max(1.0) as u32;
-    let analytic = analytic::check(analytic_pick(model.pick.value), pasv_per_s, hold_s, sources, gos_per_pasv);
+    let analytic = analytic::check(
+        analytic_pick(model.pick.value),
+        pasv_per_s,
+        hold_s,
+        sources,
+        gos_per_pasv,
+    );
     let mut warnings = vec![
         "a what-if plan replays independent synthetic sessions; measured runs come in bursts that need more ports: \
          confirm with a run (`ftpswarm run`, then `ftpswarm plan --run`)"

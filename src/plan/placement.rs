@@ -285,12 +285,25 @@ mod tests {
         assert!(linux.warnings.is_empty(), "{:?}", linux.warnings);
         let windows = place_range_on(100, Some(62000), None, ServerOs::Windows).unwrap();
         assert_eq!(windows.range, r(30000, 30099));
-        assert!(windows.warnings[0].contains("Windows 49152-65535"), "{:?}", windows.warnings);
+        assert!(
+            windows.warnings[0].contains("Windows 49152-65535"),
+            "{:?}",
+            windows.warnings
+        );
         // 40000 is Linux's, not Windows'.
-        assert_eq!(place_range_on(100, Some(40000), None, ServerOs::Windows).unwrap().range, r(40000, 40099));
-        assert_eq!(place_range_on(100, Some(40000), None, ServerOs::Linux).unwrap().range, r(30000, 30099));
+        assert_eq!(
+            place_range_on(100, Some(40000), None, ServerOs::Windows).unwrap().range,
+            r(40000, 40099)
+        );
+        assert_eq!(
+            place_range_on(100, Some(40000), None, ServerOs::Linux).unwrap().range,
+            r(30000, 30099)
+        );
         assert!(ephemeral_overlaps_on(r(62000, 62099), ServerOs::Linux).is_empty());
-        assert_eq!(ephemeral_overlaps_on(r(62000, 62099), ServerOs::Either), vec!["Windows 49152-65535"]);
+        assert_eq!(
+            ephemeral_overlaps_on(r(62000, 62099), ServerOs::Either),
+            vec!["Windows 49152-65535"]
+        );
     }
 
     #[test]

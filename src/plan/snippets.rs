@@ -525,7 +525,10 @@ mod tests {
         let proftpd = by_name(&s, "ProFTPD");
         assert!(proftpd.contains("\nPassivePorts 30000 30001\n"), "{proftpd}");
         let top = by_name(&server_snippets(PortRange { min: 65000, max: 65535 }), "ProFTPD");
-        assert!(top.contains("\nPassivePorts 65000 65535\n") && top.contains("move it one port down"), "{top}");
+        assert!(
+            top.contains("\nPassivePorts 65000 65535\n") && top.contains("move it one port down"),
+            "{top}"
+        );
         let pure = by_name(&s, "Pure-FTPd");
         assert!(pure.contains("pure-ftpd -p 30000:30000"));
         assert!(pure.contains("which is 0 for 1 port"), "{pure}");

@@ -33,7 +33,11 @@ fn an_unknown_server_is_planned_on_the_safe_side_and_says_so() {
     .unwrap();
     // Same load and pick; the unknown server may also lose bind races.
     assert!(unknown.width >= known.width, "{} vs {}", unknown.width, known.width);
-    assert!(unknown.warnings.iter().any(|w| w.contains("safe side")), "{:?}", unknown.warnings);
+    assert!(
+        unknown.warnings.iter().any(|w| w.contains("safe side")),
+        "{:?}",
+        unknown.warnings
+    );
     assert!(unknown.server.collision_window_us.source.is_assumed());
 }
 
@@ -41,7 +45,11 @@ fn an_unknown_server_is_planned_on_the_safe_side_and_says_so() {
 fn width_is_the_smallest_the_simulator_says_meets_the_target() {
     let r = plan_what_if(&what_if(50), &PlanRequest::default()).unwrap();
     // 200 connections, one file per 0.5 s each: 400 PASV/s × 50 ms = 20 erlangs.
-    assert!((r.analytic.target.pasv_per_s - 400.0).abs() < 1e-9, "{}", r.analytic.target.pasv_per_s);
+    assert!(
+        (r.analytic.target.pasv_per_s - 400.0).abs() < 1e-9,
+        "{}",
+        r.analytic.target.pasv_per_s
+    );
     assert!((r.analytic.target.offered_erlangs - 20.0).abs() < 1e-9);
     let target = r.inputs.gos_per_session;
     assert!(r.session_failure <= target, "{}", r.session_failure);
@@ -90,8 +98,20 @@ fn scanning_servers_need_fewer_ports_than_random_try_servers() {
         },
     )
     .unwrap();
-    let scan = plan_what_if(&what_if(50), &PlanRequest { server, ..PlanRequest::default() }).unwrap();
-    assert!(scan.width < random.width, "scan {} vs random {}", scan.width, random.width);
+    let scan = plan_what_if(
+        &what_if(50),
+        &PlanRequest {
+            server,
+            ..PlanRequest::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        scan.width < random.width,
+        "scan {} vs random {}",
+        scan.width,
+        random.width
+    );
     assert!(scan.analytic.policy.contains("Engset"));
     assert_eq!(scan.server.pick.value, PickOrder::AnyFree);
     assert_eq!(random.server.pick.source, Source::Given);

@@ -43,7 +43,10 @@ pub fn render(r: &Recommendation) -> String {
         pct(r.prediction.pasv_exhausted),
         pct(r.prediction.pasv_collided),
         if r.prediction.refused_connections_per_session > 0.0 {
-            format!(", {:.3} logins refused per session", r.prediction.refused_connections_per_session)
+            format!(
+                ", {:.3} logins refused per session",
+                r.prediction.refused_connections_per_session
+            )
         } else {
             String::new()
         }

@@ -713,7 +713,11 @@ pub fn render_sweep(r: &crate::sweep::SweepResult, charts: &[ChartRef]) -> Strin
 fn write_sweep(out: &mut String, r: &crate::sweep::SweepResult, charts: &[ChartRef]) -> fmt::Result {
     writeln!(out, "# ftpswarm sweep: {}\n", inline(&r.profile))?;
     if let Some(reason) = &r.partial {
-        writeln!(out, "> **Partial sweep:** {}. What was measured is below.\n", inline(reason))?;
+        writeln!(
+            out,
+            "> **Partial sweep:** {}. What was measured is below.\n",
+            inline(reason)
+        )?;
     }
     writeln!(
         out,

@@ -22,11 +22,16 @@ fn expected(trace: &Trace, model: &ServerModel, width: u32, seed: u64, f: fn(&su
 pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u64) -> Vec<String> {
     let mut notes = Vec::new();
     let count = |r: AttemptResult| trace.attempts.iter().filter(|a| a.result == r).count();
-    let offered = trace.attempts.iter().filter(|a| a.result != AttemptResult::NoAnswer).count();
+    let offered = trace
+        .attempts
+        .iter()
+        .filter(|a| a.result != AttemptResult::NoAnswer)
+        .count();
     if offered == 0 {
         return notes;
     }
-    let calibratable = |s: &Source| !matches!(s, Source::Given) && !matches!(s, Source::Measured(w) if w.contains("probe"));
+    let calibratable =
+        |s: &Source| !matches!(s, Source::Given) && !matches!(s, Source::Measured(w) if w.contains("probe"));
 
     if model.may_collide() && calibratable(&model.collision_window_us.source) {
         // Collisions are rare on a wide range (0 to 2 in a 10 s run at 100 ports), far too few

@@ -65,7 +65,11 @@ impl Predictor {
         let workloads = (0..replications.max(1))
             .map(|r| Workload::build(trace, &model, scale, seed.wrapping_add(u64::from(r) * 0x9E37_79B9)))
             .collect();
-        Predictor { workloads, model, scale }
+        Predictor {
+            workloads,
+            model,
+            scale,
+        }
     }
 
     pub fn counts(&self, width: u32) -> Counts {

@@ -208,14 +208,20 @@ mod tests {
     fn a_full_range_refuses_and_a_released_port_is_granted_again() {
         let mut rng = StdRng::seed_from_u64(1);
         let mut pool = PortPool::new(2, PickOrder::AnyFree, 0.0);
-        assert!(matches!(pool.request(0, 100, &mut rng).outcome, PickOutcome::Granted(_)));
+        assert!(matches!(
+            pool.request(0, 100, &mut rng).outcome,
+            PickOutcome::Granted(_)
+        ));
         assert!(matches!(pool.request(1, 50, &mut rng).outcome, PickOutcome::Granted(_)));
         let full = pool.request(2, 60, &mut rng);
         assert_eq!((full.outcome, full.p_exhausted), (PickOutcome::Exhausted, 1.0));
         assert_eq!(pool.held(), 2);
         // The second hold ends at 50: free again at 50, not before.
         assert_eq!(pool.request(49, 60, &mut rng).outcome, PickOutcome::Exhausted);
-        assert!(matches!(pool.request(50, 60, &mut rng).outcome, PickOutcome::Granted(_)));
+        assert!(matches!(
+            pool.request(50, 60, &mut rng).outcome,
+            PickOutcome::Granted(_)
+        ));
     }
 
     #[test]
@@ -235,9 +241,15 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         // One port: the second PASV within the window finds it bindable and collides.
         let mut pool = PortPool::new(1, PickOrder::AnyFree, 5.0);
-        assert!(matches!(pool.request(100, 1_000, &mut rng).outcome, PickOutcome::Granted(0)));
+        assert!(matches!(
+            pool.request(100, 1_000, &mut rng).outcome,
+            PickOutcome::Granted(0)
+        ));
         let p = pool.request(103, 1_000, &mut rng);
-        assert_eq!((p.p_exhausted, p.p_collided, p.outcome), (0.0, 1.0, PickOutcome::Collided));
+        assert_eq!(
+            (p.p_exhausted, p.p_collided, p.outcome),
+            (0.0, 1.0, PickOutcome::Collided)
+        );
         // After the window the port is simply held.
         let p = pool.request(106, 1_000, &mut rng);
         assert_eq!((p.p_exhausted, p.outcome), (1.0, PickOutcome::Exhausted));

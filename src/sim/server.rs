@@ -275,7 +275,6 @@ pub const PURE_FTPD_RACE_EXPONENT: f64 = 0.3;
 pub const PROFTPD_RACE_EXPONENT: f64 = 1.0;
 pub const PROFTPD_RACE_WINDOW_US: f64 = 35.0;
 
-
 impl ServerModel {
     /// The behaviour measured on loopback for each known server (README, "Passive port
     /// holding"); the unknown server gets the safe side of every choice.
@@ -287,7 +286,10 @@ impl ServerModel {
                 kind,
                 pick: Sourced::new(PickOrder::RandomTries { tries: 9 }, k("tries 9 random ports")),
                 hold_start: Sourced::new(HoldStart::PasvReply, k("binds just before replying")),
-                hold_end: Sourced::new(HoldEnd::TransferCommand, k("frees a port once it has processed RETR/STOR/LIST")),
+                hold_end: Sourced::new(
+                    HoldEnd::TransferCommand,
+                    k("frees a port once it has processed RETR/STOR/LIST"),
+                ),
                 release_lag_us: Sourced::new(0.0, k("releases in the same process")),
                 collision_window_us: Sourced::new(0.0, k("listens as it binds, so its binds cannot race")),
                 collision_reference_width: TYPICAL_RACE_WIDTH,
@@ -301,7 +303,10 @@ impl ServerModel {
                 kind,
                 pick: Sourced::new(PickOrder::RandomTries { tries: 9 }, k("tries 9 random ports")),
                 hold_start: Sourced::new(HoldStart::PasvReply, k("binds just before replying")),
-                hold_end: Sourced::new(HoldEnd::TransferCommand, k("frees a port once it has processed RETR/STOR/LIST")),
+                hold_end: Sourced::new(
+                    HoldEnd::TransferCommand,
+                    k("frees a port once it has processed RETR/STOR/LIST"),
+                ),
                 release_lag_us: Sourced::new(0.0, k("releases in the session's task")),
                 collision_window_us: Sourced::new(
                     TYPICAL_RACE_WINDOW_US,
@@ -326,7 +331,10 @@ impl ServerModel {
                 unused_ports: Sourced::new(0, k("uses every port of its range")),
                 on_exhausted: Sourced::new(OnExhausted::Refuse, k("answers 500 OOPS: vsf_sysutil_bind")),
                 on_refusal: Sourced::new(OnRefusal::DropConnection, k("ends the session with its 500 OOPS")),
-                admission: Sourced::new(Admission::Unlimited, k("admits up to max_clients, not tied to the range")),
+                admission: Sourced::new(
+                    Admission::Unlimited,
+                    k("admits up to max_clients, not tied to the range"),
+                ),
             },
             K::Proftpd => ServerModel {
                 kind,
@@ -343,13 +351,19 @@ impl ServerModel {
                 unused_ports: Sourced::new(1, k("1.3.8 never hands out the top port of PassivePorts")),
                 on_exhausted: Sourced::new(OnExhausted::GrantOutside, k("falls back to a port outside the range")),
                 on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session after a 425")),
-                admission: Sourced::new(Admission::Unlimited, k("admits up to MaxInstances, not tied to the range")),
+                admission: Sourced::new(
+                    Admission::Unlimited,
+                    k("admits up to MaxInstances, not tied to the range"),
+                ),
             },
             K::PureFtpd => ServerModel {
                 kind,
                 pick: Sourced::new(PickOrder::RandomStartThenScan, k("starts at a random port, then scans")),
                 hold_start: Sourced::new(HoldStart::PasvReply, k("binds just before replying")),
-                hold_end: Sourced::new(HoldEnd::NextCommand, k("keeps an idle session's listener until its next PASV or QUIT")),
+                hold_end: Sourced::new(
+                    HoldEnd::NextCommand,
+                    k("keeps an idle session's listener until its next PASV or QUIT"),
+                ),
                 release_lag_us: Sourced::new(0.0, k("releases as the next command arrives")),
                 collision_window_us: Sourced::new(
                     TYPICAL_RACE_WINDOW_US,
@@ -380,14 +394,20 @@ impl ServerModel {
                 let a = |why: &str| Source::Assumed(format!("{why}; run `ftpswarm probe` to measure it"));
                 ServerModel {
                     kind,
-                    pick: Sourced::new(PickOrder::RandomTries { tries: 9 }, a("9 random tries, the pick that fails soonest")),
+                    pick: Sourced::new(
+                        PickOrder::RandomTries { tries: 9 },
+                        a("9 random tries, the pick that fails soonest"),
+                    ),
                     hold_start: Sourced::new(HoldStart::PasvSent, a("held from the PASV, the earliest it can be")),
-                    hold_end: Sourced::new(HoldEnd::NextCommand, a("held until the session's next command, the longest any server holds")),
+                    hold_end: Sourced::new(
+                        HoldEnd::NextCommand,
+                        a("held until the session's next command, the longest any server holds"),
+                    ),
                     release_lag_us: Sourced::new(0.0, a("no lag beyond that")),
                     collision_window_us: Sourced::new(TYPICAL_RACE_WINDOW_US, a("binds may race, as ProFTPD's do")),
-                collision_reference_width: TYPICAL_RACE_WIDTH,
-                collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
-                unused_ports: Sourced::new(0, a("uses every port of its range")),
+                    collision_reference_width: TYPICAL_RACE_WIDTH,
+                    collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
+                    unused_ports: Sourced::new(0, a("uses every port of its range")),
                     on_exhausted: Sourced::new(OnExhausted::Refuse, a("refuses")),
                     on_refusal: Sourced::new(OnRefusal::DropConnection, a("drops the session on a refusal")),
                     admission: Sourced::new(Admission::Unlimited, a("no admission cap tied to the range")),
@@ -407,7 +427,8 @@ impl ServerModel {
         if w <= 0.0 {
             return 0.0;
         }
-        w * (f64::from(self.collision_reference_width.max(1)) / f64::from(width.max(1))).powf(self.collision_width_exponent)
+        w * (f64::from(self.collision_reference_width.max(1)) / f64::from(width.max(1)))
+            .powf(self.collision_width_exponent)
     }
 
     /// Ports of a `width`-port range the server really hands out.
@@ -505,7 +526,10 @@ mod tests {
     fn pure_ftpd_admits_half_the_width() {
         // Read off Pure-FTPd 1.0.50's greeting: "of 1 allowed" at 2 and 3 ports, 5 at 10 and 11.
         let a = Admission::HalfTheWidth;
-        assert_eq!((a.cap(1), a.cap(2), a.cap(3), a.cap(10), a.cap(11)), (None, Some(1), Some(1), Some(5), Some(5)));
+        assert_eq!(
+            (a.cap(1), a.cap(2), a.cap(3), a.cap(10), a.cap(11)),
+            (None, Some(1), Some(1), Some(5), Some(5))
+        );
         assert_eq!(Admission::Unlimited.cap(4), None);
         assert_eq!(Admission::Fixed(7).cap(100), Some(7));
     }

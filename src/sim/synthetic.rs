@@ -194,7 +194,10 @@ mod tests {
     #[test]
     fn finite_sources_on_a_scanned_range_are_engset() {
         // S = 50, N = 18, β = 0.25: 0.003005 (DESIGN.md's check value). β = hold / idle.
-        let arrivals = Arrivals::FiniteSources { sources: 50, idle_s: 0.040 };
+        let arrivals = Arrivals::FiniteSources {
+            sources: 50,
+            idle_s: 0.040,
+        };
         let sim = blocking(arrivals, 0.010, 18, PickOrder::AnyFree, N, 2);
         close(sim, model::engset_blocking(50, 18, 0.25), 0.10);
         close(sim, 0.003005, 0.10);
@@ -202,7 +205,14 @@ mod tests {
 
     #[test]
     fn poisson_arrivals_with_nine_random_tries_follow_the_chain() {
-        let sim = blocking(Arrivals::Poisson { rate: 1000.0 }, 0.010, 20, PickOrder::RandomTries { tries: 9 }, N, 3);
+        let sim = blocking(
+            Arrivals::Poisson { rate: 1000.0 },
+            0.010,
+            20,
+            PickOrder::RandomTries { tries: 9 },
+            N,
+            3,
+        );
         close(sim, model::random_try_blocking(10.0, 20, 9), 0.06);
         // And it needs far more ports than a scan for the same load.
         assert!(sim > 5.0 * model::erlang_b(10.0, 20));
@@ -211,7 +221,14 @@ mod tests {
     #[test]
     fn a_random_start_scan_blocks_exactly_like_any_free_port() {
         // Both fail only when every port is held, so their blocking is the same Erlang B.
-        let sim = blocking(Arrivals::Poisson { rate: 1000.0 }, 0.010, 17, PickOrder::RandomStartThenScan, N, 4);
+        let sim = blocking(
+            Arrivals::Poisson { rate: 1000.0 },
+            0.010,
+            17,
+            PickOrder::RandomStartThenScan,
+            N,
+            4,
+        );
         close(sim, model::erlang_b(10.0, 17), 0.06);
     }
 }

@@ -187,12 +187,16 @@ impl Trace {
                 c.index("t_closed_us")?,
                 c.index("outcome")?,
             );
-            let (Some(session_id), Some(connection_id), Some(t_open)) = (num(r.get(sid)), num(r.get(cid)), num(r.get(open)))
+            let (Some(session_id), Some(connection_id), Some(t_open)) =
+                (num(r.get(sid)), num(r.get(cid)), num(r.get(open)))
             else {
                 return Ok(());
             };
             let session = intern_session(session_id, &mut sessions);
-            let class = text(r.get(outcome)).parse::<crate::event::Outcome>().ok().and_then(|o| o.failure());
+            let class = text(r.get(outcome))
+                .parse::<crate::event::Outcome>()
+                .ok()
+                .and_then(|o| o.failure());
             let greeting_refused = class == Some(FailureClass::GreetingRejected);
             let s = &mut sessions[session as usize];
             match class {
@@ -223,7 +227,8 @@ impl Trace {
                 idx("t_final_reply_us")?,
             );
             let (outcome, detail, in_range) = (idx("outcome")?, idx("detail")?, idx("in_range")?);
-            let (Some(session_id), Some(connection_id), Some(t_sent)) = (num(r.get(sid)), num(r.get(cid)), num(r.get(sent)))
+            let (Some(session_id), Some(connection_id), Some(t_sent)) =
+                (num(r.get(sid)), num(r.get(cid)), num(r.get(sent)))
             else {
                 return Ok(());
             };
@@ -242,7 +247,10 @@ impl Trace {
                     (connections.len() - 1) as u32
                 }
             };
-            let class = text(r.get(outcome)).parse::<crate::event::Outcome>().ok().and_then(|o| o.failure());
+            let class = text(r.get(outcome))
+                .parse::<crate::event::Outcome>()
+                .ok()
+                .and_then(|o| o.failure());
             let granted = num(r.get(port)).is_some();
             let result = match class {
                 _ if granted && r.get(in_range) == Some(b"false") => AttemptResult::GrantedOutside,
@@ -277,7 +285,10 @@ impl Trace {
             let (sid, outcome) = (c.index("session_id")?, c.index("outcome")?);
             if let Some(id) = num(r.get(sid)) {
                 let session = intern_session(id, &mut sessions);
-                let class = text(r.get(outcome)).parse::<crate::event::Outcome>().ok().and_then(|o| o.failure());
+                let class = text(r.get(outcome))
+                    .parse::<crate::event::Outcome>()
+                    .ok()
+                    .and_then(|o| o.failure());
                 let s = &mut sessions[session as usize];
                 match class {
                     Some(FailureClass::GreetingRejected) => s.greeting_refused = true,
@@ -346,9 +357,19 @@ mod tests {
 
     #[test]
     fn every_column_read_is_one_the_writer_writes() {
-        for name in ["in_range", "pasv_port", "t_pasv_sent_us", "t_pasv_reply_us", "t_data_connected_us", "t_first_byte_us",
-            "t_data_closed_us", "t_final_reply_us", "outcome", "detail", "command"]
-        {
+        for name in [
+            "in_range",
+            "pasv_port",
+            "t_pasv_sent_us",
+            "t_pasv_reply_us",
+            "t_data_connected_us",
+            "t_first_byte_us",
+            "t_data_closed_us",
+            "t_final_reply_us",
+            "outcome",
+            "detail",
+            "command",
+        ] {
             assert!(records::TRANSFER_COLUMNS.contains(&name), "{name}");
         }
         for name in ["t_connect_start_us", "t_closed_us"] {
@@ -359,7 +380,9 @@ mod tests {
     #[test]
     fn collisions_are_told_apart_from_a_full_range() {
         assert!(is_collision_text("PASV: Address already in use"));
-        assert!(is_collision_text("Unable to identify the local data socket: Address already in use"));
+        assert!(is_collision_text(
+            "Unable to identify the local data socket: Address already in use"
+        ));
         assert!(!is_collision_text("All reserved TCP ports are busy"));
         assert!(!is_collision_text("OOPS: vsf_sysutil_bind"));
     }

@@ -197,10 +197,12 @@ mod tests {
         // After a success the next refusal starts from the base again.
         assert!(b.after(true).unwrap() <= Duration::from_millis(100));
         // Jitter: many waits under one ceiling are not all the same.
-        let waits: std::collections::BTreeSet<_> = (0..20).map(|_| {
-            b.refusals_in_a_row = 0;
-            b.after(true)
-        }).collect();
+        let waits: std::collections::BTreeSet<_> = (0..20)
+            .map(|_| {
+                b.refusals_in_a_row = 0;
+                b.after(true)
+            })
+            .collect();
         assert!(waits.len() > 10, "{waits:?}");
         p.load.backoff = crate::profile::HumanDuration(Duration::ZERO);
         assert_eq!(Backoff::new(&p, Instant::now()).after(true), None);

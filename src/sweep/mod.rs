@@ -10,12 +10,12 @@ pub mod stats;
 use crate::event::FailureClass;
 use crate::model::{self, PortPickPolicy};
 use crate::plan::{self, PlanRequest, Recommendation};
-use std::collections::VecDeque;
 use crate::profile::{PortRange, ProfileOverrides};
 use crate::run::{run, RunOptions};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use server::SweepServer;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -221,7 +221,10 @@ async fn measure(
     let mut tally = Tally::default();
     let mut needed;
     loop {
-        let dir = opts.out.join(format!("w{width:05}")).join(format!("run{:03}", tally.runs));
+        let dir = opts
+            .out
+            .join(format!("w{width:05}"))
+            .join(format!("run{:03}", tally.runs));
         let run_opts = RunOptions {
             profile: opts.profile.clone(),
             overrides: ProfileOverrides {
@@ -254,18 +257,19 @@ async fn measure(
             // A width where not even the preflight can log in is a result: every session fails.
             Err(e) if tally.sessions == 0 => {
                 let message = format!("{e:#}");
-                progress
-                    .notes
-                    .push(format!("width {width}: no run could start ({message}); counted as 100% failed"));
+                progress.notes.push(format!(
+                    "width {width}: no run could start ({message}); counted as 100% failed"
+                ));
                 tally.error = Some(message);
                 tally.sessions = 1;
                 tally.sessions_failed = 1;
                 break;
             }
             Err(e) => {
-                progress
-                    .notes
-                    .push(format!("width {width}: run {} failed ({e:#}); keeping the runs before it", tally.runs));
+                progress.notes.push(format!(
+                    "width {width}: run {} failed ({e:#}); keeping the runs before it",
+                    tally.runs
+                ));
                 break;
             }
         }

@@ -476,7 +476,10 @@ fn password_hash() -> Result<String, String> {
         .output()
         .map_err(|e| format!("openssl passwd: {e}; {INSTALL_HINT}"))?;
     if !out.status.success() {
-        return Err(format!("openssl passwd failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "openssl passwd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -494,7 +497,10 @@ fn user_instance_dir() -> Result<(Account, PathBuf), String> {
 
 fn require_root(what: &str) -> Result<(), String> {
     if effective_uid() != Some(0) {
-        return Err(format!("{what} fixture needs root (effective uid is {:?})", effective_uid()));
+        return Err(format!(
+            "{what} fixture needs root (effective uid is {:?})",
+            effective_uid()
+        ));
     }
     Ok(())
 }
@@ -586,7 +592,8 @@ pub fn start_pure_ftpd(pasv_min: u16, pasv_max: u16) -> Result<RealServer, Strin
     let token = unique_name();
     // The fortune file puts the token into the greeting.
     let fortunes = tmp.path().join("fortunes");
-    fs::write(&fortunes, format!("ftpswarm fixture Pure-FTPd {token}\n")).map_err(|e| format!("write fortunes: {e}"))?;
+    fs::write(&fortunes, format!("ftpswarm fixture Pure-FTPd {token}\n"))
+        .map_err(|e| format!("write fortunes: {e}"))?;
     let started = launch(ServerKind::PureFtpd, tmp.path(), &token, |port| {
         let mut cmd = Command::new(&bin);
         cmd.arg("-S")
