@@ -40,12 +40,25 @@ pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u
         let seen = count(AttemptResult::Collided);
         let prior = model.collision_window_us.value;
         let per_us = expected(trace, model, run_width, seed, |c| c.collided) / prior;
-        let window = (PRIOR_COLLISIONS + seen as f64) / (PRIOR_COLLISIONS / prior + per_us);
+        // Gamma(prior races + seen, prior races / prior window + expected per µs) posterior,
+        // at the server's quantile: above the median where collisions vary widely between
+        // runs, since a width sized on a lucky run is the one a sweep refutes.
+        let shape = PRIOR_COLLISIONS + seen as f64;
+        let rate = PRIOR_COLLISIONS / prior + per_us;
+        let quantile = |q: f64| {
+            statrs::distribution::Gamma::new(shape, rate)
+                .map(|g| statrs::distribution::ContinuousCDF::inverse_cdf(&g, q))
+                .unwrap_or(shape / rate)
+        };
+        let window = quantile(model.collision_window_quantile);
         model.collision_window_us.value = window;
         model.collision_window_us.source = Source::Measured(format!(
-            "{seen} bind races in the run's {offered} PASVs at {run_width} ports (the typical {prior:.0} µs would give {:.1}); \
-             with the typical window weighing as {PRIOR_COLLISIONS:.0} races",
-            per_us * prior
+            "{seen} bind races in the run's {offered} PASVs at {run_width} ports (the typical {prior:.0} µs would give {:.1}), \
+             with the typical window weighing as {PRIOR_COLLISIONS:.0} races: {:.0}–{:.0} µs (20–80%), sized on {window:.0} ({:.0}%)",
+            per_us * prior,
+            quantile(0.2),
+            quantile(0.8),
+            model.collision_window_quantile * 100.0
         ));
     }
 
