@@ -40,7 +40,7 @@ async fn plan_from_a_recorded_run_is_consistent_with_the_fit_and_the_simulator()
     assert!(rec.session_failure <= target);
     let narrower = rec.predictions.iter().find(|p| p.width + 1 == rec.model_width);
     if let Some(p) = narrower {
-        assert!(p.session_failure_at_range > target, "{p:?}");
+        assert!(p.session_failure_busy > target, "{p:?}");
     }
     let range: PortRange = rec.range.parse().unwrap();
     assert_eq!(range.width(), rec.width);

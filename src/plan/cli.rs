@@ -60,8 +60,9 @@ pub fn plan_cli(mut opts: PlanOptions) -> anyhow::Result<()> {
             let inner = w.saturating_sub(rec.held_by_others);
             if let Some(p) = rec.predictions.iter().find(|p| p.width == inner) {
                 t += &format!(
-                    "  at {w:>5} ports  sessions failing {}, PASVs failing {}\n",
+                    "  at {w:>5} ports  sessions failing {} ({} in busy stretches), PASVs failing {}\n",
                     super::text::pct(p.session_failure_at_range),
+                    super::text::pct(p.session_failure_busy),
                     super::text::pct(p.pasv_failure)
                 );
             }

@@ -340,12 +340,19 @@ struct Setup {
     warnings: Vec<String>,
 }
 
-/// Session failure as the target counts it, from a prediction.
+/// Session failure as the target counts it, from a prediction: in the run's busy stretches.
+/// With other files per session than the run's, from the PASV failure (assuming
+/// independence), raised by the run's own busy-to-average ratio.
 fn session_failure(p: &Prediction, inputs: &PlanInputs, trace_files: u32) -> f64 {
     if inputs.files_per_session == trace_files {
-        p.session_failure_at_range
+        p.session_failure_busy
     } else {
-        model::session_failure(p.pasv_failure, inputs.files_per_session).unwrap_or(1.0)
+        let busy = if p.session_failure_at_range > 0.0 {
+            p.session_failure_busy / p.session_failure_at_range
+        } else {
+            1.0
+        };
+        (model::session_failure(p.pasv_failure, inputs.files_per_session).unwrap_or(1.0) * busy).min(1.0)
     }
 }
 
@@ -389,7 +396,7 @@ fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanErro
         if hi >= MAX_WIDTH {
             return Err(PlanError::Model(format!(
                 "no width up to {MAX_WIDTH} meets the target at this load (at {MAX_WIDTH} ports: {:.3}% of sessions fail at the range)",
-                best.session_failure_at_range * 100.0
+                best.session_failure_busy * 100.0
             )));
         }
         lo = hi;

@@ -53,16 +53,17 @@ fn width_is_the_smallest_the_simulator_says_meets_the_target() {
     assert!((r.analytic.target.offered_erlangs - 20.0).abs() < 1e-9);
     let target = r.inputs.gos_per_session;
     assert!(r.session_failure <= target, "{}", r.session_failure);
-    assert_eq!(r.session_failure, r.prediction.session_failure_at_range);
+    assert_eq!(r.session_failure, r.prediction.session_failure_busy);
+    assert!(r.prediction.session_failure_busy >= r.prediction.session_failure_at_range);
     let narrower = prediction_at(&r, r.model_width - 1);
-    assert!(narrower.session_failure_at_range > target, "{narrower:?}");
+    assert!(narrower.session_failure_busy > target, "{narrower:?}");
     assert_eq!(r.width, r.model_width);
     let range: PortRange = r.range.parse().unwrap();
     assert_eq!(range.width(), r.width);
     assert!(placement::ephemeral_overlaps(range).is_empty(), "{range}");
     // 0.7 × the width is always among the predictions: the width a sweep shows missing.
     let seven_tenths = ((f64::from(r.model_width) * 0.7).round() as u32).max(1);
-    assert!(prediction_at(&r, seven_tenths).session_failure_at_range > target);
+    assert!(prediction_at(&r, seven_tenths).session_failure_busy > target);
     // Narrower ranges never fail less.
     for w in r.predictions.windows(2) {
         assert!(w[0].width < w[1].width);

@@ -25,13 +25,13 @@ pub fn render(r: &Recommendation) -> String {
     );
     let _ = writeln!(
         out,
-        "  grade         ≤ {} of sessions fail at the range (≤ {} of PASVs)",
+        "  grade         ≤ {} of sessions fail at the range in the run's busy stretches (≤ {} of PASVs)",
         pct(i.gos_per_session),
         pct(i.gos_per_pasv)
     );
     let _ = writeln!(
         out,
-        "  predicted     {} ports{} → sessions failing {}, PASVs failing {} ({} exhausted, {} bind races){}",
+        "  predicted     {} ports{} → sessions failing {} in busy stretches ({} on average), PASVs failing {} ({} exhausted, {} bind races){}",
         r.model_width,
         if r.held_by_others > 0 {
             format!(" + {} held by other processes", r.held_by_others)
@@ -39,6 +39,7 @@ pub fn render(r: &Recommendation) -> String {
             String::new()
         },
         pct(r.session_failure),
+        pct(r.prediction.session_failure_at_range),
         pct(r.blocking_per_pasv),
         pct(r.prediction.pasv_exhausted),
         pct(r.prediction.pasv_collided),
@@ -59,9 +60,9 @@ pub fn render(r: &Recommendation) -> String {
     if let Some(p) = narrower {
         let _ = writeln!(
             out,
-            "                at {} ports: sessions failing {}, PASVs failing {}",
+            "                at {} ports: sessions failing {} in busy stretches, PASVs failing {}",
             p.width,
-            pct(p.session_failure_at_range),
+            pct(p.session_failure_busy),
             pct(p.pasv_failure)
         );
     }

@@ -575,9 +575,10 @@ impl Chart for Blocking<'_> {
         match self.recommendation {
             Some(r) => format!(
                 "The simulator's prediction for {} at the planned load ({:.1} control connections): the thick \
-                 line is the share of sessions failing at the range, the thin one the share of PASVs. The dashed \
-                 line is the session target; the green line the recommended width ({}); crosses mark the rules \
-                 of thumb.",
+                 line is the share of sessions failing at the range in the run's busy stretches (what the target \
+                 is checked against), dashed beside it the average, the thin line the share of PASVs. The black \
+                 dashed line is the session target; the green line the recommended width ({}); crosses mark the \
+                 rules of thumb.",
                 r.server.kind.name(),
                 r.inputs.control_connections,
                 r.width
@@ -599,7 +600,8 @@ impl Chart for Blocking<'_> {
                 .filter(|&(_, b)| b >= floor)
                 .collect()
         };
-        let sessions = series(|p| p.session_failure_at_range);
+        let sessions = series(|p| p.session_failure_busy);
+        let average = series(|p| p.session_failure_at_range);
         let pasvs = series(|p| p.pasv_failure);
         if sessions.len() < 2 && pasvs.len() < 2 {
             return no_data(root, &self.title(), "every predicted width meets the target by far");
@@ -615,8 +617,13 @@ impl Chart for Blocking<'_> {
         chart
             .draw_series(LineSeries::new(sessions, c.stroke_width(4)))
             .map_err(e)?
-            .label("sessions failing (predicted)")
+            .label("sessions failing in busy stretches (predicted)")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(4)));
+        chart
+            .draw_series(DashedLineSeries::new(average, 6, 4, c.stroke_width(2)))
+            .map_err(e)?
+            .label("sessions failing on average (predicted)")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
         let c2 = PALETTE[1];
         chart
             .draw_series(LineSeries::new(pasvs, c2.stroke_width(2)))

@@ -359,13 +359,13 @@ fn recommendation_section(out: &mut String, r: &Recommendation) -> fmt::Result {
     )?;
     writeln!(
         out,
-        "- **Grade of service:** at most {} of sessions fail at the range (at most {} of PASVs)",
+        "- **Grade of service:** at most {} of sessions fail at the range in the run's busy stretches (at most {} of PASVs)",
         pct(i.gos_per_session),
         pct(i.gos_per_pasv)
     )?;
     writeln!(
         out,
-        "- **Prediction:** at {} ports{}, {} of sessions and {} of PASVs fail ({} find the range exhausted, {} lose a bind race)",
+        "- **Prediction:** at {} ports{}, {} of sessions (in the busy stretches; {} on average) and {} of PASVs fail ({} find the range exhausted, {} lose a bind race)",
         r.model_width,
         if r.held_by_others > 0 {
             format!(" (+ {} held by other processes)", r.held_by_others)
@@ -373,6 +373,7 @@ fn recommendation_section(out: &mut String, r: &Recommendation) -> fmt::Result {
             String::new()
         },
         pct(r.session_failure),
+        pct(r.prediction.session_failure_at_range),
         pct(r.blocking_per_pasv),
         pct(r.prediction.pasv_exhausted),
         pct(r.prediction.pasv_collided),
@@ -402,13 +403,17 @@ fn recommendation_section(out: &mut String, r: &Recommendation) -> fmt::Result {
         a.width.map_or_else(|| "no width".to_string(), |w| format!("{w} ports")),
     )?;
     writeln!(out, "\n### Predicted failure by width\n")?;
-    writeln!(out, "| width | sessions failing | PASVs failing |\n|---:|---:|---:|")?;
+    writeln!(
+        out,
+        "| width | sessions failing, busy stretches | sessions failing, average | PASVs failing |\n|---:|---:|---:|---:|"
+    )?;
     for p in &r.predictions {
         let mark = if p.width == r.model_width { "**" } else { "" };
         writeln!(
             out,
-            "| {mark}{}{mark} | {} | {} |",
+            "| {mark}{}{mark} | {} | {} | {} |",
             p.width + r.held_by_others,
+            pct(p.session_failure_busy),
             pct(p.session_failure_at_range),
             pct(p.pasv_failure)
         )?;
@@ -1133,9 +1138,10 @@ mod tests {
             r.analytic.target.offered_erlangs
         )));
         let prediction = format!(
-            "- **Prediction:** at {} ports, {} of sessions and {} of PASVs fail",
+            "- **Prediction:** at {} ports, {} of sessions (in the busy stretches; {} on average) and {} of PASVs fail",
             r.model_width,
             pct(r.session_failure),
+            pct(r.prediction.session_failure_at_range),
             pct(r.blocking_per_pasv)
         );
         assert!(rec.contains(&prediction), "{rec}");
@@ -1147,7 +1153,10 @@ mod tests {
         }
         // The width's row in the predicted-failure table is marked.
         assert!(rec.contains(&format!("| **{}** | ", r.model_width)), "{rec}");
-        assert!(rec.contains("at most 1.000% of sessions fail at the range"), "{rec}");
+        assert!(
+            rec.contains("at most 1.000% of sessions fail at the range in the run's busy stretches"),
+            "{rec}"
+        );
         for rule in &r.rules_of_thumb {
             assert!(
                 rec.contains(&format!(

@@ -36,6 +36,10 @@ pub struct Prediction {
     pub session_failure: f64,
     /// Share of the other sessions that the range makes fail: what a width can change.
     pub session_failure_at_range: f64,
+    /// The same in the run's busy stretches (see [`replay::BUSY_QUANTILE`]): what the grade
+    /// of service is checked against.
+    #[serde(default)]
+    pub session_failure_busy: f64,
     /// Shares of PASVs that found the range exhausted, and that collided in a bind race.
     pub pasv_exhausted: f64,
     pub pasv_collided: f64,
@@ -88,6 +92,7 @@ impl Predictor {
             pasv_failure: c.pasv_failure(),
             session_failure: c.session_failure(),
             session_failure_at_range: c.session_failure_at_range(),
+            session_failure_busy: c.session_failure_busy(),
             pasv_exhausted: per(c.exhausted),
             pasv_collided: per(c.collided),
             refused_connections_per_session: if c.sessions > 0.0 {
@@ -106,7 +111,7 @@ impl Predictor {
     /// The smallest width at most `max` whose range-caused session failure is at most
     /// `target`: a doubling search, then bisection. `None` when even `max` misses.
     pub fn min_width(&self, target: f64, max: u32) -> Option<(u32, Prediction)> {
-        let meets = |p: &Prediction| p.session_failure_at_range <= target;
+        let meets = |p: &Prediction| p.session_failure_busy <= target;
         let mut lo = 0u32; // misses (width 0 always does)
         let mut hi = 1u32;
         let mut at_hi = self.at(hi);
