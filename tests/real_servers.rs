@@ -74,14 +74,14 @@ async fn quick_profile_completes(server: RealServer, identified: ftpswarm::sim::
         "{:?}",
         report.manifest.partial_reason
     );
-    let collisions = if races(&server) {
-        s.failure_examples
-            .get("pasv_rejected")
-            .into_iter()
-            .flatten()
-            .all(|e| e.contains("Address already in use"))
-            .then(|| s.failures.get("pasv_rejected").copied().unwrap_or(0))
-            .unwrap_or(0)
+    let only_races = s
+        .failure_examples
+        .get("pasv_rejected")
+        .into_iter()
+        .flatten()
+        .all(|e| e.contains("Address already in use"));
+    let collisions = if races(&server) && only_races {
+        s.failures.get("pasv_rejected").copied().unwrap_or(0)
     } else {
         0
     };

@@ -178,37 +178,6 @@ impl Backoff {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap_with_jitter_and_resets_after_a_success() {
-        let mut p = Profile::default();
-        p.load.backoff = crate::profile::HumanDuration(Duration::from_millis(100));
-        p.load.backoff_max = crate::profile::HumanDuration(Duration::from_millis(350));
-        let mut b = Backoff::new(&p, Instant::now());
-        let ceilings = [100, 200, 350, 350];
-        for (i, ms) in ceilings.iter().enumerate() {
-            let wait = b.after(true).unwrap_or_else(|| panic!("refusal {i} gave no wait"));
-            assert!(wait <= Duration::from_millis(*ms), "refusal {i}: {wait:?}");
-        }
-        assert_eq!(b.after(false), None);
-        // After a success the next refusal starts from the base again.
-        assert!(b.after(true).unwrap() <= Duration::from_millis(100));
-        // Jitter: many waits under one ceiling are not all the same.
-        let waits: std::collections::BTreeSet<_> = (0..20)
-            .map(|_| {
-                b.refusals_in_a_row = 0;
-                b.after(true)
-            })
-            .collect();
-        assert!(waits.len() > 10, "{waits:?}");
-        p.load.backoff = crate::profile::HumanDuration(Duration::ZERO);
-        assert_eq!(Backoff::new(&p, Instant::now()).after(true), None);
-    }
-}
-
 async fn open_arrivals(ctx: Arc<SwarmContext>, start: Instant, deadline: Option<Instant>, stop: CancellationToken) {
     let load = &ctx.profile.load;
     let mut rng = StdRng::seed_from_u64(ctx.profile.seed ^ 0x0A11_7E55);
@@ -245,4 +214,35 @@ async fn open_arrivals(ctx: Arc<SwarmContext>, start: Instant, deadline: Option<
         });
     }
     while sessions.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_with_jitter_and_resets_after_a_success() {
+        let mut p = Profile::default();
+        p.load.backoff = crate::profile::HumanDuration(Duration::from_millis(100));
+        p.load.backoff_max = crate::profile::HumanDuration(Duration::from_millis(350));
+        let mut b = Backoff::new(&p, Instant::now());
+        let ceilings = [100, 200, 350, 350];
+        for (i, ms) in ceilings.iter().enumerate() {
+            let wait = b.after(true).unwrap_or_else(|| panic!("refusal {i} gave no wait"));
+            assert!(wait <= Duration::from_millis(*ms), "refusal {i}: {wait:?}");
+        }
+        assert_eq!(b.after(false), None);
+        // After a success the next refusal starts from the base again.
+        assert!(b.after(true).unwrap() <= Duration::from_millis(100));
+        // Jitter: many waits under one ceiling are not all the same.
+        let waits: std::collections::BTreeSet<_> = (0..20)
+            .map(|_| {
+                b.refusals_in_a_row = 0;
+                b.after(true)
+            })
+            .collect();
+        assert!(waits.len() > 10, "{waits:?}");
+        p.load.backoff = crate::profile::HumanDuration(Duration::ZERO);
+        assert_eq!(Backoff::new(&p, Instant::now()).after(true), None);
+    }
 }
