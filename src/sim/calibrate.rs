@@ -38,11 +38,12 @@ pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u
         // to size a range on alone: the run's count updates the typical window (a Gamma prior
         // worth PRIOR_COLLISIONS collisions) rather than replacing it.
         let seen = count(AttemptResult::Collided);
-        let prior = model.collision_window_us.value;
+        let prior = model.collision_window_us.value.max(1e-3);
+        // Expected collisions grow in proportion to the base window (the TIME_WAIT stretch
+        // multiplies it). Collisions are rare on a wide range (0 to 4 in a 10 s run at 100
+        // ports), too few to size on alone: a Gamma prior worth PRIOR_COLLISIONS collisions at
+        // the typical base, updated by the run's count.
         let per_us = expected(trace, model, run_width, seed, |c| c.collided) / prior;
-        // Gamma(prior races + seen, prior races / prior window + expected per µs) posterior,
-        // at the server's quantile: above the median where collisions vary widely between
-        // runs, since a width sized on a lucky run is the one a sweep refutes.
         let shape = PRIOR_COLLISIONS + seen as f64;
         let rate = PRIOR_COLLISIONS / prior + per_us;
         let quantile = |q: f64| {
@@ -50,11 +51,14 @@ pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u
                 .map(|g| statrs::distribution::ContinuousCDF::inverse_cdf(&g, q))
                 .unwrap_or(shape / rate)
         };
+        // At the server's quantile: above the median where collisions vary widely between
+        // runs, since a width sized on a lucky run is the one a sweep refutes.
         let window = quantile(model.collision_window_quantile);
         model.collision_window_us.value = window;
         model.collision_window_us.source = Source::Measured(format!(
-            "{seen} bind races in the run's {offered} PASVs at {run_width} ports (the typical {prior:.0} µs would give {:.1}), \
-             with the typical window weighing as {PRIOR_COLLISIONS:.0} races: {:.0}–{:.0} µs (20–80%), sized on {window:.0} ({:.0}%)",
+            "{seen} bind races in the run's {offered} PASVs at {run_width} ports, where the typical {prior:.0} µs \
+             gives {:.1}; base window {:.0}–{:.0} µs (20–80%, the typical one weighing as {PRIOR_COLLISIONS:.0} \
+             races), sized on {window:.0} ({:.0}%)",
             per_us * prior,
             quantile(0.2),
             quantile(0.8),

@@ -57,6 +57,9 @@ pub struct Workload {
     on_refusal: OnRefusal,
     pick: super::server::PickOrder,
     model: ServerModel,
+    /// Data connections the server closes first per second (downloads, listings): each
+    /// leaves a TIME_WAIT on its port, which lengthens the bind race.
+    closes_per_s: f64,
     seed: u64,
 }
 
@@ -263,6 +266,14 @@ impl Workload {
             }
         }
         events.sort_unstable_by_key(|e| (e.t, e.kind));
+        let closes = trace
+            .attempts
+            .iter()
+            .filter(|a| !a.is_stor && a.result != AttemptResult::NoAnswer)
+            .count() as f64
+            * scale;
+        let span_s = trace.span().map_or(0.0, |(lo, hi)| (hi - lo) as f64 / 1e6);
+        let closes_per_s = if span_s > 0.0 { closes / span_s } else { 0.0 };
         // Each session's stretch, from its first connection's opening.
         let mut started = vec![u64::MAX; n_sessions];
         for c in &trace.connections {
@@ -295,6 +306,7 @@ impl Workload {
             on_refusal: model.on_refusal.value,
             pick: model.pick.value,
             model: model.clone(),
+            closes_per_s,
             seed,
         }
     }
@@ -306,7 +318,12 @@ impl Workload {
     /// Replays the load against `width` ports.
     pub fn run(&self, width: u32) -> Counts {
         let mut rng = StdRng::seed_from_u64(self.seed ^ 0x5EED_F00D);
-        let mut pool = PortPool::new(self.model.usable(width), self.pick, self.model.window_at(width));
+        let window = if self.model.races() {
+            self.model.window_at(width, self.closes_per_s)
+        } else {
+            0.0
+        };
+        let mut pool = PortPool::new(self.model.usable(width), self.pick, window);
         let cap = self.admission.cap(width);
         let mut admitted = vec![false; self.connections];
         let mut dead = vec![false; self.connections];

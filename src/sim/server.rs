@@ -234,13 +234,10 @@ pub struct ServerModel {
     /// when the run's own refusals show holds shorter than our timestamps suggest.
     pub release_lag_us: Sourced<f64>,
     /// Bind/listen race: a port one session has bound but not yet listened on looks free to
-    /// another, whose listen() then fails (`425 … Address already in use`). The window is
-    /// the mean time between the two calls, at `collision_reference_width` ports (see
+    /// another, whose listen() then fails (`425 … Address already in use`). This is the
+    /// window's base; the TIME_WAIT sockets on the port lengthen it (see
     /// [`ServerModel::window_at`]). Zero for servers that cannot race.
     pub collision_window_us: Sourced<f64>,
-    pub collision_reference_width: u32,
-    /// See [`PROFTPD_RACE_EXPONENT`].
-    pub collision_width_exponent: f64,
     /// Which quantile of the calibrated window to size on: above the median for a server
     /// whose collisions vary widely between runs (ProFTPD), the median otherwise.
     pub collision_window_quantile: f64,
@@ -263,21 +260,27 @@ fn known(kind: ServerKind, why: &str) -> Source {
 /// 7.1/2.1% measured): under a tight loop our own timestamps lag further behind the server.
 pub const COMMAND_TAKEN_SHARE: f64 = 0.75;
 
-/// The race window a server that races shows on this kind of machine (2 cores, loopback),
-/// at 100 ports: the prior a run with few collisions is weighed against. Pure-FTPd 1.0.50:
-/// 48–58 µs from runs at 32–100 ports; ProFTPD 1.3.8: 20–46 µs from 100-port runs, with
-/// collisions varying twofold from run to run on one host.
-pub const TYPICAL_RACE_WINDOW_US: f64 = 50.0;
-pub const TYPICAL_RACE_WIDTH: u32 = 100;
+/// A server that closes a data connection first (a download, a listing) leaves a TIME_WAIT
+/// socket on the passive port for 60 s, and every bind() and listen() on that port walks
+/// them: measured here, bind + listen + close took 20 µs on a clean port, 50 µs with 200
+/// TIME_WAITs on it and 149 µs with 1,000, i.e. 0.13 µs per socket. The race window grows
+/// with them, and they crowd a narrow range: at 400 downloads/s a 100-port range carries 240
+/// per port, a 32-port range 750. This is why collisions fall faster than 1/width (ProFTPD,
+/// burst profile: 1.34% of PASVs at 16 ports, 0.30% at 48, 0.013% at 100), and why a sweep
+/// that runs its widths back to back sees more than fresh runs.
+pub const TIME_WAIT_COST_US: f64 = 0.13;
+/// bind + listen on a port without TIME_WAITs, measured the same way.
+pub const CLEAN_BIND_US: f64 = 20.0;
+/// Linux keeps a TIME_WAIT socket for 60 s.
+pub const TIME_WAIT_S: f64 = 60.0;
 
-/// How much faster than 1/width collisions fall as the range widens: the window that
-/// reproduces a run's collisions shrinks as width^-exponent. Pure-FTPd 1.0.50: 0.3 (84 µs at
-/// 32 ports, 58 at 64, 54 at 100). ProFTPD 1.3.8, whose session sockets also set
-/// SO_REUSEPORT: collisions per PASV fell as width^-1.3 with 16 steady connections and as
-/// width^-1.9 to -2.5 with the sweep profile's bursts, so 1.0.
-pub const PURE_FTPD_RACE_EXPONENT: f64 = 0.3;
-pub const PROFTPD_RACE_EXPONENT: f64 = 0.3;
-pub const PROFTPD_RACE_WINDOW_US: f64 = 35.0;
+/// The base of the race window (on a port without TIME_WAITs) a server that races shows: the
+/// prior a run with few collisions is weighed against. The window is seen through our own
+/// timestamps of the 227s, which spread PASVs the server handled within microseconds of each
+/// other, so it is an effective window, larger than the server's bind-to-listen time: fitted
+/// here on runs at 16 to 100 ports, about 15 µs for ProFTPD 1.3.8 and Pure-FTPd 1.0.50.
+pub const TYPICAL_RACE_WINDOW_US: f64 = 15.0;
+
 /// ProFTPD's collisions varied fourfold between runs of one load on one host (0 to 4 in
 /// 10 s runs at 100 ports; a calibrated window from 20 to 80 µs), Pure-FTPd's by less than
 /// twofold (53 to 84 µs): a plan on ProFTPD is sized on the window's 80% quantile.
@@ -305,8 +308,6 @@ impl ServerModel {
                 ),
                 release_lag_us: Sourced::new(0.0, k("releases in the same process")),
                 collision_window_us: Sourced::new(0.0, k("listens as it binds, so its binds cannot race")),
-                collision_reference_width: TYPICAL_RACE_WIDTH,
-                collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
                 collision_window_quantile: 0.5,
                 unused_ports: Sourced::new(0, k("uses every port of its range")),
                 on_exhausted: Sourced::new(OnExhausted::Refuse, k("answers 425")),
@@ -326,8 +327,6 @@ impl ServerModel {
                     TYPICAL_RACE_WINDOW_US,
                     Source::Assumed("stock libunftp races bind and listen, like ProFTPD".into()),
                 ),
-                collision_reference_width: TYPICAL_RACE_WIDTH,
-                collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
                 collision_window_quantile: 0.5,
                 unused_ports: Sourced::new(0, k("uses every port of its range")),
                 on_exhausted: Sourced::new(OnExhausted::Refuse, k("answers 425")),
@@ -344,8 +343,6 @@ impl ServerModel {
                     k("frees a port about 2 ms after our 226 (calibrated on sweeps at 6, 24 and 34 ports: 2.0-4.4 ms)"),
                 ),
                 collision_window_us: Sourced::new(0.0, k("retries a failed bind")),
-                collision_reference_width: TYPICAL_RACE_WIDTH,
-                collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
                 collision_window_quantile: 0.5,
                 unused_ports: Sourced::new(0, k("uses every port of its range")),
                 on_exhausted: Sourced::new(OnExhausted::Refuse, k("answers 500 OOPS: vsf_sysutil_bind")),
@@ -365,11 +362,9 @@ impl ServerModel {
                 ),
                 release_lag_us: Sourced::new(0.0, k("releases at accept")),
                 collision_window_us: Sourced::new(
-                    PROFTPD_RACE_WINDOW_US,
+                    TYPICAL_RACE_WINDOW_US,
                     k("races bind and listen between session processes"),
                 ),
-                collision_reference_width: TYPICAL_RACE_WIDTH,
-                collision_width_exponent: PROFTPD_RACE_EXPONENT,
                 collision_window_quantile: PROFTPD_WINDOW_QUANTILE,
                 unused_ports: Sourced::new(1, k("1.3.8 never hands out the top port of PassivePorts")),
                 on_exhausted: Sourced::new(OnExhausted::GrantOutside, k("falls back to a port outside the range")),
@@ -392,8 +387,6 @@ impl ServerModel {
                     TYPICAL_RACE_WINDOW_US,
                     k("races bind and listen between session processes"),
                 ),
-                collision_reference_width: TYPICAL_RACE_WIDTH,
-                collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
                 collision_window_quantile: 0.5,
                 unused_ports: Sourced::new(0, k("uses every port of its range")),
                 on_exhausted: Sourced::new(OnExhausted::Refuse, k("answers 425 All reserved TCP ports are busy")),
@@ -410,8 +403,6 @@ impl ServerModel {
                 ),
                 release_lag_us: Sourced::new(0.0, k("releases at accept")),
                 collision_window_us: Sourced::new(0.0, k("is one process: its binds cannot race")),
-                collision_reference_width: TYPICAL_RACE_WIDTH,
-                collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
                 collision_window_quantile: 0.5,
                 unused_ports: Sourced::new(0, k("uses every port of its range")),
                 on_exhausted: Sourced::new(OnExhausted::GrantOutside, k("falls back to a port outside the range")),
@@ -433,8 +424,6 @@ impl ServerModel {
                     ),
                     release_lag_us: Sourced::new(0.0, a("no lag beyond that")),
                     collision_window_us: Sourced::new(TYPICAL_RACE_WINDOW_US, a("binds may race, as ProFTPD's do")),
-                    collision_reference_width: TYPICAL_RACE_WIDTH,
-                    collision_width_exponent: PURE_FTPD_RACE_EXPONENT,
                 collision_window_quantile: 0.5,
                     unused_ports: Sourced::new(0, a("uses every port of its range")),
                     on_exhausted: Sourced::new(OnExhausted::Refuse, a("refuses")),
@@ -447,17 +436,23 @@ impl ServerModel {
 
     /// Whether the server's binds can race, so the run's collisions calibrate a window.
     pub fn may_collide(&self) -> bool {
-        self.collision_window_us.value > 0.0
+        self.races()
     }
 
-    /// The race window at `width` ports (see [`PROFTPD_RACE_EXPONENT`]).
-    pub fn window_at(&self, width: u32) -> f64 {
-        let w = self.collision_window_us.value;
-        if w <= 0.0 {
-            return 0.0;
-        }
-        w * (f64::from(self.collision_reference_width.max(1)) / f64::from(width.max(1)))
-            .powf(self.collision_width_exponent)
+    /// The race window at `width` ports when the server closes `closes_per_s` data
+    /// connections per second first: the base, stretched as the TIME_WAITs on a port slow
+    /// bind and listen (see [`TIME_WAIT_COST_US`]).
+    pub fn window_at(&self, width: u32, closes_per_s: f64) -> f64 {
+        let time_waits = closes_per_s.max(0.0) * TIME_WAIT_S / f64::from(width.max(1));
+        self.collision_window_us.value.max(0.0) * (1.0 + TIME_WAIT_COST_US * time_waits / CLEAN_BIND_US)
+    }
+
+    /// Whether the server's processes race bind() and listen() at all.
+    pub fn races(&self) -> bool {
+        !matches!(
+            self.kind,
+            ServerKind::Embedded | ServerKind::Pyftpdlib | ServerKind::Vsftpd
+        )
     }
 
     /// Ports of a `width`-port range the server really hands out.
@@ -488,10 +483,10 @@ impl ServerModel {
             ),
             (
                 "bind race",
-                if self.collision_window_us.value > 0.0 {
+                if self.races() {
                     format!(
-                        "{:.1} µs window at {} ports",
-                        self.collision_window_us.value, self.collision_reference_width
+                        "{:.1} µs window on a clean port, stretched as TIME_WAITs slow bind and listen",
+                        self.collision_window_us.value
                     )
                 } else {
                     "none".into()
