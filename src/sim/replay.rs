@@ -395,3 +395,32 @@ impl Workload {
         counts
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_stretches_take_a_high_quantile_of_the_stretches_rates() {
+        let c = Counts {
+            sessions: 500.0,
+            sessions_failed: 10.0,
+            stretch_sessions: vec![100.0, 100.0, 100.0, 100.0, 100.0, 5.0],
+            stretch_failed: vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+            ..Counts::default()
+        };
+        // Five stretches count (the sixth has too few sessions): their 80% quantile is the
+        // fourth of 0, 1, 2, 3, 4%.
+        assert!((c.session_failure_busy() - 0.03).abs() < 1e-12);
+        // Never below the average.
+        let flat = Counts {
+            sessions: 100.0,
+            sessions_failed: 5.0,
+            stretch_sessions: vec![50.0, 50.0],
+            stretch_failed: vec![0.0, 0.0],
+            ..Counts::default()
+        };
+        assert_eq!(flat.session_failure_busy(), 0.05);
+        assert_eq!(Counts::default().session_failure_busy(), 0.0);
+    }
+}

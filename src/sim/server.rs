@@ -559,6 +559,21 @@ mod tests {
     }
 
     #[test]
+    fn time_waits_stretch_the_race_window_on_narrow_ranges() {
+        let m = ServerModel::known(ServerKind::Proftpd);
+        let base = m.collision_window_us.value;
+        // No downloads, no TIME_WAITs: the base window whatever the width.
+        assert_eq!(m.window_at(10, 0.0), base);
+        // 400 downloads/s on 100 ports: 240 TIME_WAITs a port, each costing 0.13 µs of a
+        // 20 µs bind: the window is 1 + 240 × 0.13 / 20 = 2.56 times the base.
+        assert!((m.window_at(100, 400.0) / base - 2.56).abs() < 1e-9);
+        assert!(m.window_at(16, 400.0) > m.window_at(32, 400.0));
+        // Servers that cannot race have no window.
+        assert!(!ServerModel::known(ServerKind::Vsftpd).races());
+        assert!(ServerModel::known(ServerKind::PureFtpd).races());
+    }
+
+    #[test]
     fn the_unknown_server_gets_the_longest_hold_and_says_it_assumed_it() {
         let m = ServerModel::known(ServerKind::Unknown);
         let longest = [
