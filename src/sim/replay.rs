@@ -176,7 +176,7 @@ fn hold_bounds(trace: &Trace, a: &TraceAttempt, next_sent: Option<u64>, model: &
         HoldEnd::TransferCommand => {
             let connected = or_typical(a.t_connected, off.connected);
             let first = or_typical(a.t_first_byte.or(a.t_connected), off.first_byte).max(connected);
-            connected + ((first - connected) as f64 * super::server::COMMAND_TAKEN_SHARE) as u64
+            connected + ((first - connected) as f64 * model.command_taken_share) as u64
         }
         HoldEnd::DataClosed => or_typical(a.t_closed, off.closed),
         HoldEnd::FinalReply => or_typical(a.t_final.or(a.t_closed), off.final_reply),
