@@ -14,169 +14,25 @@ pub mod cli;
 pub mod fit;
 pub mod observed;
 pub mod placement;
+mod request;
 pub mod snippets;
 pub mod text;
 
 pub use analytic::{bounded_blocking, model_policy, AnalyticCheck, TargetLoad};
+use request::{input, MAX_WIDTH};
+pub use request::{GradeOfService, PlanError, PlanRequest, Probed, WhatIf};
 pub use text::render;
 
 use crate::model::{self, PortPickPolicy};
 use crate::output::SCHEMA_VERSION;
-use crate::profile::{PortRange, Profile};
+use crate::profile::PortRange;
 use crate::sim::server::{HoldEnd, HoldStart, PickOrder, ServerKind, ServerModel, Source, Sourced};
 use crate::sim::{Prediction, Predictor, Trace};
-use fit::{Fit, HoldPolicy};
+use fit::Fit;
 use serde::{Deserialize, Serialize};
 use snippets::Snippet;
-use std::time::Duration;
 
 pub const RECOMMENDATION: &str = "recommendation.json";
-
-/// The grade of service: how often a PASV may fail.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum GradeOfService {
-    /// Share of sessions allowed to see at least one failed PASV.
-    PerSession(f64),
-    PerPasv(f64),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlanRequest {
-    /// Concurrent sessions at the target; default: what the run had.
-    pub users: Option<u32>,
-    pub parallel: Option<u32>,
-    pub files: Option<u32>,
-    pub gos: GradeOfService,
-    pub growth: f64,
-    /// Which server the run drove, when its greeting does not say (or says wrong).
-    pub server: Option<ServerKind>,
-    pub pick: Option<PortPickPolicy>,
-    /// The hold the analytic fit uses (the ledger's verdict unless given).
-    pub hold_policy: Option<HoldPolicy>,
-    /// When the server's hold on a port ends, for the simulator.
-    pub hold_end: Option<HoldEnd>,
-    /// Extra time the server keeps a port after the hold end (e.g. TIME_WAIT).
-    pub release_lag: Option<Duration>,
-    pub window: Duration,
-    pub range_start: Option<u16>,
-    /// Replays averaged per width; default: by scale (4 for one copy of the run).
-    pub replications: Option<u32>,
-    pub seed: u64,
-    /// What `ftpswarm probe` measured of the server; the command line still wins.
-    pub probed: Option<Probed>,
-    /// Widths to predict besides the curve around the recommendation (`--at`).
-    pub also_predict: Vec<u32>,
-    /// The server's OS, whose ephemeral range the recommended range avoids.
-    pub server_os: placement::ServerOs,
-}
-
-/// Server behaviour a probe measured.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Probed {
-    /// The fingerprint file, named in every input it sets.
-    pub file: String,
-    pub pick: Option<PortPickPolicy>,
-    pub hold_end: Option<HoldEnd>,
-    pub on_exhausted: Option<crate::sim::server::OnExhausted>,
-    pub on_refusal: Option<crate::sim::server::OnRefusal>,
-}
-
-impl Default for PlanRequest {
-    fn default() -> Self {
-        PlanRequest {
-            users: None,
-            parallel: None,
-            files: None,
-            gos: GradeOfService::PerSession(0.01),
-            growth: 1.0,
-            server: None,
-            pick: None,
-            hold_policy: None,
-            hold_end: None,
-            release_lag: None,
-            window: Duration::from_secs(10),
-            range_start: None,
-            replications: None,
-            seed: 1,
-            probed: None,
-            also_predict: Vec::new(),
-            server_os: placement::ServerOs::default(),
-        }
-    }
-}
-
-/// What a what-if plan needs instead of a run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WhatIf {
-    pub profile: Profile,
-    /// Mean time a port is held per PASV.
-    pub hold: Duration,
-    /// Mean time one file takes on a connection (transfer plus protocol); default: the hold.
-    pub transfer_time: Option<Duration>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PlanError {
-    #[error("{flag}: {message}")]
-    Input { flag: &'static str, message: String },
-    #[error(transparent)]
-    Observed(#[from] observed::ObservedError),
-    #[error("{0}")]
-    Model(String),
-}
-
-fn input(flag: &'static str, message: impl Into<String>) -> PlanError {
-    PlanError::Input {
-        flag,
-        message: message.into(),
-    }
-}
-
-/// The most ports a range can have.
-const MAX_WIDTH: u32 = 64_512;
-
-impl PlanRequest {
-    pub fn validate(&self) -> Result<(), PlanError> {
-        let (flag, g) = match self.gos {
-            GradeOfService::PerSession(g) => ("--gos", g),
-            GradeOfService::PerPasv(g) => ("--gos-per-pasv", g),
-        };
-        if !(g > 0.0 && g < 1.0) {
-            return Err(input(
-                flag,
-                format!("is {g}; allowed: more than 0 and less than 1 (0.01 = 1%)"),
-            ));
-        }
-        if !(self.growth.is_finite() && self.growth > 0.0 && self.growth <= 1000.0) {
-            return Err(input(
-                "--growth",
-                format!("is {}; allowed: more than 0, at most 1000 (1.5 = +50%)", self.growth),
-            ));
-        }
-        if self.users == Some(0) {
-            return Err(input("--users", "is 0; allowed: 1 or more concurrent sessions"));
-        }
-        if self
-            .parallel
-            .is_some_and(|p| p == 0 || p > crate::profile::MAX_PARALLEL)
-        {
-            return Err(input(
-                "--parallel",
-                format!("allowed: 1 to {} connections per session", crate::profile::MAX_PARALLEL),
-            ));
-        }
-        if self.files == Some(0) {
-            return Err(input("--files", "is 0; allowed: 1 or more files per session"));
-        }
-        if self.window.is_zero() {
-            return Err(input("--window", "is 0; allowed: a positive duration such as \"10s\""));
-        }
-        if self.replications.is_some_and(|r| r == 0 || r > 100) {
-            return Err(input("--replications", "allowed: 1 to 100"));
-        }
-        Ok(())
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanInputs {
