@@ -1,4 +1,6 @@
 use super::*;
+use crate::profile::Profile;
+use std::time::Duration;
 
 fn what_if(hold_ms: u64) -> WhatIf {
     let mut profile = Profile::default();
