@@ -107,32 +107,4 @@ impl Predictor {
     pub fn attempts(&self) -> usize {
         self.workloads.first().map_or(0, Workload::attempts)
     }
-
-    /// The smallest width at most `max` whose range-caused session failure is at most
-    /// `target`: a doubling search, then bisection. `None` when even `max` misses.
-    pub fn min_width(&self, target: f64, max: u32) -> Option<(u32, Prediction)> {
-        let meets = |p: &Prediction| p.session_failure_busy <= target;
-        let mut lo = 0u32; // misses (width 0 always does)
-        let mut hi = 1u32;
-        let mut at_hi = self.at(hi);
-        while !meets(&at_hi) {
-            if hi >= max {
-                return None;
-            }
-            lo = hi;
-            hi = hi.saturating_mul(2).min(max);
-            at_hi = self.at(hi);
-        }
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            let p = self.at(mid);
-            if meets(&p) {
-                hi = mid;
-                at_hi = p;
-            } else {
-                lo = mid;
-            }
-        }
-        Some((hi, at_hi))
-    }
 }
