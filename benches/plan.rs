@@ -111,7 +111,7 @@ fn main() {
             acc.add(&r);
         }
     }
-    writer.flush().expect("flush");
+    writer.sync().expect("sync");
     output::write_json(&dir.join(output::SUMMARY), &acc.finish()).expect("summary");
     let size = std::fs::metadata(dir.join(output::EVENTS))
         .map(|m| m.len())

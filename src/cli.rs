@@ -251,6 +251,9 @@ struct RunArgs {
     /// Run directory to write (default: output/<timestamp>-<profile>/).
     #[arg(long, short = 'o')]
     out: Option<PathBuf>,
+    /// Write into --out even when it is not empty (its old files are replaced or left beside).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     load: LoadArgs,
     /// The target's passive range (the embedded server uses it), e.g. 30000-30099.
@@ -372,6 +375,9 @@ struct SweepArgs {
     /// Sweep directory (default: output/<timestamp>-sweep-<profile>/).
     #[arg(long, short = 'o')]
     out: Option<PathBuf>,
+    /// Write into --out even when it is not empty.
+    #[arg(long)]
+    force: bool,
     /// Do not add the plan's recommended width and 0.7 × it to the widths measured.
     #[arg(long)]
     no_verify: bool,
@@ -420,6 +426,7 @@ impl From<RunArgs> for RunOptions {
             overrides: a.load.overrides(a.pasv_range),
             target: a.target,
             out: a.out,
+            force: a.force,
             output_base: PathBuf::from("output"),
             prepare: a.prepare,
             keep_files: a.keep_files,
@@ -458,6 +465,7 @@ impl From<SweepArgs> for crate::sweep::SweepOptions {
             server: a.server.map(Into::into),
             verify_model: !a.no_verify,
             search: a.search,
+            force: a.force,
             out: a.out.unwrap_or_else(|| {
                 PathBuf::from("output").join(format!("{}-sweep-{name}", chrono::Local::now().format("%Y%m%d-%H%M%S")))
             }),

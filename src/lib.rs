@@ -16,6 +16,7 @@ pub mod report;
 pub mod run;
 pub mod serve;
 pub mod server;
+pub mod signals;
 pub mod sim;
 pub mod summary;
 pub mod swarm;

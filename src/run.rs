@@ -11,6 +11,7 @@ use crate::observe::LiveCounters;
 use crate::output::{self, Manifest, RecordWriter, RunStatus, SCHEMA_VERSION};
 use crate::profile::{PassiveMode, PortRange, Profile, ProfileOverrides};
 use crate::server::{EmbeddedConfig, EmbeddedServer};
+use crate::signals::{InterruptedBefore, INTERRUPTED_EXIT};
 use crate::summary::{Accumulator, Summary};
 use crate::swarm::files::{FilePlan, RetrSource};
 use crate::swarm::remote::{self, Created};
@@ -38,6 +39,8 @@ pub struct RunOptions {
     pub target: Option<String>,
     /// Exact run directory; otherwise a new one under `output_base`.
     pub out: Option<PathBuf>,
+    /// Write into a non-empty `out`.
+    pub force: bool,
     pub output_base: PathBuf,
     pub prepare: bool,
     pub keep_files: bool,
@@ -67,6 +70,7 @@ impl Default for RunOptions {
             overrides: ProfileOverrides::default(),
             target: None,
             out: None,
+            force: false,
             output_base: PathBuf::from("output"),
             prepare: false,
             keep_files: false,
@@ -221,7 +225,10 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
             None,
         ),
         None => {
-            let p = remote::prepare(&prep_config, resolved.addr, &target_text, &profile, &tag, opts.prepare).await?;
+            let p = tokio::select! {
+                p = remote::prepare(&prep_config, resolved.addr, &target_text, &profile, &tag, opts.prepare) => p?,
+                _ = interrupt.cancelled() => return Err(InterruptedBefore("during the preflight").into()),
+            };
             let greeting = prep_config.password.scrub(&p.greeting);
             (p.files, p.created, Some(greeting))
         }
@@ -235,7 +242,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     let sources =
         crate::profile::expand_source_addresses(&profile.session.source_addresses).map_err(anyhow::Error::msg)?;
 
-    let dir = output::create_run_dir(&opts.output_base, opts.out.as_deref(), &profile.name)?;
+    let dir = output::create_run_dir(&opts.output_base, opts.out.as_deref(), &profile.name, opts.force)?;
     let client = Arc::new(client_config(&profile, &resolved.target, opts.use_announced_ip));
     let clock = client.clock;
     let mut manifest = Manifest {
@@ -274,12 +281,15 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
 
     let (tx, rx) = mpsc::channel(8192);
     let collector_done = CancellationToken::new();
+    // Stops the load early on an interrupt, or when the records cannot be written.
+    let stop_load = interrupt.child_token();
     let collector = spawn_collector(
         RecordWriter::create(&dir)?,
         IntervalLog::create(&dir, &clock, Duration::from_secs(1))?,
         Accumulator::new(profile.target.pasv_range),
         rx,
         collector_done.clone(),
+        stop_load.clone(),
         resolved.embedded.is_none(),
     );
     let live = client.live.clone();
@@ -324,7 +334,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         spawn_progress(live.clone(), clock, target, observers_stop.clone())
     });
 
-    let outcome = swarm::run(ctx.clone(), interrupt).await;
+    let outcome = swarm::run(ctx.clone(), stop_load).await;
     drop(ctx);
     observers_stop.cancel();
     if let Some(p) = progress {
@@ -379,7 +389,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     let summary = collected.accumulator.finish();
     output::write_json(&dir.join(output::SUMMARY), &summary)?;
     let mut reasons = Vec::new();
-    if outcome.interrupted {
+    if outcome.interrupted && interrupt.is_cancelled() {
         reasons.push(format!("interrupted after {:.1} s", clock.now_us() as f64 / 1e6));
     }
     if outcome.sessions_cut_off > 0 {
@@ -416,23 +426,24 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
 /// `ftpswarm run` from the command line: Ctrl-C handling and the printed summary.
 pub async fn run_cli(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
     let interrupt = CancellationToken::new();
-    let on_signal = interrupt.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: no new sessions; draining sessions in flight, then writing results (Ctrl-C again to quit now)");
-            on_signal.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
+    crate::signals::cancel_on_signal(
+        interrupt.clone(),
+        "no new sessions; draining sessions in flight, then writing results",
+    );
     let draw_report = opts.report;
-    let report = run(opts, interrupt).await?;
+    let report = match run(opts, interrupt).await {
+        Ok(r) => r,
+        Err(e) if e.is::<InterruptedBefore>() => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(INTERRUPTED_EXIT));
+        }
+        Err(e) => return Err(e),
+    };
     let partial = report.manifest.partial_reason.is_some();
     if json {
         println!("{}", serde_json::to_string_pretty(&report.summary)?);
         return Ok(if partial {
-            ExitCode::from(130)
+            ExitCode::from(INTERRUPTED_EXIT)
         } else {
             ExitCode::SUCCESS
         });
@@ -498,7 +509,7 @@ pub async fn run_cli(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
     }
     if let Some(reason) = &report.manifest.partial_reason {
         println!("status       partial: {reason}");
-        return Ok(ExitCode::from(130));
+        return Ok(ExitCode::from(INTERRUPTED_EXIT));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -245,3 +245,26 @@ async fn epsv_sessions_work_like_pasv() {
             && e.pasv_reply_code == Some(229)
             && e.in_range == Some(true)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_empty_out_is_refused_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    std::fs::create_dir_all(dir.join("charts")).unwrap();
+    std::fs::write(dir.join("charts/old.png"), b"from another run").unwrap();
+    let overrides = ProfileOverrides {
+        total_sessions: Some(2),
+        pasv_range: range(30450, 10),
+        ..Default::default()
+    };
+    let refused = run(options(&dir, overrides.clone()), CancellationToken::new()).await;
+    let e = format!("{:#}", refused.err().expect("a non-empty --out is refused"));
+    assert!(e.contains("not empty") && e.contains("--force"), "{e}");
+    assert!(!dir.join("manifest.json").exists(), "nothing written into it");
+    let forced = RunOptions {
+        force: true,
+        ..options(&dir, overrides)
+    };
+    let report = run(forced, CancellationToken::new()).await.unwrap();
+    assert_eq!(report.summary.sessions.completed, 2);
+}

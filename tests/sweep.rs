@@ -43,6 +43,7 @@ fn options(dir: &std::path::Path, range_start: u16, widths: Vec<u32>) -> SweepOp
         server: None,
         verify_model: true,
         search: false,
+        force: false,
         out: dir.join("sweep"),
     }
 }

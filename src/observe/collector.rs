@@ -17,13 +17,17 @@ pub struct Collected {
 }
 
 /// Runs until every sender is gone or, after `done`, until the channel is empty (aborted
-/// tasks may hold a sender a moment longer).
+/// tasks may hold a sender a moment longer). Rows reach the disk within
+/// [`crate::output::records::DISK_LAG`] plus one tick. When a file cannot be written (a full
+/// disk, say) it cancels `stop_load`: a run that cannot record should not go on loading the
+/// server.
 pub fn spawn_collector(
     mut writer: RecordWriter,
     mut latency_log: IntervalLog,
     accumulator: Accumulator,
     mut rx: mpsc::Receiver<Record>,
     done: CancellationToken,
+    stop_load: CancellationToken,
     keep_stored_paths: bool,
 ) -> tokio::task::JoinHandle<Collected> {
     tokio::spawn(async move {
@@ -32,10 +36,11 @@ pub fn spawn_collector(
             stored_paths: Vec::new(),
             write_error: None,
         };
-        let mut handle = |c: &mut Collected, r: Record| {
+        let mut handle = |c: &mut Collected, writer: &mut RecordWriter, r: Record| {
             if c.write_error.is_none() {
                 if let Err(e) = writer.write(&r).and_then(|()| latency_log.add(&r)) {
                     c.write_error = Some(e.to_string());
+                    stop_load.cancel();
                 }
             }
             if let Record::Transfer(t) = &r {
@@ -45,21 +50,31 @@ pub fn spawn_collector(
             }
             c.accumulator.add(&r);
         };
+        let mut tick = tokio::time::interval(crate::output::records::DISK_LAG / 2);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 r = rx.recv() => match r {
-                    Some(r) => handle(&mut c, r),
+                    Some(r) => handle(&mut c, &mut writer, r),
                     None => break,
                 },
+                _ = tick.tick() => {
+                    if c.write_error.is_none() {
+                        if let Err(e) = writer.write_due() {
+                            c.write_error = Some(e.to_string());
+                            stop_load.cancel();
+                        }
+                    }
+                }
                 _ = done.cancelled() => {
                     while let Ok(r) = rx.try_recv() {
-                        handle(&mut c, r);
+                        handle(&mut c, &mut writer, r);
                     }
                     break;
                 }
             }
         }
-        if let Err(e) = writer.flush().and_then(|()| latency_log.finish()) {
+        if let Err(e) = writer.sync().and_then(|()| latency_log.finish()) {
             c.write_error.get_or_insert(e.to_string());
         }
         c

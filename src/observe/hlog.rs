@@ -99,7 +99,11 @@ impl IntervalLog {
                 })?;
             h.reset();
         }
-        Ok(())
+        // Each interval on disk as it closes, so a killed run keeps its latencies.
+        self.out.flush().map_err(|e| OutputError::Write {
+            path,
+            message: e.to_string(),
+        })
     }
 
     /// Writes the last (partial) interval and flushes.

@@ -195,7 +195,7 @@ pub fn read_timeline(dir: &Path) -> Result<Vec<TimelineRow>, OutputError> {
         path: path.clone(),
         message,
     };
-    let mut reader = csv::Reader::from_path(&path).map_err(|e| err(e.to_string()))?;
+    let mut reader = crate::output::open_csv(&path)?;
     let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
     reader
         .records()
@@ -286,6 +286,7 @@ pub fn spawn_sampler(
         message: e.to_string(),
     };
     w.write_record(columns()).map_err(|e| werr(&path, e))?;
+    w.flush().map_err(|e| werr(&path, e.into()))?;
     Ok(tokio::task::spawn_blocking(move || {
         let mut stats = SamplerStats::default();
         let mut next = std::time::Instant::now();
@@ -341,7 +342,10 @@ pub fn spawn_sampler(
                 None => None,
             };
             let row = TimelineRow::capture(clock.now_us(), &live, sockets);
-            w.write_record(row.to_record()).map_err(|e| werr(&path, e))?;
+            // Each row on disk as it is taken (ten a second): a killed run keeps its timeline.
+            w.write_record(row.to_record())
+                .and_then(|()| Ok(w.flush()?))
+                .map_err(|e| werr(&path, e))?;
             stats.samples += 1;
             stats.busy += started.elapsed();
             if stopping {

@@ -83,9 +83,7 @@ fn read_attempts(dir: &Path) -> Result<Vec<Attempt>, OutputError> {
         path: path.clone(),
         message,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .from_path(&path)
-        .map_err(|e| err(e.to_string()))?;
+    let mut reader = output::open_csv(&path)?;
     let headers = reader.byte_headers().map_err(|e| err(e.to_string()))?.clone();
     let c = |n| column(&headers, n, &path);
     let in_range = c("in_range")?;
@@ -143,9 +141,7 @@ fn read_connections(dir: &Path) -> Result<Vec<LoggedIn>, OutputError> {
         path: path.clone(),
         message,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .from_path(&path)
-        .map_err(|e| err(e.to_string()))?;
+    let mut reader = output::open_csv(&path)?;
     let headers = reader.byte_headers().map_err(|e| err(e.to_string()))?.clone();
     let (login, closed) = (
         column(&headers, "t_login_done_us", &path)?,
@@ -191,7 +187,14 @@ pub fn read(dir: &Path) -> Result<Observed, ObservedError> {
             manifest.partial_reason.as_deref().unwrap_or("no reason given")
         ));
     }
-    let summary: Summary = output::read_json(&dir.join(output::SUMMARY))?;
+    let summary_path = dir.join(output::SUMMARY);
+    let summary: Summary = if summary_path.is_file() {
+        output::read_json(&summary_path)?
+    } else {
+        // Killed before it could write its summary: the CSVs hold everything it did.
+        warnings.push("summary.json is missing (the run was killed); rebuilt from the CSVs".into());
+        crate::summary::from_run_dir(dir)?
+    };
     let profile = match serde_json::from_value::<Profile>(manifest.profile.clone()) {
         Ok(p) => Some(p),
         Err(e) => {

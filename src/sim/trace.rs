@@ -122,10 +122,7 @@ fn read_rows(
         path: path.clone(),
         message,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(&path)
-        .map_err(|e| err(e.to_string()))?;
+    let mut reader = crate::output::open_csv(&path)?;
     let headers = reader.byte_headers().map_err(|e| err(e.to_string()))?.clone();
     let columns = Columns { headers, path: &path };
     let mut record = csv::ByteRecord::new();

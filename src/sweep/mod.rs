@@ -50,6 +50,8 @@ pub struct SweepOptions {
     /// widest width given (assumed to meet it) and none.
     pub search: bool,
     pub out: PathBuf,
+    /// Write into a non-empty `out`.
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,6 +237,8 @@ async fn measure(
             // A real server needs files to RETR; each run uploads its own and removes them.
             prepare: opts.server_cmd.is_some(),
             out: Some(dir.clone()),
+            // A width measured twice after an error must be able to reuse its directory.
+            force: true,
             report: false,
             ..RunOptions::default()
         };
@@ -339,6 +343,7 @@ pub async fn sweep(opts: &SweepOptions, interrupt: CancellationToken) -> anyhow:
     if !(opts.gos > 0.0 && opts.gos < 1.0) {
         anyhow::bail!("--gos: is {}; allowed: more than 0 and less than 1", opts.gos);
     }
+    crate::output::refuse_non_empty(&opts.out, opts.force)?;
     std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
     let profile = crate::profile::Profile::load_with_overrides(opts.profile.as_deref(), &opts.overrides)?;
     let files = profile.session.files_per_session.max(1);
@@ -568,13 +573,10 @@ pub fn render(r: &SweepResult) -> String {
 /// was measured is written.
 pub async fn sweep_cli(opts: SweepOptions) -> anyhow::Result<()> {
     let interrupt = CancellationToken::new();
-    let on_signal = interrupt.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: finishing the current run, then writing what was measured");
-            on_signal.cancel();
-        }
-    });
+    crate::signals::cancel_on_signal(
+        interrupt.clone(),
+        "finishing the current run, then writing what was measured",
+    );
     let result = sweep(&opts, interrupt).await?;
     print!("{}", render(&result));
     println!(
