@@ -27,10 +27,16 @@ impl Secret {
 
     /// `text` with every occurrence of the secret replaced, for server replies that echo it.
     pub fn scrub(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            text.to_string()
+        self.scrub_cow(text).into_owned()
+    }
+
+    /// As [`scrub`](Self::scrub), copying only when the secret is there (every reply goes
+    /// through this).
+    pub fn scrub_cow<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.0.is_empty() || !text.contains(self.0.as_str()) {
+            std::borrow::Cow::Borrowed(text)
         } else {
-            text.replace(&self.0, "[redacted]")
+            std::borrow::Cow::Owned(text.replace(&self.0, "[redacted]"))
         }
     }
 }

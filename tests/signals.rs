@@ -197,3 +197,33 @@ fn a_run_cut_mid_row_by_an_older_version_is_read_up_to_the_cut_with_a_warning() 
     assert!(stderr.contains("last row is cut"), "{stderr}");
     assert!(String::from_utf8_lossy(&plan.stdout).contains("rebuilt from the CSVs"));
 }
+
+#[test]
+fn ctrl_c_during_the_preflight_exits_130_at_once() {
+    // A server that accepts and never greets: the preflight waits on it (its timeout is 10 s).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let child = ftpswarm()
+        .args(["run", "-q", "--target", &format!("ftp://u@127.0.0.1:{port}"), "-o"])
+        .arg(tmp.path().join("run"))
+        .env("FTPSWARM_PASSWORD", "pw")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let signalled = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(signalled.elapsed() < Duration::from_secs(2), "took {:?}", signalled.elapsed());
+    assert!(stderr.contains("interrupted during the preflight"), "{stderr}");
+}

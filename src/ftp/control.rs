@@ -149,7 +149,10 @@ impl ControlConnection {
             let mut parser = ReplyParser::new();
             loop {
                 self.read_line(phase).await?;
-                let text = String::from_utf8_lossy(&self.line);
+                let raw = String::from_utf8_lossy(&self.line);
+                // A server may echo the password ("530 bad password 'x'"): it is scrubbed
+                // here, before any reply text can reach a record, a log or the screen.
+                let text = self.config.password.scrub_cow(&raw);
                 match parser.feed(&text) {
                     Ok(Some(reply)) => return Ok(reply),
                     Ok(None) => continue,

@@ -121,7 +121,8 @@ pub struct Accumulator {
     passive: PassiveSummary,
     /// (time, +1/-1) edges of data connections and of ports held.
     data_edges: Vec<(u64, i32)>,
-    hold_edges: Vec<(u64, i32)>,
+    /// (time, +1 grant / -1 release, port).
+    hold_edges: Vec<(u64, i32, u16)>,
     grants: Vec<Grant>,
     expected_range: Option<PortRange>,
     last_us: u64,
@@ -258,8 +259,11 @@ impl Accumulator {
             // Held from the grant until our data connection closed; an abandoned grant is
             // counted until we gave up on it.
             let released = t.t_data_closed_us.or(t.t_final_reply_us).unwrap_or(granted);
-            self.hold_edges.push((granted, 1));
-            self.hold_edges.push((released.max(granted), -1));
+            // A grant given up on the instant it came holds nothing.
+            if released > granted {
+                self.hold_edges.push((granted, 1, port));
+                self.hold_edges.push((released, -1, port));
+            }
             self.grants.push(Grant {
                 port,
                 t_granted_us: granted,
@@ -282,7 +286,7 @@ impl Accumulator {
     pub fn finish(mut self) -> Summary {
         self.passive.distinct_ports = self.ports_seen.iter().map(|w| u64::from(w.count_ones())).sum();
         self.passive.peak_data_connections = peak(&mut self.data_edges);
-        self.passive.peak_ports_held = peak(&mut self.hold_edges);
+        self.passive.peak_ports_held = peak_distinct(&mut self.hold_edges);
         let transfers = self
             .by_command
             .values()
@@ -359,6 +363,31 @@ fn peak(edges: &mut [(u64, i32)]) -> u64 {
         max = max.max(cur);
     }
     max.max(0) as u64
+}
+
+/// Most distinct ports held at one instant. A port granted again while a grant of it is still
+/// held (a server that hands one port to several clients, or a grant abandoned and re-granted)
+/// is one port, not two: the range's width is what it is measured against.
+fn peak_distinct(edges: &mut [(u64, i32, u16)]) -> u64 {
+    edges.sort_unstable_by_key(|&(t, d, _)| (t, d));
+    let mut holders = vec![0u32; usize::from(u16::MAX) + 1];
+    let (mut held, mut max) = (0u64, 0u64);
+    for &(_, d, port) in edges.iter() {
+        let n = &mut holders[usize::from(port)];
+        if d > 0 {
+            *n += 1;
+            if *n == 1 {
+                held += 1;
+                max = max.max(held);
+            }
+        } else if *n > 0 {
+            *n -= 1;
+            if *n == 0 {
+                held -= 1;
+            }
+        }
+    }
+    max
 }
 
 /// Summary of a finished run directory, recomputed from its CSVs.
