@@ -67,11 +67,15 @@ impl fmt::Display for FailureClass {
     }
 }
 
-/// `ok`, or the failure class. Serialised as one flat string so the CSV stays one column.
+/// `ok`, the failure class, or `interrupted`. Serialised as one flat string so the CSV stays
+/// one column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Ok,
     Failed(FailureClass),
+    /// Cut off by the run's end (the drain period ran out, or Ctrl-C stopped the session's
+    /// files): neither a success nor the server's failure, and left out of failure rates.
+    Interrupted,
 }
 
 impl Outcome {
@@ -82,9 +86,12 @@ impl Outcome {
     }
     pub fn failure(self) -> Option<FailureClass> {
         match self {
-            Outcome::Ok => None,
+            Outcome::Ok | Outcome::Interrupted => None,
             Outcome::Failed(c) => Some(c),
         }
+    }
+    pub fn is_interrupted(self) -> bool {
+        matches!(self, Outcome::Interrupted)
     }
 }
 
@@ -93,6 +100,9 @@ impl std::str::FromStr for Outcome {
     fn from_str(s: &str) -> Result<Self, String> {
         if s == "ok" {
             return Ok(Outcome::Ok);
+        }
+        if s == "interrupted" {
+            return Ok(Outcome::Interrupted);
         }
         FailureClass::ALL
             .into_iter()
@@ -120,6 +130,7 @@ impl fmt::Display for Outcome {
         match self {
             Outcome::Ok => f.write_str("ok"),
             Outcome::Failed(c) => f.write_str(c.as_str()),
+            Outcome::Interrupted => f.write_str("interrupted"),
         }
     }
 }

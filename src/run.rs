@@ -175,6 +175,7 @@ fn client_config(profile: &Profile, target: &Target, use_announced_ip: bool) -> 
         bandwidth_cap: profile.session.bandwidth_cap.map(|b| b.0),
         announced_ip_warned: AtomicBool::new(false),
         live: Arc::new(LiveCounters::default()),
+        cut: CancellationToken::new(),
     }
 }
 
@@ -392,10 +393,18 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     if outcome.interrupted && interrupt.is_cancelled() {
         reasons.push(format!("interrupted after {:.1} s", clock.now_us() as f64 / 1e6));
     }
-    if outcome.sessions_cut_off > 0 {
+    // Sessions cut at the end of a run that ran its full duration are the duration's
+    // definition, not a loss (they are in the CSVs as `interrupted`); after Ctrl-C they are.
+    if outcome.sessions_cut_off > 0 && interrupt.is_cancelled() {
         reasons.push(format!(
-            "{} sessions still running were cut off after the drain period",
+            "{} sessions still running were cut off after the drain period (recorded as interrupted)",
             outcome.sessions_cut_off
+        ));
+    }
+    if outcome.sessions_unrecorded > 0 {
+        reasons.push(format!(
+            "{} cut sessions could not write their records in time",
+            outcome.sessions_unrecorded
         ));
     }
     if let Some(e) = &collected.write_error {

@@ -270,3 +270,93 @@ async fn a_non_empty_out_is_refused_unless_forced() {
     let report = run(forced, CancellationToken::new()).await.unwrap();
     assert_eq!(report.summary.sessions.completed, 2);
 }
+
+fn profile_file(dir: &Path, text: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join("profile.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_bounds_wall_time_even_with_an_hour_of_think_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = profile_file(
+        tmp.path(),
+        "name = \"thinker\"\n[load]\nsessions = 3\nduration = \"1s\"\ndrain = \"1s\"\n\
+         [session]\nfiles_per_session = 4\nthink_time = \"1h\"\n[target]\npasv_range = \"30460-30469\"\n",
+    );
+    let opts = RunOptions {
+        profile: Some(profile),
+        ..options(&tmp.path().join("run"), ProfileOverrides::default())
+    };
+    let started = std::time::Instant::now();
+    let report = run(opts, CancellationToken::new()).await.unwrap();
+    // 1 s of load, 1 s of drain, then cut: this ran for an hour before.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
+    let s = &report.summary;
+    assert_eq!(s.sessions.completed, 3, "every session is recorded");
+    assert_eq!(s.sessions.interrupted, 3, "{:?}", s.sessions);
+    assert_eq!((s.sessions.ok, s.sessions.failed), (0, 0));
+    // The first file of each session ran; the other three were waiting out the think time.
+    assert_eq!(s.transfers.ok, 3);
+    assert_eq!(s.sessions.files_not_attempted, 9);
+    assert_eq!(report.swarm.sessions_cut_off, 3);
+    // Ran its full duration: cut sessions are the duration's end, not a loss.
+    assert_eq!(
+        report.manifest.status,
+        RunStatus::Complete,
+        "{:?}",
+        report.manifest.partial_reason
+    );
+    let rows = csv::Reader::from_path(tmp.path().join("run").join(output::SESSIONS))
+        .unwrap()
+        .into_records()
+        .map(|r| r.unwrap())
+        .collect::<Vec<_>>();
+    assert!(rows.iter().all(|r| r.iter().any(|f| f == "interrupted")), "{rows:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_in_flight_at_the_cut_is_recorded_as_interrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A terabyte at 100 KiB/s: it would take months.
+    let profile = profile_file(
+        tmp.path(),
+        "name = \"huge\"\n[load]\nsessions = 2\nduration = \"1s\"\ndrain = \"500ms\"\n\
+         [session]\nfiles_per_session = 1\nbandwidth_cap = \"100KiB\"\n[mix]\nretr = 1\nstor = 0\nlist = 0\n\
+         [file_size]\ndistribution = \"fixed\"\nbytes = \"1TiB\"\n[target]\npasv_range = \"30470-30479\"\n",
+    );
+    let dir = tmp.path().join("run");
+    let opts = RunOptions {
+        profile: Some(profile),
+        ..options(&dir, ProfileOverrides::default())
+    };
+    let started = std::time::Instant::now();
+    let report = run(opts, CancellationToken::new()).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
+    let events = read_events(&dir);
+    assert_eq!(events.len(), 2, "{events:?}");
+    for e in &events {
+        assert_eq!(e.outcome, Outcome::Interrupted, "{e:?}");
+        assert!(e.t_data_connected_us.is_some() && e.bytes > 0, "{e:?}");
+        assert!(e.detail.contains("drain"), "{}", e.detail);
+    }
+    let s = &report.summary;
+    assert_eq!(
+        (s.transfers.attempted, s.transfers.interrupted, s.transfers.failed),
+        (2, 2, 0)
+    );
+    assert_eq!(s.sessions.interrupted, 2);
+    assert!(s.failures.is_empty(), "{:?}", s.failures);
+    // Read back, the run gives the same summary.
+    assert_eq!(summary::from_run_dir(&dir).unwrap(), report.summary);
+}

@@ -52,4 +52,7 @@ pub struct ClientConfig {
     pub announced_ip_warned: AtomicBool,
     /// What the sampler and progress display read while the run goes on.
     pub live: Arc<LiveCounters>,
+    /// Cancelled when the run's drain period is over: whatever is in flight stops where it
+    /// is and is recorded as `interrupted`.
+    pub cut: tokio_util::sync::CancellationToken,
 }

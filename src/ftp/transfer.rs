@@ -113,9 +113,25 @@ impl ControlConnection {
             outcome: Outcome::OK,
             detail: String::new(),
         };
-        let result = self
-            .transfer_steps(req, verb, &mut ev, collect.as_mut().map(|(v, max)| (&mut **v, *max)))
-            .await;
+        let cut = self.config.cut.clone();
+        let result = {
+            let steps = self.transfer_steps(req, verb, &mut ev, collect.as_mut().map(|(v, max)| (&mut **v, *max)));
+            tokio::pin!(steps);
+            tokio::select! {
+                r = &mut steps => Some(r),
+                _ = cut.cancelled() => None,
+            }
+            // The steps end here, dropping the data connection and the port's hold.
+        };
+        let Some(result) = result else {
+            ev.outcome = Outcome::Interrupted;
+            ev.detail = "cut off at the end of the run's drain period".into();
+            // Mid-exchange, the control connection's next reply is anyone's guess.
+            return TransferOutput {
+                event: ev,
+                control_lost: true,
+            };
+        };
         let control_lost = match result {
             Ok(()) => false,
             Err(e) => {
@@ -131,7 +147,7 @@ impl ControlConnection {
                     // The first failure in the protocol's order is the transfer's class; a later
                     // one is kept in the detail.
                     Outcome::Failed(_) => ev.detail = format!("{}; then {}: {}", ev.detail, e.class, detail),
-                    Outcome::Ok => {
+                    Outcome::Ok | Outcome::Interrupted => {
                         ev.outcome = Outcome::Failed(e.class);
                         ev.detail = detail;
                     }

@@ -268,5 +268,6 @@ fn client_config(target: &Target, passive: PassiveCommand) -> ClientConfig {
         bandwidth_cap: None,
         announced_ip_warned: AtomicBool::new(false),
         live: Arc::new(LiveCounters::default()),
+        cut: tokio_util::sync::CancellationToken::new(),
     }
 }

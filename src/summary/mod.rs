@@ -41,6 +41,9 @@ pub struct CommandCounts {
     pub attempted: u64,
     pub ok: u64,
     pub failed: u64,
+    /// Cut off by the end of the run: neither ok nor failed.
+    #[serde(default)]
+    pub interrupted: u64,
     pub bytes: u64,
 }
 
@@ -60,7 +63,8 @@ pub struct SessionCounts {
     pub completed: u64,
     pub ok: u64,
     pub failed: u64,
-    /// Finished without a failure but did not attempt every file (stopped by Ctrl-C).
+    /// Stopped by the run's end before they finished (Ctrl-C, or cut after the drain
+    /// period): left out of failure rates.
     pub interrupted: u64,
     pub files_not_attempted: u64,
 }
@@ -228,7 +232,8 @@ impl Accumulator {
                 self.sessions.files_not_attempted += u64::from(s.files_not_attempted);
                 match s.outcome.failure() {
                     Some(_) => self.sessions.failed += 1,
-                    None if s.files_not_attempted > 0 => self.sessions.interrupted += 1,
+                    // Older runs wrote `ok` with files left over for an interrupted session.
+                    None if s.outcome.is_interrupted() || s.files_not_attempted > 0 => self.sessions.interrupted += 1,
                     None => self.sessions.ok += 1,
                 }
             }
@@ -240,6 +245,7 @@ impl Accumulator {
         c.attempted += 1;
         c.bytes += t.bytes;
         match t.outcome.failure() {
+            None if t.outcome.is_interrupted() => c.interrupted += 1,
             None => c.ok += 1,
             Some(class) => {
                 c.failed += 1;
@@ -294,6 +300,7 @@ impl Accumulator {
                 attempted: a.attempted + c.attempted,
                 ok: a.ok + c.ok,
                 failed: a.failed + c.failed,
+                interrupted: a.interrupted + c.interrupted,
                 bytes: a.bytes + c.bytes,
             });
         let width = match (self.expected_range, self.passive.min_port, self.passive.max_port) {

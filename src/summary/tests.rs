@@ -27,6 +27,7 @@ fn transfer(port: u16, granted: u64, connected: Option<u64>, closed: Option<u64>
         detail: match outcome {
             Outcome::Ok => String::new(),
             Outcome::Failed(c) => format!("{c} happened"),
+            Outcome::Interrupted => "cut".into(),
         },
     })
 }

@@ -1,8 +1,9 @@
 //! The swarm engine: starts sessions by the profile's load model and stops them cleanly.
 //!
-//! Two signals end a run: `no_new_sessions` (duration or session count reached, or Ctrl-C)
+//! Three signals end a run: `no_new_sessions` (duration or session count reached, or Ctrl-C)
 //! lets sessions in flight finish their files; `stop_files` (Ctrl-C) also stops them taking
-//! new files, and after the drain period whatever still runs is cut off and counted.
+//! new files; and after the drain period the client's `cut` stops whatever still runs where
+//! it is, recorded as `interrupted`.
 
 pub mod files;
 pub mod remote;
@@ -42,8 +43,11 @@ pub struct SwarmOutcome {
     pub sessions_started: u64,
     pub sessions_dropped: u64,
     pub interrupted: bool,
-    /// Sessions still running when the drain period ran out (their records are lost).
+    /// Sessions still running when the drain period ran out: cut, and recorded as
+    /// `interrupted`.
     pub sessions_cut_off: u64,
+    /// Cut sessions that did not write their records within a grace period (lost).
+    pub sessions_unrecorded: u64,
 }
 
 /// Runs the load until the profile's limits or `interrupt`. Session ids start at 1.
@@ -74,25 +78,52 @@ pub async fn run(ctx: Arc<SwarmContext>, interrupt: CancellationToken) -> SwarmO
         }
     }
 
-    let (interrupted, cut_off) = {
+    // The end: every session done; or an interrupt, which also stops sessions taking new
+    // files; or the duration, after which sessions in flight finish the files they have. Either
+    // way they get `load.drain`; then whatever still runs is cut where it is and recorded as
+    // interrupted, so `--duration` bounds the wall time even with an hour of think time.
+    let (interrupted, cut_off, unrecorded) = {
         let finished = async { while tasks.join_next().await.is_some() {} };
         tokio::pin!(finished);
+        let past_duration = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         let done = tokio::select! {
             _ = &mut finished => true,
             _ = interrupt.cancelled() => false,
+            _ = past_duration => false,
         };
         // Both can be ready at once (an interrupt that stopped the workers also finished
         // them); a run an interrupt cut short is partial whichever branch won.
         let interrupted = interrupt.is_cancelled();
-        let mut cut_off = 0;
+        let (mut cut_off, mut unrecorded) = (0, 0);
         // A finished future must not be polled again.
-        if interrupted && !done {
-            ctx.stop_files.cancel();
-            if tokio::time::timeout(load.drain.0, &mut finished).await.is_err() {
+        if !done {
+            if interrupted {
+                ctx.stop_files.cancel();
+            }
+            let drained = tokio::select! {
+                r = tokio::time::timeout(load.drain.0, &mut finished) => r.is_ok(),
+                // An interrupt during the duration's drain stops new files too.
+                _ = interrupt.cancelled(), if !interrupted => {
+                    ctx.stop_files.cancel();
+                    tokio::time::timeout(load.drain.0, &mut finished).await.is_ok()
+                }
+            };
+            if !drained {
                 cut_off = ctx.live.sessions_active.load(Ordering::Relaxed).max(0) as u64;
+                ctx.stop_files.cancel();
+                ctx.client.cut.cancel();
+                // Cut sessions write their records at once; any that cannot are counted.
+                if tokio::time::timeout(CUT_GRACE, &mut finished).await.is_err() {
+                    unrecorded = ctx.live.sessions_active.load(Ordering::Relaxed).max(0) as u64;
+                }
             }
         }
-        (interrupted, cut_off)
+        (interrupt.is_cancelled(), cut_off, unrecorded)
     };
     tasks.abort_all();
     SwarmOutcome {
@@ -100,8 +131,12 @@ pub async fn run(ctx: Arc<SwarmContext>, interrupt: CancellationToken) -> SwarmO
         sessions_dropped: ctx.live.sessions_dropped.load(Ordering::Relaxed),
         interrupted,
         sessions_cut_off: cut_off,
+        sessions_unrecorded: unrecorded,
     }
 }
+
+/// How long cut sessions get to write their records before they are abandoned.
+const CUT_GRACE: Duration = Duration::from_secs(2);
 
 /// Claims the next session id, or `None` when `total_sessions` is reached.
 fn claim_session(ctx: &SwarmContext) -> Option<u64> {

@@ -34,6 +34,8 @@ fn earlier(a: Option<FirstFailure>, b: Option<FirstFailure>) -> Option<FirstFail
 }
 
 struct ConnectionResult {
+    /// Cut off by the end of the run, mid-login or mid-transfer.
+    interrupted: bool,
     login_done_us: Option<u64>,
     ok: u32,
     failed: u32,
@@ -79,6 +81,7 @@ pub async fn run_session(ctx: Arc<SwarmContext>, session_id: u64, intended_start
     let (mut ok, mut failed, mut bytes) = (0u32, 0u32, 0u64);
     let mut login_done: Option<u64> = None;
     let mut first_failure = None;
+    let mut interrupted = false;
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok(r) => {
@@ -86,6 +89,7 @@ pub async fn run_session(ctx: Arc<SwarmContext>, session_id: u64, intended_start
                 failed += r.failed;
                 bytes += r.bytes;
                 login_done = login_done.max(r.login_done_us);
+                interrupted |= r.interrupted;
                 first_failure = earlier(first_failure, r.first_failure);
             }
             Err(e) => {
@@ -103,7 +107,10 @@ pub async fn run_session(ctx: Arc<SwarmContext>, session_id: u64, intended_start
     let not_attempted = queue.lock().map(|q| q.len() as u32).unwrap_or(0);
     let (outcome, detail) = match first_failure {
         Some(f) => (Outcome::Failed(f.class), f.detail),
-        None if not_attempted > 0 => (Outcome::OK, "interrupted before all files were attempted".to_string()),
+        None if interrupted || not_attempted > 0 => (
+            Outcome::Interrupted,
+            format!("the run ended before this session did: {not_attempted} of {planned} files not attempted"),
+        ),
         None => (Outcome::OK, String::new()),
     };
     let record = SessionRecord {
@@ -148,6 +155,7 @@ async fn run_connection(
     let connection_id = ctx.next_connection_id.fetch_add(1, Ordering::Relaxed);
     let mut times = ConnectTimes::default();
     let mut result = ConnectionResult {
+        interrupted: false,
         login_done_us: None,
         ok: 0,
         failed: 0,
@@ -168,25 +176,37 @@ async fn run_connection(
         detail,
     };
 
-    let opened = ControlConnection::open(ctx.client.clone(), ctx.addr, source, &mut times).await;
+    let opened = {
+        let login = open_and_login(&ctx, source, &mut times);
+        tokio::pin!(login);
+        tokio::select! {
+            opened = &mut login => Some(opened),
+            _ = ctx.client.cut.cancelled() => None,
+        }
+    };
+    let Some(opened) = opened else {
+        result.interrupted = true;
+        let detail = "cut off at the end of the run's drain period, before logging in".to_string();
+        let rec = record(&times, &result, Outcome::Interrupted, detail);
+        let _ = ctx.records.send(Record::Connection(rec)).await;
+        return result;
+    };
     let mut conn = match opened {
-        Ok(mut c) => match c.login().await {
-            Ok(()) => {
-                result.login_done_us = Some(clock.now_us());
-                c
-            }
-            Err(e) => {
-                c.quit().await;
-                return connection_failed(
-                    &ctx,
-                    record(&times, &result, Outcome::Failed(e.class), e.detail.clone()),
-                    result,
-                    e.class,
-                    e.detail,
-                )
-                .await;
-            }
-        },
+        Ok(Ok(c)) => {
+            result.login_done_us = Some(clock.now_us());
+            c
+        }
+        Ok(Err((c, e))) => {
+            c.quit().await;
+            return connection_failed(
+                &ctx,
+                record(&times, &result, Outcome::Failed(e.class), e.detail.clone()),
+                result,
+                e.class,
+                e.detail,
+            )
+            .await;
+        }
         Err(e) => {
             return connection_failed(
                 &ctx,
@@ -238,6 +258,7 @@ async fn run_connection(
         result.bytes += ev.bytes;
         ctx.live.bytes.fetch_add(ev.bytes, Ordering::Relaxed);
         match ev.outcome.failure() {
+            None if ev.outcome.is_interrupted() => result.interrupted = true,
             None => result.ok += 1,
             Some(class) => {
                 result.failed += 1;
@@ -256,7 +277,9 @@ async fn run_connection(
         ctx.live.transfers_done.fetch_add(1, Ordering::Relaxed);
         let _ = ctx.records.send(Record::Transfer(ev)).await;
         if out.control_lost {
-            lost = result.first_failure.clone();
+            if !result.interrupted {
+                lost = result.first_failure.clone();
+            }
             break;
         }
     }
@@ -266,6 +289,10 @@ async fn run_connection(
             Outcome::Failed(f.class),
             format!("control connection lost: {}", f.detail),
         ),
+        None if result.interrupted => (
+            Outcome::Interrupted,
+            "cut off at the end of the run's drain period, mid-transfer".to_string(),
+        ),
         None => {
             conn.quit().await;
             (Outcome::OK, String::new())
@@ -274,6 +301,18 @@ async fn run_connection(
     let rec = record(&times, &result, outcome, detail);
     let _ = ctx.records.send(Record::Connection(rec)).await;
     result
+}
+
+type LoginResult =
+    Result<Result<ControlConnection, (ControlConnection, crate::ftp::ClientError)>, crate::ftp::ClientError>;
+
+/// Connects and logs in. A refused login hands the connection back, to say QUIT on it.
+async fn open_and_login(ctx: &SwarmContext, source: Option<IpAddr>, times: &mut ConnectTimes) -> LoginResult {
+    let mut c = ControlConnection::open(ctx.client.clone(), ctx.addr, source, times).await?;
+    Ok(match c.login().await {
+        Ok(()) => Ok(c),
+        Err(e) => Err((c, e)),
+    })
 }
 
 async fn connection_failed(

@@ -124,7 +124,8 @@ struct Tally {
 
 impl Tally {
     fn add(&mut self, s: &crate::summary::Summary) {
-        self.sessions += s.sessions.completed;
+        // Sessions the run's end cut off reached no verdict.
+        self.sessions += s.sessions.completed - s.sessions.interrupted.min(s.sessions.completed);
         self.sessions_failed += s.sessions.failed;
         self.attempts += s.transfers.attempted;
         self.failures += PASV_FAILURE_CLASSES
