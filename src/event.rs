@@ -23,10 +23,13 @@ pub enum FailureClass {
     ProtocolError,
     TlsError,
     Timeout,
+    /// Our side failed, not the server: out of file descriptors, a source address this host
+    /// does not have, no local port left to connect from.
+    LocalError,
 }
 
 impl FailureClass {
-    pub const ALL: [FailureClass; 13] = [
+    pub const ALL: [FailureClass; 14] = [
         FailureClass::ConnectRefused,
         FailureClass::ConnectTimeout,
         FailureClass::GreetingRejected,
@@ -40,6 +43,7 @@ impl FailureClass {
         FailureClass::ProtocolError,
         FailureClass::TlsError,
         FailureClass::Timeout,
+        FailureClass::LocalError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,7 @@ impl FailureClass {
             FailureClass::ProtocolError => "protocol_error",
             FailureClass::TlsError => "tls_error",
             FailureClass::Timeout => "timeout",
+            FailureClass::LocalError => "local_error",
         }
     }
 }

@@ -401,6 +401,9 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
             outcome.sessions_cut_off
         ));
     }
+    if let Some(why) = &outcome.stopped {
+        reasons.push(format!("stopped early: {why}"));
+    }
     if outcome.sessions_unrecorded > 0 {
         reasons.push(format!(
             "{} cut sessions could not write their records in time",

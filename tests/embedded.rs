@@ -360,3 +360,34 @@ async fn a_transfer_in_flight_at_the_cut_is_recorded_as_interrupted() {
     // Read back, the run gives the same summary.
     assert_eq!(summary::from_run_dir(&dir).unwrap(), report.summary);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_own_failures_are_local_errors_and_stop_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 192.0.2.1 (TEST-NET-1) is on no interface here: binding to it fails before any packet.
+    let profile = profile_file(
+        tmp.path(),
+        "name = \"wrong-source\"\n[load]\nsessions = 4\nduration = \"30s\"\nbackoff = \"0s\"\n\
+         [session]\nsource_addresses = [\"192.0.2.1\"]\n[target]\npasv_range = \"30480-30489\"\n",
+    );
+    let opts = RunOptions {
+        profile: Some(profile),
+        ..options(&tmp.path().join("run"), ProfileOverrides::default())
+    };
+    let started = std::time::Instant::now();
+    let report = run(opts, CancellationToken::new()).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let s = &report.summary;
+    assert!(
+        s.failures.get("local_error").copied().unwrap_or(0) > 0,
+        "{:?}",
+        s.failures
+    );
+    assert!(
+        !s.failures.contains_key("connect_refused"),
+        "blamed on the server: {:?}",
+        s.failures
+    );
+    let reason = report.manifest.partial_reason.unwrap_or_default();
+    assert!(reason.contains("the load machine, not the server"), "{reason}");
+}

@@ -19,16 +19,90 @@ pub struct ConnectTimes {
 }
 
 pub struct ControlConnection {
-    reader: BufReader<OwnedReadHalf>,
+    pub(super) replies: ReplyReader,
     writer: OwnedWriteHalf,
     pub(super) peer: SocketAddr,
     pub(super) local_ip: IpAddr,
     pub(super) config: Arc<ClientConfig>,
-    line: Vec<u8>,
     /// Reusable buffer for downloads, so a transfer allocates nothing.
     pub(super) data_buf: Vec<u8>,
     /// The server's 220 text: it names the server, which tells `plan` how it treats ports.
     greeting: String,
+}
+
+/// The control connection's read side: lines in, replies out.
+pub(super) struct ReplyReader {
+    reader: BufReader<OwnedReadHalf>,
+    line: Vec<u8>,
+}
+
+impl ReplyReader {
+    fn new(read: OwnedReadHalf) -> Self {
+        ReplyReader {
+            reader: BufReader::with_capacity(4096, read),
+            line: Vec::with_capacity(256),
+        }
+    }
+
+    async fn read_line(&mut self, phase: Phase) -> Result<(), ClientError> {
+        self.line.clear();
+        loop {
+            let available = match self.reader.fill_buf().await {
+                Ok(b) => b,
+                Err(e) => return Err(ClientError::io(phase, &e)),
+            };
+            if available.is_empty() {
+                return Err(ClientError::closed(phase, "server closed the control connection"));
+            }
+            let (take, done) = match available.iter().position(|&b| b == b'\n') {
+                Some(pos) => (pos + 1, true),
+                None => (available.len(), false),
+            };
+            if self.line.len() + take > MAX_LINE_BYTES + 2 {
+                return Err(ClientError::protocol(format!(
+                    "reply line longer than {MAX_LINE_BYTES} bytes"
+                )));
+            }
+            self.line.extend_from_slice(&available[..take]);
+            self.reader.consume(take);
+            if done {
+                while matches!(self.line.last(), Some(b'\n' | b'\r')) {
+                    self.line.pop();
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads one complete (possibly multi-line) reply within the reply timeout.
+    pub(super) async fn read(&mut self, config: &ClientConfig, phase: Phase) -> Result<Reply, ClientError> {
+        let limit = config.timeouts.reply;
+        let read = async {
+            let mut parser = ReplyParser::new();
+            loop {
+                self.read_line(phase).await?;
+                let raw = String::from_utf8_lossy(&self.line);
+                // A server may echo the password ("530 bad password 'x'"): it is scrubbed
+                // here, before any reply text can reach a record, a log or the screen.
+                let text = config.password.scrub_cow(&raw);
+                match parser.feed(&text) {
+                    Ok(Some(reply)) => return Ok(reply),
+                    Ok(None) => continue,
+                    Err(e) => return Err(ClientError::protocol(e.to_string())),
+                }
+            }
+        };
+        match tokio::time::timeout(limit, read).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::timeout(phase, &format!("no reply within {limit:?}"))),
+        }
+    }
+
+    /// Waits until the server has sent something (or closed), without consuming it: safe to
+    /// drop at any point, so it can race a data transfer.
+    pub(super) async fn server_spoke(&mut self) {
+        let _ = self.reader.fill_buf().await;
+    }
 }
 
 /// Opens a TCP connection from `source` (or a kernel-chosen address) within `limit`.
@@ -80,12 +154,11 @@ impl ControlConnection {
             .map_err(|e| ClientError::io(Phase::Connect, &e))?;
         let (r, w) = stream.into_split();
         let mut conn = ControlConnection {
-            reader: BufReader::with_capacity(4096, r),
+            replies: ReplyReader::new(r),
             writer: w,
             peer: addr,
             local_ip,
             config,
-            line: Vec::with_capacity(256),
             data_buf: Vec::new(),
             greeting: String::new(),
         };
@@ -112,58 +185,9 @@ impl ControlConnection {
         &self.greeting
     }
 
-    async fn read_line(&mut self, phase: Phase) -> Result<(), ClientError> {
-        self.line.clear();
-        loop {
-            let available = match self.reader.fill_buf().await {
-                Ok(b) => b,
-                Err(e) => return Err(ClientError::io(phase, &e)),
-            };
-            if available.is_empty() {
-                return Err(ClientError::closed(phase, "server closed the control connection"));
-            }
-            let (take, done) = match available.iter().position(|&b| b == b'\n') {
-                Some(pos) => (pos + 1, true),
-                None => (available.len(), false),
-            };
-            if self.line.len() + take > MAX_LINE_BYTES + 2 {
-                return Err(ClientError::protocol(format!(
-                    "reply line longer than {MAX_LINE_BYTES} bytes"
-                )));
-            }
-            self.line.extend_from_slice(&available[..take]);
-            self.reader.consume(take);
-            if done {
-                while matches!(self.line.last(), Some(b'\n' | b'\r')) {
-                    self.line.pop();
-                }
-                return Ok(());
-            }
-        }
-    }
-
     /// Reads one complete (possibly multi-line) reply within the reply timeout.
     pub async fn read_reply(&mut self, phase: Phase) -> Result<Reply, ClientError> {
-        let limit = self.config.timeouts.reply;
-        let read = async {
-            let mut parser = ReplyParser::new();
-            loop {
-                self.read_line(phase).await?;
-                let raw = String::from_utf8_lossy(&self.line);
-                // A server may echo the password ("530 bad password 'x'"): it is scrubbed
-                // here, before any reply text can reach a record, a log or the screen.
-                let text = self.config.password.scrub_cow(&raw);
-                match parser.feed(&text) {
-                    Ok(Some(reply)) => return Ok(reply),
-                    Ok(None) => continue,
-                    Err(e) => return Err(ClientError::protocol(e.to_string())),
-                }
-            }
-        };
-        match tokio::time::timeout(limit, read).await {
-            Ok(r) => r,
-            Err(_) => Err(ClientError::timeout(phase, &format!("no reply within {limit:?}"))),
-        }
+        self.replies.read(&self.config, phase).await
     }
 
     pub async fn send(&mut self, command: &str, phase: Phase) -> Result<(), ClientError> {

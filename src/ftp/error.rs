@@ -105,6 +105,16 @@ impl ClientError {
     }
 
     pub fn io(phase: Phase, e: &io::Error) -> Self {
+        if is_local(e) {
+            return ClientError {
+                class: FailureClass::LocalError,
+                reply_code: None,
+                detail: format!("on this machine, not the server: {e}"),
+                // The connection may be fine, but a machine out of descriptors or ports should
+                // not keep it busy.
+                control_lost: matches!(phase, Phase::Connect),
+            };
+        }
         match (phase, e.kind()) {
             (_, io::ErrorKind::TimedOut) => Self::timeout(phase, &e.to_string()),
             (Phase::Connect, _) => ClientError {
@@ -128,4 +138,13 @@ impl ClientError {
             _ => Self::closed(phase, &e.to_string()),
         }
     }
+}
+
+/// Errors of our own machine: descriptors, memory, local addresses and ports. A server can
+/// refuse or reset a connection, but it cannot make us run out of these.
+fn is_local(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::EADDRNOTAVAIL | libc::EADDRINUSE | libc::ENOBUFS | libc::ENOMEM)
+    ) || e.kind() == io::ErrorKind::AddrNotAvailable
 }

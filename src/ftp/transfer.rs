@@ -1,6 +1,6 @@
 //! RETR / STOR / LIST: one passive data connection each, every phase timestamped.
 
-use super::{ClientError, ControlConnection, Phase};
+use super::{ClientConfig, ClientError, ControlConnection, Phase};
 use crate::event::{FailureClass, Outcome, TransferCommand, TransferEvent};
 use crate::observe::LiveCounters;
 use std::time::{Duration, Instant};
@@ -220,9 +220,38 @@ impl ControlConnection {
             )));
         }
 
-        let moved = match req.command {
-            TransferCommand::Stor => self.upload(&mut data, req.bytes.unwrap_or(0), ev).await,
-            TransferCommand::Retr | TransferCommand::List => self.download(&mut data, ev, collect).await,
+        // The data moves while the control connection is watched: a server that gives up
+        // (426 on a data connection it has gone silent on) says so there, and waiting out the
+        // data idle timeout would misreport that as our timeout.
+        let mut early: Option<Result<super::reply::Reply, ClientError>> = None;
+        let moved = {
+            let config: &ClientConfig = &self.config;
+            let replies = &mut self.replies;
+            let mover = async {
+                match req.command {
+                    TransferCommand::Stor => upload(config, &mut data, req.bytes.unwrap_or(0), ev).await,
+                    TransferCommand::Retr | TransferCommand::List => {
+                        download(config, &mut self.data_buf, &mut data, ev, collect).await
+                    }
+                }
+            };
+            tokio::pin!(mover);
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut mover => break r,
+                    _ = replies.server_spoke(), if early.is_none() => {
+                        let reply = replies.read(config, Phase::FinalReply).await;
+                        let finished = matches!(&reply, Ok(r) if r.is_completion());
+                        early = Some(reply);
+                        // A 226 can overtake the last bytes still in our socket: read on to
+                        // the end. Anything else ends the transfer here.
+                        if !finished {
+                            break Ok(());
+                        }
+                    }
+                }
+            }
         };
         if ev.t_transfer_done_us.is_none() {
             ev.t_transfer_done_us = Some(clock.now_us());
@@ -233,7 +262,10 @@ impl ControlConnection {
 
         // Even after a broken data stream the server owes a final reply (426/451); reading it
         // keeps the control connection usable for the next file.
-        let final_reply = self.read_reply(Phase::FinalReply).await;
+        let final_reply = match early {
+            Some(reply) => reply,
+            None => self.read_reply(Phase::FinalReply).await,
+        };
         ev.t_final_reply_us = Some(clock.now_us());
         let final_reply = match (moved, final_reply) {
             (Err(e), Ok(r)) => {
@@ -267,74 +299,80 @@ impl ControlConnection {
         }
         Ok(())
     }
+}
 
-    async fn download(
-        &mut self,
-        data: &mut TcpStream,
-        ev: &mut TransferEvent,
-        mut collect: Option<(&mut Vec<u8>, usize)>,
-    ) -> Result<(), ClientError> {
-        let clock = self.config.clock;
-        let idle = self.config.timeouts.idle;
-        let cap = self.config.bandwidth_cap;
-        let chunk = cap.map_or(CHUNK, chunk_for_cap);
-        if self.data_buf.len() < chunk {
-            self.data_buf.resize(chunk, 0);
+async fn download(
+    config: &ClientConfig,
+    buf: &mut Vec<u8>,
+    data: &mut TcpStream,
+    ev: &mut TransferEvent,
+    mut collect: Option<(&mut Vec<u8>, usize)>,
+) -> Result<(), ClientError> {
+    let clock = config.clock;
+    let idle = config.timeouts.idle;
+    let cap = config.bandwidth_cap;
+    let chunk = cap.map_or(CHUNK, chunk_for_cap);
+    if buf.len() < chunk {
+        buf.resize(chunk, 0);
+    }
+    let started = Instant::now();
+    loop {
+        let n = match tokio::time::timeout(idle, data.read(&mut buf[..chunk])).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(ClientError::io(Phase::Transfer, &e)),
+            Err(_) => return Err(idle_timeout(idle, ev.bytes)),
+        };
+        if n == 0 {
+            return Ok(());
         }
-        let started = Instant::now();
-        loop {
-            let n = match tokio::time::timeout(idle, data.read(&mut self.data_buf[..chunk])).await {
-                Ok(Ok(n)) => n,
-                Ok(Err(e)) => return Err(ClientError::io(Phase::Transfer, &e)),
-                Err(_) => return Err(idle_timeout(idle, ev.bytes)),
-            };
-            if n == 0 {
-                return Ok(());
-            }
-            if ev.t_first_byte_us.is_none() {
-                ev.t_first_byte_us = Some(clock.now_us());
-            }
-            ev.bytes += n as u64;
-            if let Some((buf, max)) = collect.as_mut() {
-                let room = max.saturating_sub(buf.len());
-                buf.extend_from_slice(&self.data_buf[..n.min(room)]);
-            }
-            if let Some(c) = cap {
-                pace(started, ev.bytes, c).await;
-            }
+        if ev.t_first_byte_us.is_none() {
+            ev.t_first_byte_us = Some(clock.now_us());
+        }
+        ev.bytes += n as u64;
+        if let Some((kept, max)) = collect.as_mut() {
+            let room = max.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        }
+        if let Some(c) = cap {
+            pace(started, ev.bytes, c).await;
         }
     }
+}
 
-    async fn upload(&mut self, data: &mut TcpStream, size: u64, ev: &mut TransferEvent) -> Result<(), ClientError> {
-        let clock = self.config.clock;
-        let idle = self.config.timeouts.idle;
-        let cap = self.config.bandwidth_cap;
-        let chunk = cap.map_or(CHUNK, chunk_for_cap) as u64;
-        let started = Instant::now();
-        while ev.bytes < size {
-            let n = (size - ev.bytes).min(chunk) as usize;
-            match tokio::time::timeout(idle, data.write_all(&UPLOAD_PATTERN[..n])).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(ClientError::io(Phase::Transfer, &e)),
-                Err(_) => return Err(idle_timeout(idle, ev.bytes)),
-            }
-            if ev.t_first_byte_us.is_none() {
-                ev.t_first_byte_us = Some(clock.now_us());
-            }
-            ev.bytes += n as u64;
-            if let Some(c) = cap {
-                pace(started, ev.bytes, c).await;
-            }
+async fn upload(
+    config: &ClientConfig,
+    data: &mut TcpStream,
+    size: u64,
+    ev: &mut TransferEvent,
+) -> Result<(), ClientError> {
+    let clock = config.clock;
+    let idle = config.timeouts.idle;
+    let cap = config.bandwidth_cap;
+    let chunk = cap.map_or(CHUNK, chunk_for_cap) as u64;
+    let started = Instant::now();
+    while ev.bytes < size {
+        let n = (size - ev.bytes).min(chunk) as usize;
+        match tokio::time::timeout(idle, data.write_all(&UPLOAD_PATTERN[..n])).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(ClientError::io(Phase::Transfer, &e)),
+            Err(_) => return Err(idle_timeout(idle, ev.bytes)),
         }
-        // The transfer is done when the last byte is handed over; the FIN that follows lets
-        // the server close, so a later timestamp could postdate the server's release.
-        ev.t_transfer_done_us = Some(clock.now_us());
-        // FIN tells the server the file is complete.
-        match tokio::time::timeout(idle, data.shutdown()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ClientError::io(Phase::Transfer, &e)),
-            Err(_) => Err(idle_timeout(idle, ev.bytes)),
+        if ev.t_first_byte_us.is_none() {
+            ev.t_first_byte_us = Some(clock.now_us());
         }
+        ev.bytes += n as u64;
+        if let Some(c) = cap {
+            pace(started, ev.bytes, c).await;
+        }
+    }
+    // The transfer is done when the last byte is handed over; the FIN that follows lets
+    // the server close, so a later timestamp could postdate the server's release.
+    ev.t_transfer_done_us = Some(clock.now_us());
+    // FIN tells the server the file is complete.
+    match tokio::time::timeout(idle, data.shutdown()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ClientError::io(Phase::Transfer, &e)),
+        Err(_) => Err(idle_timeout(idle, ev.bytes)),
     }
 }
 

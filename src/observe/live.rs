@@ -11,6 +11,8 @@ pub struct LiveCounters {
     pub sessions_active: AtomicI64,
     pub sessions_done: AtomicU64,
     pub sessions_dropped: AtomicU64,
+    /// Control connections that logged in.
+    pub logins: AtomicU64,
     pub control_open: AtomicI64,
     /// PASV/EPSV answered with a port, data connection not yet open.
     pub pasv_pending: AtomicI64,
@@ -34,6 +36,7 @@ impl Default for LiveCounters {
             sessions_active: AtomicI64::new(0),
             sessions_done: AtomicU64::new(0),
             sessions_dropped: AtomicU64::new(0),
+            logins: AtomicU64::new(0),
             control_open: AtomicI64::new(0),
             pasv_pending: AtomicI64::new(0),
             data_open: AtomicI64::new(0),

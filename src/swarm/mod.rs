@@ -9,7 +9,7 @@ pub mod files;
 pub mod remote;
 mod session;
 
-use crate::event::Record;
+use crate::event::{FailureClass, Record};
 use crate::ftp::ClientConfig;
 use crate::observe::LiveCounters;
 use crate::profile::{Arrival, LoadModel, Profile};
@@ -48,6 +48,8 @@ pub struct SwarmOutcome {
     pub sessions_cut_off: u64,
     /// Cut sessions that did not write their records within a grace period (lost).
     pub sessions_unrecorded: u64,
+    /// Why the load stopped before its limits, when it stopped itself.
+    pub stopped: Option<String>,
 }
 
 /// Runs the load until the profile's limits or `interrupt`. Session ids start at 1.
@@ -82,6 +84,7 @@ pub async fn run(ctx: Arc<SwarmContext>, interrupt: CancellationToken) -> SwarmO
     // files; or the duration, after which sessions in flight finish the files they have. Either
     // way they get `load.drain`; then whatever still runs is cut where it is and recorded as
     // interrupted, so `--duration` bounds the wall time even with an hour of think time.
+    let mut stopped = None;
     let (interrupted, cut_off, unrecorded) = {
         let finished = async { while tasks.join_next().await.is_some() {} };
         tokio::pin!(finished);
@@ -95,6 +98,13 @@ pub async fn run(ctx: Arc<SwarmContext>, interrupt: CancellationToken) -> SwarmO
             _ = &mut finished => true,
             _ = interrupt.cancelled() => false,
             _ = past_duration => false,
+            reason = watchdog(&ctx.live) => {
+                tracing::warn!("stopping the load: {reason}");
+                stopped = Some(reason);
+                no_new_sessions.cancel();
+                ctx.stop_files.cancel();
+                false
+            }
         };
         // Both can be ready at once (an interrupt that stopped the workers also finished
         // them); a run an interrupt cut short is partial whichever branch won.
@@ -132,8 +142,54 @@ pub async fn run(ctx: Arc<SwarmContext>, interrupt: CancellationToken) -> SwarmO
         interrupted,
         sessions_cut_off: cut_off,
         sessions_unrecorded: unrecorded,
+        stopped,
     }
 }
+
+/// Resolves when going on would measure nothing about the server: our own machine failing
+/// (`local_error` outnumbering logins and transfers), or a target that stopped accepting
+/// connections altogether (a server that died mid-run: nothing but refused or timed-out
+/// connects for [`GONE_AFTER`]; backoff thins the attempts, so this counts time, not rate).
+async fn watchdog(live: &LiveCounters) -> String {
+    const WINDOW: Duration = Duration::from_secs(1);
+    let snapshot = || {
+        (
+            live.failures_of(FailureClass::LocalError),
+            live.failures_of(FailureClass::ConnectRefused) + live.failures_of(FailureClass::ConnectTimeout),
+            live.logins.load(Ordering::Relaxed) + live.transfers_done.load(Ordering::Relaxed),
+        )
+    };
+    let mut last = snapshot();
+    let (mut last_progress, mut refused_since) = (Instant::now(), 0);
+    loop {
+        tokio::time::sleep(WINDOW).await;
+        let now = snapshot();
+        let (local, refused, progress) = (now.0 - last.0, now.1 - last.1, now.2 - last.2);
+        last = now;
+        if local >= 10 && local > progress {
+            return format!(
+                "{local} local errors in the last second against {progress} logins and transfers: \
+                 the load machine, not the server, is failing (see local_error in the results; \
+                 raise the file-descriptor limit with `ulimit -n`, check source_addresses, or lower the load)"
+            );
+        }
+        if progress > 0 {
+            (last_progress, refused_since) = (Instant::now(), 0);
+        } else {
+            refused_since += refused;
+        }
+        let silent = last_progress.elapsed();
+        if silent >= GONE_AFTER && refused_since >= 10 {
+            return format!(
+                "the target went away: {refused_since} connections refused or timed out and none logged in for {:.0} s",
+                silent.as_secs_f64()
+            );
+        }
+    }
+}
+
+/// How long only refused connects and no progress mean the target is gone.
+const GONE_AFTER: Duration = Duration::from_secs(4);
 
 /// How long cut sessions get to write their records before they are abandoned.
 const CUT_GRACE: Duration = Duration::from_secs(2);

@@ -194,6 +194,7 @@ async fn run_connection(
     let mut conn = match opened {
         Ok(Ok(c)) => {
             result.login_done_us = Some(clock.now_us());
+            ctx.live.logins.fetch_add(1, Ordering::Relaxed);
             c
         }
         Ok(Err((c, e))) => {
