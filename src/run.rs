@@ -401,6 +401,21 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
             outcome.sessions_cut_off
         ));
     }
+    // A closed model whose workers did not all get a session going (the machine ran out of
+    // descriptors, say) measured a smaller load than the one asked for.
+    let load = &profile.load;
+    if load.model == crate::profile::LoadModel::Closed
+        && !outcome.interrupted
+        && outcome.stopped.is_none()
+        && load.duration.is_some_and(|d| d.0 > load.ramp_up.0)
+        && load.total_sessions.is_none_or(|t| t >= u64::from(load.sessions))
+        && outcome.sessions_started < u64::from(load.sessions)
+    {
+        reasons.push(format!(
+            "only {} of the {} configured sessions ever started; the load was smaller than asked",
+            outcome.sessions_started, load.sessions
+        ));
+    }
     if let Some(why) = &outcome.stopped {
         reasons.push(format!("stopped early: {why}"));
     }

@@ -235,3 +235,73 @@ fn ctrl_c_during_the_preflight_exits_130_at_once() {
     );
     assert!(stderr.contains("interrupted during the preflight"), "{stderr}");
 }
+
+/// Runs the binary under `bash -c` with `limits` applied first (ulimit), returning its output.
+fn run_limited(limits: &str, args: &str, out: &Path) -> (std::process::Output, Duration) {
+    let started = Instant::now();
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{limits}; exec '{}' run -q --no-report -o '{}' {args}",
+            env!("CARGO_BIN_EXE_ftpswarm"),
+            out.display()
+        ))
+        .env_remove("FTPSWARM_PASSWORD")
+        .output()
+        .unwrap();
+    (o, started.elapsed())
+}
+
+#[test]
+fn a_full_disk_stops_the_run_promptly_and_marks_it_partial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    // A file-size limit of 200 KiB fails writes beyond it (EFBIG) as a full disk would
+    // (ENOSPC); SIGXFSZ ignored, as the limit would otherwise kill the process.
+    let (o, took) = run_limited(
+        "ulimit -f 400; trap '' XFSZ",
+        "--duration 30s --pasv-range 30900-30949",
+        &out,
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(took < Duration::from_secs(15), "noticed only after {took:?}: {stderr}");
+    assert!(!o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("incomplete") || stderr.contains("cannot write"),
+        "{stderr}"
+    );
+    let m = manifest(&out);
+    assert_eq!(m["status"], "partial");
+    assert!(
+        m["partial_reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not all be written"),
+        "{m}"
+    );
+    assert_whole_rows(&out, "full disk");
+}
+
+#[test]
+fn running_out_of_file_descriptors_is_our_failure_and_stops_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let (o, took) = run_limited(
+        "ulimit -n 96",
+        "--duration 30s --sessions 300 --pasv-range 30950-30999",
+        &out,
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(took < Duration::from_secs(20), "took {took:?}: {stderr}");
+    let m = manifest(&out);
+    assert_eq!(m["status"], "partial", "{stderr}");
+    let reason = m["partial_reason"].as_str().unwrap();
+    assert!(reason.contains("the load machine, not the server"), "{reason}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(
+        summary["failures"]["local_error"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        summary["failures"]
+    );
+}

@@ -9,7 +9,7 @@ use super::{OutputError, CONNECTIONS, EVENTS, SESSIONS};
 use crate::event::{ConnectionRecord, Record, SessionRecord, TransferEvent};
 use std::cell::Cell;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,8 @@ struct RowFile {
     pending: Vec<u8>,
     /// End of the last whole row in `pending`.
     whole: usize,
+    /// Bytes of whole rows in the file.
+    on_disk: u64,
     last_write: Instant,
     /// Set by [`RecordWriter::sync`]: the next flush writes regardless of age or size. (The
     /// csv writer lends its inner writer out only by shared reference.)
@@ -38,15 +40,22 @@ impl RowFile {
             file,
             pending: Vec::with_capacity(BATCH_BYTES),
             whole: 0,
+            on_disk: 0,
             last_write: Instant::now(),
             write_now: Cell::new(false),
         }
     }
 
-    /// Writes every whole row held so far.
+    /// Writes every whole row held so far. A write that fails part way (a full disk) is
+    /// taken back to the last whole row, so the file never ends inside one.
     fn write_whole_rows(&mut self) -> std::io::Result<()> {
         if self.whole > 0 {
-            self.file.write_all(&self.pending[..self.whole])?;
+            if let Err(e) = self.file.write_all(&self.pending[..self.whole]) {
+                let _ = self.file.set_len(self.on_disk);
+                let _ = self.file.seek(std::io::SeekFrom::Start(self.on_disk));
+                return Err(e);
+            }
+            self.on_disk += self.whole as u64;
             self.pending.drain(..self.whole);
             self.whole = 0;
         }
