@@ -1,7 +1,7 @@
 //! The control connection: bounded line reading, reply assembly, commands with timeouts.
 
 use super::error::{ClientError, Phase};
-use super::reply::{Reply, ReplyParser, MAX_LINE_BYTES};
+use super::reply::{LineAssembler, Reply, ReplyParser};
 use super::ClientConfig;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -24,7 +24,7 @@ pub struct ControlConnection {
     pub(super) peer: SocketAddr,
     pub(super) local_ip: IpAddr,
     pub(super) config: Arc<ClientConfig>,
-    line: Vec<u8>,
+    line: LineAssembler,
     /// Reusable buffer for downloads, so a transfer allocates nothing.
     pub(super) data_buf: Vec<u8>,
     /// The server's 220 text: it names the server, which tells `plan` how it treats ports.
@@ -85,7 +85,7 @@ impl ControlConnection {
             peer: addr,
             local_ip,
             config,
-            line: Vec::with_capacity(256),
+            line: LineAssembler::new(),
             data_buf: Vec::new(),
             greeting: String::new(),
         };
@@ -122,21 +122,12 @@ impl ControlConnection {
             if available.is_empty() {
                 return Err(ClientError::closed(phase, "server closed the control connection"));
             }
-            let (take, done) = match available.iter().position(|&b| b == b'\n') {
-                Some(pos) => (pos + 1, true),
-                None => (available.len(), false),
-            };
-            if self.line.len() + take > MAX_LINE_BYTES + 2 {
-                return Err(ClientError::protocol(format!(
-                    "reply line longer than {MAX_LINE_BYTES} bytes"
-                )));
-            }
-            self.line.extend_from_slice(&available[..take]);
+            let (take, done) = self
+                .line
+                .push(available)
+                .map_err(|e| ClientError::protocol(e.to_string()))?;
             self.reader.consume(take);
             if done {
-                while matches!(self.line.last(), Some(b'\n' | b'\r')) {
-                    self.line.pop();
-                }
                 return Ok(());
             }
         }
@@ -149,7 +140,7 @@ impl ControlConnection {
             let mut parser = ReplyParser::new();
             loop {
                 self.read_line(phase).await?;
-                let text = String::from_utf8_lossy(&self.line);
+                let text = String::from_utf8_lossy(self.line.line());
                 match parser.feed(&text) {
                     Ok(Some(reply)) => return Ok(reply),
                     Ok(None) => continue,
