@@ -57,9 +57,12 @@ async fn normal_session(addr: SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_control_line_gets_500_and_a_close_and_the_server_serves_on() {
     let (lo, hi) = test_pasv_range(10);
-    let server = EmbeddedServer::start(EmbeddedConfig::loopback(PortRange { min: lo, max: hi }))
-        .await
-        .unwrap();
+    // As `serve` configures it.
+    let config = EmbeddedConfig {
+        cap_control_lines: true,
+        ..EmbeddedConfig::loopback(PortRange { min: lo, max: hi })
+    };
+    let server = EmbeddedServer::start(config).await.unwrap();
     let addr = server.addr;
     normal_session(addr).await;
     let rss_before = rss_bytes();
@@ -112,4 +115,82 @@ async fn an_endless_control_line_gets_500_and_a_close_and_the_server_serves_on()
     // The server is still there for everyone else.
     normal_session(addr).await;
     server.stop().await;
+}
+
+fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The reproduction: `ftpswarm serve` sent 16+ MiB without a newline.
+#[test]
+fn serve_answers_an_endless_line_with_500_and_keeps_its_memory() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let (lo, hi) = test_pasv_range(10);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftpswarm"))
+        .args(["serve", "--port", "0", "--pasv", &format!("{lo}-{hi}")])
+        .env("FTPSWARM_PASSWORD", "pw")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split('@')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let rss_before = rss_of(child.id());
+
+    let stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    let mut greeting = [0u8; 256];
+    let n = reader.read(&mut greeting).unwrap();
+    assert!(greeting[..n].starts_with(b"220"));
+    let mut w = stream;
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'A'; 64 * 1024];
+        let mut sent = 0;
+        while sent < LINE && w.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+        }
+        sent
+    });
+    let mut answer = Vec::new();
+    let _ = reader.read_to_end(&mut answer);
+    let sent = writer.join().unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("500 "), "want a 500, got {answer:?}");
+    let grown = rss_of(child.id()).saturating_sub(rss_before);
+    assert!(
+        grown < 16 * 1024 * 1024,
+        "serve's RSS grew by {grown} bytes ({sent} sent)"
+    );
+
+    // Another client is served as usual.
+    let stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut r = BufReader::new(stream.try_clone().unwrap());
+    let mut w = stream;
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220"), "{line:?}");
+    w.write_all(b"USER ftpswarm\r\nPASS pw\r\n").unwrap();
+    for code in ["331", "230"] {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with(code), "expected {code}, got {line:?}");
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
 }
