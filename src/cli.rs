@@ -542,18 +542,60 @@ fn init_logging(verbose: u8) {
         _ => "ftpswarm=debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Colours only for a person at a terminal: in a file or a pipe they are noise.
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
 }
 
+/// `--help` and `--version` print as usual; anything else clap rejects is bad input: one
+/// line saying what is wrong (with clap's tip, when it has one) and exit code 1.
+fn argument_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            eprintln!("error: no command given; `ftpswarm --help` lists them");
+            return ExitCode::FAILURE;
+        }
+        _ => {}
+    }
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let what = lines
+        .next()
+        .map_or("invalid arguments", |l| l.strip_prefix("error:").map_or(l, str::trim));
+    let tip = lines
+        .find_map(|l| l.strip_prefix("tip:"))
+        .map(|t| format!(" ({})", t.trim()))
+        .unwrap_or_default();
+    let line = format!("{what}{tip}; see --help");
+    eprintln!(
+        "error: {}",
+        crate::printable::clip(
+            &crate::printable::escape_controls(&line),
+            crate::printable::MAX_ERROR_CHARS
+        )
+    );
+    ExitCode::FAILURE
+}
+
 /// Entry point of the binary. Errors are one clear line on stderr and a non-zero exit code,
 /// never a panic or a backtrace.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return argument_error(&e),
+    };
     init_logging(cli.verbose);
+    tracing::debug!("ftpswarm {} (pid {})", env!("CARGO_PKG_VERSION"), std::process::id());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -586,7 +628,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::printable::error_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -10,6 +10,7 @@ pub mod model;
 pub mod observe;
 pub mod output;
 pub mod plan;
+pub mod printable;
 pub mod probe;
 pub mod profile;
 pub mod report;

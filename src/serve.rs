@@ -27,6 +27,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         pasv: opts.pasv,
         user: opts.user,
         password: Secret::new(password),
+        cap_control_lines: true,
     };
     let mut server = EmbeddedServer::start(config.clone()).await?;
     println!(

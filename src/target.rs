@@ -64,6 +64,8 @@ pub enum TargetError {
     Scheme(String),
     #[error("{0:?} has no host; write it like ftp://user@127.0.0.1:2121")]
     NoHost(String),
+    #[error("{0:?} names port 0, which no server listens on; give the control port, e.g. ftp://user@127.0.0.1:2121")]
+    PortZero(String),
     #[error(
         "no password for {user}@{host}: put it in {PASSWORD_ENV} (or in the URL), or run on a terminal to be asked"
     )]
@@ -88,10 +90,14 @@ impl Target {
             "" => "anonymous".to_string(),
             u => percent_decode(u),
         };
+        let port = url.port().unwrap_or(21);
+        if port == 0 {
+            return Err(TargetError::PortZero(redact_url(s)));
+        }
         let password = url.password().map(|p| Secret::new(percent_decode(p)));
         Ok(Target {
             host,
-            port: url.port().unwrap_or(21),
+            port,
             user,
             password,
             security,
@@ -198,5 +204,14 @@ mod tests {
         let e = Target::parse("ftp://u:hunter2@:99999").unwrap_err().to_string();
         assert!(!e.contains("hunter2"), "{e}");
         assert_eq!(redact_url("ftp://u:pw@h:21"), "ftp://u:***@h:21");
+    }
+
+    #[test]
+    fn port_0_is_bad_input() {
+        let e = Target::parse("ftp://u:hunter2@127.0.0.1:0").unwrap_err();
+        assert!(matches!(e, TargetError::PortZero(_)), "{e:?}");
+        let e = e.to_string();
+        assert!(e.contains("port 0") && !e.contains("hunter2"), "{e}");
+        assert!(Target::parse("ftp://h:00").is_err());
     }
 }

@@ -232,3 +232,99 @@ fn plan_what_if_prints_a_recommendation_and_json() {
     assert!(rec["width"].as_u64().unwrap() > 0);
     assert_eq!(rec["firewall_snippets"].as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn argument_errors_exit_1_on_one_line() {
+    // README: "1 means bad input ...; the error is one line saying what is wrong".
+    let o = ftpswarm(&["run", "--paralel", "2"], &[]);
+    let err = assert_clean_failure(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: ") && err.contains("--paralel"), "{err}");
+    assert!(err.contains("--parallel"), "clap's tip is kept: {err}");
+
+    let o = ftpswarm(&["run", "--duration", "soon"], &[]);
+    let err = assert_clean_failure(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("--duration") && err.contains("soon"), "{err}");
+
+    let o = ftpswarm(&[], &[]);
+    assert_clean_failure(&o);
+    assert_eq!(o.status.code(), Some(1));
+
+    // Asking for help is not an error.
+    let o = ftpswarm(&["run", "--help"], &[]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"));
+}
+
+#[test]
+fn an_error_and_its_cause_are_said_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let err = assert_clean_failure(&ftpswarm(
+        &["run", "--duration", "1s", "-q", "-o", file.to_str().unwrap()],
+        &[],
+    ));
+    assert!(err.contains("os error"), "{err}");
+    assert_eq!(err.matches("File exists").count(), 1, "{err}");
+}
+
+#[test]
+fn no_colours_when_stderr_is_not_a_terminal() {
+    // Logs at -vv, then a quick failure: both go to a pipe here.
+    let o = ftpswarm(
+        &["-vv", "run", "--target", "ftp://bob@127.0.0.1:0"],
+        &[("FTPSWARM_PASSWORD", "pw")],
+    );
+    let err = stderr_of(&o);
+    assert!(err.contains("DEBUG"), "-vv logs something: {err}");
+    assert!(!err.contains('\u{1b}'), "ANSI escapes in a pipe: {err:?}");
+}
+
+#[test]
+fn control_characters_from_input_are_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A path that does not exist, with an escape sequence and a bell in its name.
+    let path = tmp.path().join("evil\u{1b}[31mred\u{7}.toml");
+    let err = assert_clean_failure(&ftpswarm(&["run", "-p", path.to_str().unwrap()], &[]));
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    assert!(err.contains("evil\\u{1b}[31mred\\u{7}.toml"), "{err}");
+
+    // A key with a NUL and a line break in it, quoted in TOML.
+    let p = tmp.path().join("keys.toml");
+    std::fs::write(&p, "[load]\n\"bad\\u0000key\\nsecond\" = 1\n").unwrap();
+    let err = assert_clean_failure(&ftpswarm(&["run", "-p", p.to_str().unwrap()], &[]));
+    assert!(!err.contains('\0'), "{err:?}");
+    assert!(err.contains("bad\\0key\\nsecond"), "{err}");
+
+    // And a URL.
+    let err = assert_clean_failure(&ftpswarm(&["run", "--target", "ftp://bob@h\u{7}ost\u{1b}:21"], &[]));
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+}
+
+#[test]
+fn a_huge_unknown_toml_key_is_not_echoed_in_full() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("huge.toml");
+    let key = "k".repeat(10 * 1024 * 1024);
+    std::fs::write(&p, format!("[load]\n{key} = 1\n")).unwrap();
+    let err = assert_clean_failure(&ftpswarm(&["run", "-p", p.to_str().unwrap()], &[]));
+    assert!(err.len() < 2_000, "{} bytes of error", err.len());
+    assert!(
+        err.contains("line 2") && err.contains("kkkk…"),
+        "{}",
+        &err[..err.len().min(300)]
+    );
+}
+
+#[test]
+fn port_0_is_bad_input_not_a_refusal() {
+    let o = ftpswarm(
+        &["run", "--target", "ftp://bob@127.0.0.1:0"],
+        &[("FTPSWARM_PASSWORD", "pw")],
+    );
+    let err = assert_clean_failure(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("port 0") && !err.contains("connect_refused"), "{err}");
+}

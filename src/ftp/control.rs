@@ -1,7 +1,7 @@
 //! The control connection: bounded line reading, reply assembly, commands with timeouts.
 
 use super::error::{ClientError, Phase};
-use super::reply::{Reply, ReplyParser, MAX_LINE_BYTES};
+use super::reply::{LineAssembler, Reply, ReplyParser};
 use super::ClientConfig;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -33,14 +33,14 @@ pub struct ControlConnection {
 /// The control connection's read side: lines in, replies out.
 pub(super) struct ReplyReader {
     reader: BufReader<OwnedReadHalf>,
-    line: Vec<u8>,
+    line: LineAssembler,
 }
 
 impl ReplyReader {
     fn new(read: OwnedReadHalf) -> Self {
         ReplyReader {
             reader: BufReader::with_capacity(4096, read),
-            line: Vec::with_capacity(256),
+            line: LineAssembler::new(),
         }
     }
 
@@ -54,21 +54,12 @@ impl ReplyReader {
             if available.is_empty() {
                 return Err(ClientError::closed(phase, "server closed the control connection"));
             }
-            let (take, done) = match available.iter().position(|&b| b == b'\n') {
-                Some(pos) => (pos + 1, true),
-                None => (available.len(), false),
-            };
-            if self.line.len() + take > MAX_LINE_BYTES + 2 {
-                return Err(ClientError::protocol(format!(
-                    "reply line longer than {MAX_LINE_BYTES} bytes"
-                )));
-            }
-            self.line.extend_from_slice(&available[..take]);
+            let (take, done) = self
+                .line
+                .push(available)
+                .map_err(|e| ClientError::protocol(e.to_string()))?;
             self.reader.consume(take);
             if done {
-                while matches!(self.line.last(), Some(b'\n' | b'\r')) {
-                    self.line.pop();
-                }
                 return Ok(());
             }
         }
@@ -81,7 +72,7 @@ impl ReplyReader {
             let mut parser = ReplyParser::new();
             loop {
                 self.read_line(phase).await?;
-                let raw = String::from_utf8_lossy(&self.line);
+                let raw = String::from_utf8_lossy(self.line.line());
                 // A server may echo the password ("530 bad password 'x'"): it is scrubbed
                 // here, before any reply text can reach a record, a log or the screen.
                 let text = config.password.scrub_cow(&raw);

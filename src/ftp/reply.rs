@@ -125,6 +125,57 @@ impl ReplyParser {
     }
 }
 
+/// Cuts a byte stream into reply lines, bounding each line's length before it is stored, so
+/// that a server streaming an endless line costs at most [`MAX_LINE_BYTES`] of memory.
+#[derive(Debug, Default)]
+pub struct LineAssembler {
+    line: Vec<u8>,
+    complete: bool,
+}
+
+impl LineAssembler {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes bytes from `input` up to and including the first `\n`. Returns how many bytes it
+    /// used and whether a line is complete; [`LineAssembler::line`] then holds it without its
+    /// CR/LF, until the next call starts a new line. A line longer than [`MAX_LINE_BYTES`]
+    /// (plus CR LF) is an error, raised before its excess is stored.
+    pub fn push(&mut self, input: &[u8]) -> Result<(usize, bool), ReplyError> {
+        if self.complete {
+            self.line.clear();
+            self.complete = false;
+        }
+        let (take, done) = match input.iter().position(|&b| b == b'\n') {
+            Some(pos) => (pos + 1, true),
+            None => (input.len(), false),
+        };
+        if self.line.len() + take > MAX_LINE_BYTES + 2 {
+            return Err(ReplyError::LineTooLong);
+        }
+        self.line.extend_from_slice(&input[..take]);
+        if done {
+            while matches!(self.line.last(), Some(b'\n' | b'\r')) {
+                self.line.pop();
+            }
+            self.complete = true;
+        }
+        Ok((take, done))
+    }
+
+    /// The line so far (complete once `push` said so).
+    pub fn line(&self) -> &[u8] {
+        &self.line
+    }
+
+    /// Forgets any partial line.
+    pub fn clear(&mut self) {
+        self.line.clear();
+        self.complete = false;
+    }
+}
+
 /// Host and port announced by a 227 reply to PASV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PassiveAddress {

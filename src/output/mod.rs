@@ -18,8 +18,9 @@ pub const SUMMARY: &str = "summary.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("cannot create run directory {path}: {source}")]
-    Create { path: PathBuf, source: std::io::Error },
+    // Not named `source`: the message already says it, and an error chain would say it twice.
+    #[error("cannot create run directory {path}: {reason}")]
+    Create { path: PathBuf, reason: std::io::Error },
     #[error("cannot write {path}: {message}")]
     Write { path: PathBuf, message: String },
     #[error(
@@ -65,9 +66,9 @@ pub fn create_run_dir(
             candidate
         }
     };
-    std::fs::create_dir_all(&path).map_err(|source| OutputError::Create {
+    std::fs::create_dir_all(&path).map_err(|reason| OutputError::Create {
         path: path.clone(),
-        source,
+        reason,
     })?;
     Ok(path)
 }

@@ -1,5 +1,6 @@
 //! Profile errors that tell a person exactly where to look: file, line, field, what is allowed.
 
+use crate::printable::{clip_quoted, MAX_ECHO_CHARS};
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,24 +33,30 @@ impl std::error::Error for ProfileError {}
 
 impl fmt::Display for ProfileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Messages quote keys and values from the file: a 10 MB key is shown by its start.
+        let clipped;
+        let message = match self {
+            ProfileError::Io { message, .. }
+            | ProfileError::Syntax { message, .. }
+            | ProfileError::Invalid { message, .. }
+            | ProfileError::Override { message, .. } => {
+                clipped = clip_quoted(message, MAX_ECHO_CHARS);
+                &clipped
+            }
+        };
         match self {
-            ProfileError::Io { file, message } => {
+            ProfileError::Io { file, .. } => {
                 write!(f, "cannot read profile {file}: {message}")
             }
-            ProfileError::Syntax { file, line, message } => match line {
+            ProfileError::Syntax { file, line, .. } => match line {
                 Some(l) => write!(f, "profile {file}, line {l}: {message}"),
                 None => write!(f, "profile {file}: {message}"),
             },
-            ProfileError::Invalid {
-                file,
-                line,
-                field,
-                message,
-            } => match line {
+            ProfileError::Invalid { file, line, field, .. } => match line {
                 Some(l) => write!(f, "profile {file}, line {l}, field `{field}`: {message}"),
                 None => write!(f, "profile {file}, field `{field}` (default value): {message}"),
             },
-            ProfileError::Override { flag, message } => write!(f, "{flag}: {message}"),
+            ProfileError::Override { flag, .. } => write!(f, "{flag}: {message}"),
         }
     }
 }
@@ -103,6 +110,17 @@ fn span_of_field(text: &str, field: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_unknown_key_is_shown_by_its_start() {
+        let key = "k".repeat(1_000_000);
+        let text = format!("[load]\n{key} = 1\n");
+        let e = crate::profile::Profile::from_toml_str(&text, "big.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.len() < 2_000, "{} bytes", e.len());
+        assert!(e.contains(&format!("`{}…`", "k".repeat(MAX_ECHO_CHARS))), "{e}");
+    }
 
     #[test]
     fn finds_nested_field_lines() {

@@ -261,7 +261,7 @@ async fn measure(
             }
             // A width where not even the preflight can log in is a result: every session fails.
             Err(e) if tally.sessions == 0 => {
-                let message = format!("{e:#}");
+                let message = crate::printable::error_line(&e);
                 progress.notes.push(format!(
                     "width {width}: no run could start ({message}); counted as 100% failed"
                 ));
@@ -272,8 +272,9 @@ async fn measure(
             }
             Err(e) => {
                 progress.notes.push(format!(
-                    "width {width}: run {} failed ({e:#}); keeping the runs before it",
-                    tally.runs
+                    "width {width}: run {} failed ({}); keeping the runs before it",
+                    tally.runs,
+                    crate::printable::error_line(&e)
                 ));
                 break;
             }
@@ -371,7 +372,7 @@ pub async fn sweep(opts: &SweepOptions, interrupt: CancellationToken) -> anyhow:
     };
     let outcome = sweep_widths(opts, widths, per_width, &interrupt, &mut progress).await;
     if let Err(e) = &outcome {
-        progress.partial = Some(format!("stopped by an error: {e:#}"));
+        progress.partial = Some(format!("stopped by an error: {}", crate::printable::error_line(e)));
     } else if interrupt.is_cancelled() {
         progress.partial = Some("interrupted".into());
     }
