@@ -139,10 +139,12 @@ async fn resolve_target(opts: &RunOptions, profile: &mut Profile) -> anyhow::Res
             } else {
                 format!("{}:{}", target.host, target.port)
             };
-            let addr = tokio::net::lookup_host(&hostport)
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&hostport)
                 .await
                 .with_context(|| format!("cannot resolve {hostport}"))?
-                .next()
+                .collect();
+            let addr = reachable_address(&addrs)
+                .await
                 .with_context(|| format!("{hostport} resolves to no address"))?;
             Ok(ResolvedTarget {
                 addr,
@@ -152,6 +154,21 @@ async fn resolve_target(opts: &RunOptions, profile: &mut Profile) -> anyhow::Res
             })
         }
     }
+}
+
+/// The first of a name's addresses that accepts a connection (`localhost` is 127.0.0.1 and
+/// ::1, and a server may listen on only one of them); the first address when none does, so
+/// the preflight reports the refusal.
+async fn reachable_address(addrs: &[SocketAddr]) -> Option<SocketAddr> {
+    if addrs.len() > 1 {
+        for &addr in addrs {
+            let attempt = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await;
+            if matches!(attempt, Ok(Ok(_))) {
+                return Some(addr);
+            }
+        }
+    }
+    addrs.first().copied()
 }
 
 fn client_config(profile: &Profile, target: &Target, use_announced_ip: bool) -> ClientConfig {
@@ -539,4 +556,26 @@ pub async fn run_cli(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(INTERRUPTED_EXIT));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_name_falls_back_to_the_address_that_answers() {
+        // What `localhost` gives where both exist, against a server on ::1 only.
+        let Ok(v6) = tokio::net::TcpListener::bind("[::1]:0").await else {
+            return; // no IPv6 loopback on this host: nothing to fall back to
+        };
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let open = v6.local_addr().unwrap();
+        assert_eq!(reachable_address(&[closed, open]).await, Some(open));
+        // Nothing answers: the first, so the preflight reports the refusal.
+        assert_eq!(reachable_address(&[closed]).await, Some(closed));
+        assert_eq!(reachable_address(&[]).await, None);
+    }
 }
