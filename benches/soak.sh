@@ -27,7 +27,7 @@ while kill -0 "$pid" 2>/dev/null; do
     rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo "")
     [ -z "$rss_kb" ] && break
     elapsed=$(( $(date +%s) - start ))
-    rows=$(( $(wc -l <"$out/run/events.csv" 2>/dev/null || echo 1) - 1 ))
+    rows=$(( $( (wc -l <"$out/run/events.csv") 2>/dev/null || echo 1) - 1 ))
     mb=$(awk -v k="$rss_kb" 'BEGIN {printf "%.1f", k / 1024}')
     echo "$elapsed,$mb,$rows"
     if [ -z "$warm" ] && [ "$elapsed" -ge "$WARMUP" ]; then warm=$mb; fi
