@@ -108,7 +108,12 @@ pub fn analyse(grants: &[Grant], width: u32) -> LedgerSummary {
             min_reuse_gap_us: None,
         };
         let (mut ps, mut pn, mut ts, mut tn) = (0u128, 0u64, 0u128, 0u64);
-        for (i, g) in list.iter().enumerate() {
+        // Earlier grants a later one can still land on (its connection pending, or the server's
+        // side still open): the rest can never match again, so each grant is compared with the
+        // few still live, not with the whole history (hours of load are millions of grants).
+        let mut live: Vec<&Grant> = Vec::new();
+        let mut latest_release: Option<u64> = None;
+        for g in list.iter() {
             let pending = g
                 .t_connected_us
                 .unwrap_or(g.t_released_us)
@@ -122,16 +127,15 @@ pub fn analyse(grants: &[Grant], width: u32) -> LedgerSummary {
                 tn += 1;
                 p.max_transfer_hold_us = p.max_transfer_hold_us.max(t);
             }
-            // Compare with every earlier grant still held: with release-at-accept several of
-            // our connections can sit on one port at once.
-            if i > 0 {
+            if let Some(latest) = latest_release {
                 reuses += 1;
-                let earlier = &list[..i];
-                let latest_release = earlier.iter().map(|e| e.t_released_us).max().unwrap_or(0);
-                let gap = g.t_granted_us as i64 - latest_release as i64;
+                let gap = g.t_granted_us as i64 - latest as i64;
                 p.min_reuse_gap_us = Some(p.min_reuse_gap_us.map_or(gap, |m| m.min(gap)));
+                live.retain(|e| live_until(e) > g.t_granted_us);
                 let (mut pending_hit, mut open_hit) = (false, false);
-                for e in earlier {
+                // Compare with every earlier grant still held: with release-at-accept several
+                // of our connections can sit on one port at once.
+                for e in &live {
                     match (e.t_connected_us, e.t_server_open_until_us) {
                         (Some(c), Some(open_until)) if c <= g.t_granted_us && g.t_granted_us < open_until => {
                             open_hit = true
@@ -151,6 +155,10 @@ pub fn analyse(grants: &[Grant], width: u32) -> LedgerSummary {
                 } else {
                     after_close += 1;
                 }
+            }
+            latest_release = Some(latest_release.map_or(g.t_released_us, |l| l.max(g.t_released_us)));
+            if g.t_connected_us.is_some() {
+                live.push(g);
             }
         }
         p.mean_pending_hold_us = if pn > 0 { ps as f64 / pn as f64 } else { 0.0 };
@@ -194,6 +202,15 @@ pub fn analyse(grants: &[Grant], width: u32) -> LedgerSummary {
     }
 }
 
+/// Until when a grant can still be landed on by a later one: while its connection is pending
+/// or the server's side is open.
+fn live_until(e: &Grant) -> u64 {
+    match e.t_connected_us {
+        Some(c) => c.max(e.t_server_open_until_us.unwrap_or(0)),
+        None => 0,
+    }
+}
+
 /// Σ over grants of (our transfers certainly under way on the server at that instant / width):
 /// the expected number of grants that would land on a port in use if the server freed ports
 /// before transfers end and picked uniformly.
@@ -228,6 +245,76 @@ fn expected_regrants(grants: &[Grant], width: u32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The ledger's re-grant counts as first written: every grant against every earlier one.
+    fn brute_force(grants: &[Grant]) -> (u64, u64, u64, u64, Option<i64>) {
+        let mut by_port: BTreeMap<u16, Vec<&Grant>> = BTreeMap::new();
+        for g in grants {
+            by_port.entry(g.port).or_default().push(g);
+        }
+        let (mut reuses, mut pending, mut open, mut after, mut gap_min) = (0, 0, 0, 0, None::<i64>);
+        for (_, mut list) in by_port {
+            list.sort_by_key(|g| g.t_granted_us);
+            for i in 1..list.len() {
+                let g = list[i];
+                reuses += 1;
+                let latest = list[..i].iter().map(|e| e.t_released_us).max().unwrap_or(0);
+                let gap = g.t_granted_us as i64 - latest as i64;
+                gap_min = Some(gap_min.map_or(gap, |m| m.min(gap)));
+                let (mut p_hit, mut o_hit) = (false, false);
+                for e in &list[..i] {
+                    match (e.t_connected_us, e.t_server_open_until_us) {
+                        (Some(c), Some(u)) if c <= g.t_granted_us && g.t_granted_us < u => o_hit = true,
+                        (Some(c), _) if g.t_granted_us < c => p_hit = true,
+                        _ => {}
+                    }
+                }
+                if p_hit || o_hit {
+                    open += 1;
+                    if p_hit && !o_hit {
+                        pending += 1;
+                    }
+                } else {
+                    after += 1;
+                }
+            }
+        }
+        (reuses, pending, open, after, gap_min)
+    }
+
+    #[test]
+    fn comparing_with_live_grants_only_counts_what_comparing_with_all_did() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for round in 0..50 {
+            let ports = rng.random_range(1..6u16);
+            let grants: Vec<Grant> = (0..rng.random_range(1..400))
+                .map(|_| {
+                    let granted = rng.random_range(0..10_000u64);
+                    let connected = rng.random_bool(0.8).then(|| granted + rng.random_range(0..300));
+                    let released = connected.unwrap_or(granted) + rng.random_range(0..500);
+                    Grant {
+                        port: 30000 + rng.random_range(0..ports),
+                        t_granted_us: granted,
+                        t_connected_us: connected,
+                        t_released_us: released,
+                        t_server_open_until_us: connected
+                            .and_then(|c| rng.random_bool(0.7).then(|| c + rng.random_range(0..400))),
+                        t_transfer_started_us: connected,
+                    }
+                })
+                .collect();
+            let s = analyse(&grants, u32::from(ports));
+            let got = (
+                s.reuses,
+                s.regranted_while_pending,
+                s.regranted_while_open,
+                s.regranted_after_close,
+                s.min_reuse_gap_us,
+            );
+            assert_eq!(got, brute_force(&grants), "round {round}");
+        }
+    }
 
     fn g(port: u16, granted: u64, connected: Option<u64>, released: u64) -> Grant {
         Grant {
