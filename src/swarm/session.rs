@@ -192,21 +192,10 @@ async fn run_connection(
         return result;
     };
     let mut conn = match opened {
-        Ok(Ok(c)) => {
+        Ok(c) => {
             result.login_done_us = Some(clock.now_us());
             ctx.live.logins.fetch_add(1, Ordering::Relaxed);
             c
-        }
-        Ok(Err((c, e))) => {
-            c.quit().await;
-            return connection_failed(
-                &ctx,
-                record(&times, &result, Outcome::Failed(e.class), e.detail.clone()),
-                result,
-                e.class,
-                e.detail,
-            )
-            .await;
         }
         Err(e) => {
             return connection_failed(
@@ -304,16 +293,20 @@ async fn run_connection(
     result
 }
 
-type LoginResult =
-    Result<Result<ControlConnection, (ControlConnection, crate::ftp::ClientError)>, crate::ftp::ClientError>;
-
-/// Connects and logs in. A refused login hands the connection back, to say QUIT on it.
-async fn open_and_login(ctx: &SwarmContext, source: Option<IpAddr>, times: &mut ConnectTimes) -> LoginResult {
+/// Connects and logs in; a refused login still says QUIT.
+async fn open_and_login(
+    ctx: &SwarmContext,
+    source: Option<IpAddr>,
+    times: &mut ConnectTimes,
+) -> Result<ControlConnection, crate::ftp::ClientError> {
     let mut c = ControlConnection::open(ctx.client.clone(), ctx.addr, source, times).await?;
-    Ok(match c.login().await {
+    match c.login().await {
         Ok(()) => Ok(c),
-        Err(e) => Err((c, e)),
-    })
+        Err(e) => {
+            c.quit().await;
+            Err(e)
+        }
+    }
 }
 
 async fn connection_failed(
