@@ -31,7 +31,7 @@ pub const PHASES: &[&str] = &[
 const HIST_MAX_US: u64 = 3_600_000_000;
 
 fn new_histogram() -> Histogram<u64> {
-    // Three significant digits from 1 µs to 1 h.
+    // Three significant digits from 1 µs to 1 h: constant bounds, which the tests exercise.
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("constant histogram bounds are valid")
     // ok: constants
 }
