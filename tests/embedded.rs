@@ -278,26 +278,30 @@ fn profile_file(dir: &Path, text: &str) -> std::path::PathBuf {
     p
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duration_bounds_wall_time_even_with_an_hour_of_think_time() {
-    let tmp = tempfile::tempdir().unwrap();
-    let profile = profile_file(
-        tmp.path(),
-        "name = \"thinker\"\n[load]\nsessions = 3\nduration = \"1s\"\ndrain = \"1s\"\n\
-         [session]\nfiles_per_session = 4\nthink_time = \"1h\"\n[target]\npasv_range = \"30460-30469\"\n",
-    );
+/// Runs `profile` (TOML text) against the embedded server into `dir`/run, returning the
+/// report and how long the run took.
+async fn run_profile(dir: &Path, profile: &str) -> (ftpswarm::run::RunReport, Duration) {
     let opts = RunOptions {
-        profile: Some(profile),
-        ..options(&tmp.path().join("run"), ProfileOverrides::default())
+        profile: Some(profile_file(dir, profile)),
+        ..options(&dir.join("run"), ProfileOverrides::default())
     };
     let started = std::time::Instant::now();
     let report = run(opts, CancellationToken::new()).await.unwrap();
+    (report, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_bounds_wall_time_even_with_an_hour_of_think_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (report, took) = run_profile(
+        tmp.path(),
+        "name = \"thinker\"\n[load]\nsessions = 3\nduration = \"1s\"\ndrain = \"1s\"\n\
+         [session]\nfiles_per_session = 4\nthink_time = \"1h\"\n[target]\npasv_range = \"30460-30469\"\n",
+    )
+    .await;
+    let dir = tmp.path().join("run");
     // 1 s of load, 1 s of drain, then cut: this ran for an hour before.
-    assert!(
-        started.elapsed() < Duration::from_secs(8),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(took < Duration::from_secs(8), "took {took:?}");
     let s = &report.summary;
     assert_eq!(s.sessions.completed, 3, "every session is recorded");
     assert_eq!(s.sessions.interrupted, 3, "{:?}", s.sessions);
@@ -313,7 +317,7 @@ async fn duration_bounds_wall_time_even_with_an_hour_of_think_time() {
         "{:?}",
         report.manifest.partial_reason
     );
-    let rows = csv::Reader::from_path(tmp.path().join("run").join(output::SESSIONS))
+    let rows = csv::Reader::from_path(dir.join(output::SESSIONS))
         .unwrap()
         .into_records()
         .map(|r| r.unwrap())
@@ -325,24 +329,15 @@ async fn duration_bounds_wall_time_even_with_an_hour_of_think_time() {
 async fn a_transfer_in_flight_at_the_cut_is_recorded_as_interrupted() {
     let tmp = tempfile::tempdir().unwrap();
     // A terabyte at 100 KiB/s: it would take months.
-    let profile = profile_file(
+    let (report, took) = run_profile(
         tmp.path(),
         "name = \"huge\"\n[load]\nsessions = 2\nduration = \"1s\"\ndrain = \"500ms\"\n\
          [session]\nfiles_per_session = 1\nbandwidth_cap = \"100KiB\"\n[mix]\nretr = 1\nstor = 0\nlist = 0\n\
          [file_size]\ndistribution = \"fixed\"\nbytes = \"1TiB\"\n[target]\npasv_range = \"30470-30479\"\n",
-    );
+    )
+    .await;
     let dir = tmp.path().join("run");
-    let opts = RunOptions {
-        profile: Some(profile),
-        ..options(&dir, ProfileOverrides::default())
-    };
-    let started = std::time::Instant::now();
-    let report = run(opts, CancellationToken::new()).await.unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(8),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(took < Duration::from_secs(8), "took {took:?}");
     let events = read_events(&dir);
     assert_eq!(events.len(), 2, "{events:?}");
     for e in &events {
@@ -365,18 +360,13 @@ async fn a_transfer_in_flight_at_the_cut_is_recorded_as_interrupted() {
 async fn our_own_failures_are_local_errors_and_stop_the_run() {
     let tmp = tempfile::tempdir().unwrap();
     // 192.0.2.1 (TEST-NET-1) is on no interface here: binding to it fails before any packet.
-    let profile = profile_file(
+    let (report, took) = run_profile(
         tmp.path(),
         "name = \"wrong-source\"\n[load]\nsessions = 4\nduration = \"30s\"\nbackoff = \"0s\"\n\
          [session]\nsource_addresses = [\"192.0.2.1\"]\n[target]\npasv_range = \"30480-30489\"\n",
-    );
-    let opts = RunOptions {
-        profile: Some(profile),
-        ..options(&tmp.path().join("run"), ProfileOverrides::default())
-    };
-    let started = std::time::Instant::now();
-    let report = run(opts, CancellationToken::new()).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    )
+    .await;
+    assert!(took < Duration::from_secs(10), "took {took:?}");
     let s = &report.summary;
     assert!(
         s.failures.get("local_error").copied().unwrap_or(0) > 0,
