@@ -305,6 +305,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         RecordWriter::create(&dir)?,
         IntervalLog::create(&dir, &clock, Duration::from_secs(1))?,
         Accumulator::new(profile.target.pasv_range),
+        (client.live.clone(), clock),
         rx,
         collector_done.clone(),
         stop_load.clone(),

@@ -2,9 +2,12 @@
 //! interval log and folded into the summary, so an interrupted run keeps what it did.
 
 use super::hlog::IntervalLog;
+use super::LiveCounters;
+use crate::clock::RunClock;
 use crate::event::{Record, TransferCommand};
 use crate::output::RecordWriter;
 use crate::summary::Accumulator;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -21,10 +24,15 @@ pub struct Collected {
 /// [`crate::output::records::DISK_LAG`] plus one tick. When a file cannot be written (a full
 /// disk, say) it cancels `stop_load`: a run that cannot record should not go on loading the
 /// server.
+///
+/// Each tick also moves the summary's watermark to the oldest transfer still in `in_flight`,
+/// so the time-ordered statistics hold only what is in flight, not the whole run.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn_collector(
     mut writer: RecordWriter,
     mut latency_log: IntervalLog,
     accumulator: Accumulator,
+    in_flight: (Arc<LiveCounters>, RunClock),
     mut rx: mpsc::Receiver<Record>,
     done: CancellationToken,
     stop_load: CancellationToken,
@@ -59,6 +67,13 @@ pub fn spawn_collector(
                     None => break,
                 },
                 _ = tick.tick() => {
+                    // In this order: a transfer leaves the registry only after its record was
+                    // sent, so every record behind the watermark is in the channel by now.
+                    let watermark = in_flight.0.in_flight.watermark(&in_flight.1);
+                    while let Ok(r) = rx.try_recv() {
+                        handle(&mut c, &mut writer, r);
+                    }
+                    c.accumulator.advance(watermark);
                     if c.write_error.is_none() {
                         if let Err(e) = writer.write_due() {
                             c.write_error = Some(e.to_string());

@@ -14,7 +14,8 @@
 //! long uploads a lot.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 
 /// One grant as the ledger needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,117 +89,154 @@ const EVIDENCE: f64 = 3.0;
 /// Analyses grants; `width` is the range the server picks from (the expected range, or the
 /// spread of ports seen).
 pub fn analyse(grants: &[Grant], width: u32) -> LedgerSummary {
-    let mut by_port: BTreeMap<u16, Vec<&Grant>> = BTreeMap::new();
-    for g in grants {
-        by_port.entry(g.port).or_default().push(g);
+    let mut ordered: Vec<&Grant> = grants.iter().collect();
+    ordered.sort_by_key(|g| g.t_granted_us);
+    let mut fold = LedgerFold::default();
+    for g in ordered {
+        fold.add(g);
     }
-    let (mut reuses, mut while_pending, mut while_open, mut after_close) = (0u64, 0u64, 0u64, 0u64);
-    let mut min_gap: Option<i64> = None;
-    let (mut pending_sum, mut pending_n, mut transfer_sum, mut transfer_n) = (0u128, 0u64, 0u128, 0u64);
-    let mut ports = Vec::with_capacity(by_port.len());
-    for (port, mut list) in by_port {
-        list.sort_by_key(|g| g.t_granted_us);
-        let mut p = PortLedger {
-            port,
-            grants: list.len() as u64,
-            mean_pending_hold_us: 0.0,
-            max_pending_hold_us: 0,
-            mean_transfer_hold_us: 0.0,
-            max_transfer_hold_us: 0,
-            min_reuse_gap_us: None,
+    fold.finish(width)
+}
+
+/// One port's history so far.
+#[derive(Default)]
+struct PortFold {
+    grants: u64,
+    pending_sum: u128,
+    pending_max: u64,
+    transfer_sum: u128,
+    transfer_n: u64,
+    transfer_max: u64,
+    min_reuse_gap_us: Option<i64>,
+    /// Earlier grants a later one can still land on (connection pending, or the server's side
+    /// still open). The rest can never match again, so each grant is compared with the few
+    /// still live, not with the whole history (hours of load are millions of grants).
+    live: Vec<Grant>,
+    latest_release: Option<u64>,
+}
+
+/// The ledger built one grant at a time, so that a long run folds its grants as they become
+/// final instead of keeping them all. Grants must come in grant order (ties in the order they
+/// arrived); [`LedgerFold::advance`] says how far that order is final.
+#[derive(Default)]
+pub struct LedgerFold {
+    ports: BTreeMap<u16, PortFold>,
+    reuses: u64,
+    while_pending: u64,
+    while_open: u64,
+    after_close: u64,
+    opportunity: RegrantOpportunity,
+}
+
+impl LedgerFold {
+    pub fn add(&mut self, g: &Grant) {
+        self.opportunity.add(g);
+        let p = self.ports.entry(g.port).or_default();
+        let pending = g
+            .t_connected_us
+            .unwrap_or(g.t_released_us)
+            .saturating_sub(g.t_granted_us);
+        p.grants += 1;
+        p.pending_sum += u128::from(pending);
+        p.pending_max = p.pending_max.max(pending);
+        if let Some(c) = g.t_connected_us {
+            let t = g.t_released_us.saturating_sub(c);
+            p.transfer_sum += u128::from(t);
+            p.transfer_n += 1;
+            p.transfer_max = p.transfer_max.max(t);
+        }
+        if let Some(latest) = p.latest_release {
+            self.reuses += 1;
+            let gap = g.t_granted_us as i64 - latest as i64;
+            p.min_reuse_gap_us = Some(p.min_reuse_gap_us.map_or(gap, |m| m.min(gap)));
+            p.live.retain(|e| live_until(e) > g.t_granted_us);
+            let (mut pending_hit, mut open_hit) = (false, false);
+            // Compare with every earlier grant still held: with release-at-accept several of
+            // our connections can sit on one port at once.
+            for e in &p.live {
+                match (e.t_connected_us, e.t_server_open_until_us) {
+                    (Some(c), Some(open_until)) if c <= g.t_granted_us && g.t_granted_us < open_until => {
+                        open_hit = true
+                    }
+                    (Some(c), _) if g.t_granted_us < c => pending_hit = true,
+                    _ => {}
+                }
+            }
+            // Both mean the server no longer held the port: a re-grant "while pending" is a
+            // server that had accepted our connection a moment before our task saw the connect
+            // complete (or one that hands a pending port out twice).
+            if pending_hit || open_hit {
+                self.while_open += 1;
+                if pending_hit && !open_hit {
+                    self.while_pending += 1;
+                }
+            } else {
+                self.after_close += 1;
+            }
+        }
+        p.latest_release = Some(p.latest_release.map_or(g.t_released_us, |l| l.max(g.t_released_us)));
+        if g.t_connected_us.is_some() {
+            p.live.push(*g);
+        }
+    }
+
+    /// Every grant before `t_us` has been added.
+    pub fn advance(&mut self, t_us: u64) {
+        self.opportunity.advance(t_us);
+    }
+
+    pub fn finish(mut self, width: u32) -> LedgerSummary {
+        self.opportunity.advance(u64::MAX);
+        // The one edge time `advance` leaves, u64::MAX, cannot be a real instant.
+        let expected = self.opportunity.expected(width);
+        let (mut pending_sum, mut pending_n, mut transfer_sum, mut transfer_n) = (0u128, 0u64, 0u128, 0u64);
+        let mut min_gap: Option<i64> = None;
+        let mut ports = Vec::with_capacity(self.ports.len());
+        for (port, p) in self.ports {
+            pending_sum += p.pending_sum;
+            pending_n += p.grants;
+            transfer_sum += p.transfer_sum;
+            transfer_n += p.transfer_n;
+            if let Some(g) = p.min_reuse_gap_us {
+                min_gap = Some(min_gap.map_or(g, |m| m.min(g)));
+            }
+            ports.push(PortLedger {
+                port,
+                grants: p.grants,
+                mean_pending_hold_us: mean(p.pending_sum, p.grants),
+                max_pending_hold_us: p.pending_max,
+                mean_transfer_hold_us: mean(p.transfer_sum, p.transfer_n),
+                max_transfer_hold_us: p.transfer_max,
+                min_reuse_gap_us: p.min_reuse_gap_us,
+            });
+        }
+        let release_policy = if self.while_open > 0 {
+            ReleasePolicy::AtAccept
+        } else if expected >= EVIDENCE {
+            ReleasePolicy::HeldDuringTransfer
+        } else {
+            ReleasePolicy::Undetermined
         };
-        let (mut ps, mut pn, mut ts, mut tn) = (0u128, 0u64, 0u128, 0u64);
-        // Earlier grants a later one can still land on (its connection pending, or the server's
-        // side still open): the rest can never match again, so each grant is compared with the
-        // few still live, not with the whole history (hours of load are millions of grants).
-        let mut live: Vec<&Grant> = Vec::new();
-        let mut latest_release: Option<u64> = None;
-        for g in list.iter() {
-            let pending = g
-                .t_connected_us
-                .unwrap_or(g.t_released_us)
-                .saturating_sub(g.t_granted_us);
-            ps += u128::from(pending);
-            pn += 1;
-            p.max_pending_hold_us = p.max_pending_hold_us.max(pending);
-            if let Some(c) = g.t_connected_us {
-                let t = g.t_released_us.saturating_sub(c);
-                ts += u128::from(t);
-                tn += 1;
-                p.max_transfer_hold_us = p.max_transfer_hold_us.max(t);
-            }
-            if let Some(latest) = latest_release {
-                reuses += 1;
-                let gap = g.t_granted_us as i64 - latest as i64;
-                p.min_reuse_gap_us = Some(p.min_reuse_gap_us.map_or(gap, |m| m.min(gap)));
-                live.retain(|e| live_until(e) > g.t_granted_us);
-                let (mut pending_hit, mut open_hit) = (false, false);
-                // Compare with every earlier grant still held: with release-at-accept several
-                // of our connections can sit on one port at once.
-                for e in &live {
-                    match (e.t_connected_us, e.t_server_open_until_us) {
-                        (Some(c), Some(open_until)) if c <= g.t_granted_us && g.t_granted_us < open_until => {
-                            open_hit = true
-                        }
-                        (Some(c), _) if g.t_granted_us < c => pending_hit = true,
-                        _ => {}
-                    }
-                }
-                // Both mean the server no longer held the port: a re-grant "while pending"
-                // is a server that had accepted our connection a moment before our task saw
-                // the connect complete (or one that hands a pending port out twice).
-                if pending_hit || open_hit {
-                    while_open += 1;
-                    if pending_hit && !open_hit {
-                        while_pending += 1;
-                    }
-                } else {
-                    after_close += 1;
-                }
-            }
-            latest_release = Some(latest_release.map_or(g.t_released_us, |l| l.max(g.t_released_us)));
-            if g.t_connected_us.is_some() {
-                live.push(g);
-            }
+        LedgerSummary {
+            reuses: self.reuses,
+            regranted_while_pending: self.while_pending,
+            regranted_while_open: self.while_open,
+            regranted_after_close: self.after_close,
+            expected_regrants_if_released_at_accept: (expected * 100.0).round() / 100.0,
+            release_policy,
+            min_reuse_gap_us: min_gap,
+            mean_pending_hold_us: mean(pending_sum, pending_n),
+            mean_transfer_hold_us: mean(transfer_sum, transfer_n),
+            ports,
         }
-        p.mean_pending_hold_us = if pn > 0 { ps as f64 / pn as f64 } else { 0.0 };
-        p.mean_transfer_hold_us = if tn > 0 { ts as f64 / tn as f64 } else { 0.0 };
-        pending_sum += ps;
-        pending_n += pn;
-        transfer_sum += ts;
-        transfer_n += tn;
-        if let Some(g) = p.min_reuse_gap_us {
-            min_gap = Some(min_gap.map_or(g, |m| m.min(g)));
-        }
-        ports.push(p);
     }
-    let expected = expected_regrants(grants, width);
-    let release_policy = if while_open > 0 {
-        ReleasePolicy::AtAccept
-    } else if expected >= EVIDENCE {
-        ReleasePolicy::HeldDuringTransfer
+}
+
+fn mean(sum: u128, n: u64) -> f64 {
+    if n > 0 {
+        sum as f64 / n as f64
     } else {
-        ReleasePolicy::Undetermined
-    };
-    LedgerSummary {
-        reuses,
-        regranted_while_pending: while_pending,
-        regranted_while_open: while_open,
-        regranted_after_close: after_close,
-        expected_regrants_if_released_at_accept: (expected * 100.0).round() / 100.0,
-        release_policy,
-        min_reuse_gap_us: min_gap,
-        mean_pending_hold_us: if pending_n > 0 {
-            pending_sum as f64 / pending_n as f64
-        } else {
-            0.0
-        },
-        mean_transfer_hold_us: if transfer_n > 0 {
-            transfer_sum as f64 / transfer_n as f64
-        } else {
-            0.0
-        },
-        ports,
+        0.0
     }
 }
 
@@ -213,33 +251,48 @@ fn live_until(e: &Grant) -> u64 {
 
 /// Σ over grants of (our transfers certainly under way on the server at that instant / width):
 /// the expected number of grants that would land on a port in use if the server freed ports
-/// before transfers end and picked uniformly.
-fn expected_regrants(grants: &[Grant], width: u32) -> f64 {
-    if width == 0 {
-        return 0.0;
-    }
-    // Edges: +1 at connect, -1 at release; a grant at time t counts the open ones at t.
-    // At equal times: releases, then grants, then connections.
-    let mut edges: Vec<(u64, u8, i32)> = Vec::with_capacity(grants.len() * 3);
-    for g in grants {
-        edges.push((g.t_granted_us, 1, 0));
+/// before transfers end and picked uniformly. Swept in time order as grants become final.
+#[derive(Default)]
+struct RegrantOpportunity {
+    /// (time, kind, delta); at equal times: releases (0), then grants (1), then transfers
+    /// starting (2).
+    edges: BinaryHeap<Reverse<(u64, u8, i32)>>,
+    open: i64,
+    /// Σ over grants of the transfers open at the grant.
+    open_at_grants: u128,
+}
+
+impl RegrantOpportunity {
+    fn add(&mut self, g: &Grant) {
+        self.edges.push(Reverse((g.t_granted_us, 1, 0)));
         if let (Some(from), Some(until)) = (g.t_transfer_started_us, g.t_server_open_until_us) {
             if from < until {
-                edges.push((from, 2, 1));
-                edges.push((until, 0, -1));
+                self.edges.push(Reverse((from, 2, 1)));
+                self.edges.push(Reverse((until, 0, -1)));
             }
         }
     }
-    edges.sort_unstable();
-    let (mut open, mut sum) = (0i64, 0f64);
-    for (_, kind, delta) in edges {
-        if kind == 1 {
-            sum += open.max(0) as f64 / f64::from(width);
-        } else {
-            open += i64::from(delta);
+
+    fn advance(&mut self, t_us: u64) {
+        while let Some(&Reverse((t, kind, delta))) = self.edges.peek() {
+            if t >= t_us {
+                break;
+            }
+            self.edges.pop();
+            if kind == 1 {
+                self.open_at_grants += self.open.max(0) as u128;
+            } else {
+                self.open += i64::from(delta);
+            }
         }
     }
-    sum
+
+    fn expected(&self, width: u32) -> f64 {
+        if width == 0 {
+            return 0.0;
+        }
+        self.open_at_grants as f64 / f64::from(width)
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! sampler and progress display read. Relaxed atomics only: a few per transfer, no locks on
 //! the hot path.
 
+use super::in_flight::InFlight;
 use crate::event::FailureClass;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -27,6 +28,8 @@ pub struct LiveCounters {
     failures: [AtomicU64; FailureClass::ALL.len()],
     /// Per port: how many of our grants of it are currently held.
     port_refs: Box<[AtomicU32]>,
+    /// Transfers whose record the collector has not received yet, by start.
+    pub in_flight: InFlight,
 }
 
 impl Default for LiveCounters {
@@ -47,6 +50,7 @@ impl Default for LiveCounters {
             bytes: AtomicU64::new(0),
             failures: std::array::from_fn(|_| AtomicU64::new(0)),
             port_refs: (0..=u16::MAX).map(|_| AtomicU32::new(0)).collect(),
+            in_flight: InFlight::default(),
         }
     }
 }

@@ -2,15 +2,17 @@
 //! records as they happen, `read_records` feeds them back from a run directory, and both give
 //! the same summary (order does not matter).
 
+mod ordered;
 mod text;
 
 pub use text::render;
 
 use crate::event::{FailureClass, Record, TransferCommand, TransferEvent};
-use crate::observe::ledger::{self, Grant, LedgerSummary};
+use crate::observe::ledger::{Grant, LedgerSummary};
 use crate::output::SCHEMA_VERSION;
 use crate::profile::PortRange;
 use hdrhistogram::Histogram;
+use ordered::OrderedFolds;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -123,11 +125,8 @@ pub struct Accumulator {
     examples: BTreeMap<FailureClass, Vec<String>>,
     ports_seen: Box<[u64; 1024]>,
     passive: PassiveSummary,
-    /// (time, +1/-1) edges of data connections and of ports held.
-    data_edges: Vec<(u64, i32)>,
-    /// (time, +1 grant / -1 release, port).
-    hold_edges: Vec<(u64, i32, u16)>,
-    grants: Vec<Grant>,
+    /// Peaks and the ledger, which need transfers in time order.
+    ordered: OrderedFolds,
     expected_range: Option<PortRange>,
     last_us: u64,
 }
@@ -194,9 +193,7 @@ impl Accumulator {
             examples: BTreeMap::new(),
             ports_seen: Box::new([0; 1024]),
             passive: PassiveSummary::default(),
-            data_edges: Vec::new(),
-            hold_edges: Vec::new(),
-            grants: Vec::new(),
+            ordered: OrderedFolds::default(),
             expected_range,
             last_us: 0,
         }
@@ -252,7 +249,7 @@ impl Accumulator {
                 self.failure(class, &t.detail);
             }
         }
-        if let (Some(port), Some(granted)) = (t.pasv_port, t.t_pasv_reply_us) {
+        let grant = if let (Some(port), Some(granted)) = (t.pasv_port, t.t_pasv_reply_us) {
             let p = &mut self.passive;
             p.grants += 1;
             p.min_port = Some(p.min_port.map_or(port, |m| m.min(port)));
@@ -265,12 +262,7 @@ impl Accumulator {
             // Held from the grant until our data connection closed; an abandoned grant is
             // counted until we gave up on it.
             let released = t.t_data_closed_us.or(t.t_final_reply_us).unwrap_or(granted);
-            // A grant given up on the instant it came holds nothing.
-            if released > granted {
-                self.hold_edges.push((granted, 1, port));
-                self.hold_edges.push((released, -1, port));
-            }
-            self.grants.push(Grant {
+            Some(Grant {
                 port,
                 t_granted_us: granted,
                 t_connected_us: t.t_data_connected_us,
@@ -280,19 +272,30 @@ impl Accumulator {
                     TransferCommand::Retr | TransferCommand::List => t.t_first_byte_us,
                 },
                 t_transfer_started_us: t.t_first_byte_us,
-            });
-        }
-        if let Some(connected) = t.t_data_connected_us {
+            })
+        } else {
+            None
+        };
+        let data = t.t_data_connected_us.map(|connected| {
             let closed = t.t_data_closed_us.or(t.t_final_reply_us).unwrap_or(connected);
-            self.data_edges.push((connected, 1));
-            self.data_edges.push((closed.max(connected), -1));
-        }
+            (connected, closed.max(connected))
+        });
+        self.ordered.add(grant, data);
+    }
+
+    /// No transfer still to come was granted before `t_us` (see [`ordered`]): the time-ordered
+    /// statistics fold what came before and let it go.
+    pub fn advance(&mut self, t_us: u64) {
+        self.ordered.advance(t_us);
+    }
+
+    /// Transfers held back until the watermark passes them.
+    pub fn waiting(&self) -> usize {
+        self.ordered.waiting()
     }
 
     pub fn finish(mut self) -> Summary {
         self.passive.distinct_ports = self.ports_seen.iter().map(|w| u64::from(w.count_ones())).sum();
-        self.passive.peak_data_connections = peak(&mut self.data_edges);
-        self.passive.peak_ports_held = peak_distinct(&mut self.hold_edges);
         let transfers = self
             .by_command
             .values()
@@ -308,7 +311,16 @@ impl Accumulator {
             (None, Some(lo), Some(hi)) => u32::from(hi) - u32::from(lo) + 1,
             _ => 0,
         };
-        let ledger = ledger::analyse(&self.grants, width);
+        let ordered = self.ordered.finish(width);
+        self.passive.peak_data_connections = ordered.peak_data_connections;
+        self.passive.peak_ports_held = ordered.peak_ports_held;
+        if ordered.late > 0 {
+            eprintln!(
+                "warning: {} transfers arrived after the summary had folded their time; the peaks may be off by as many",
+                ordered.late
+            );
+        }
+        let ledger = ordered.ledger;
         let elapsed_s = self.last_us as f64 / 1e6;
         let per_s = |n: u64| if elapsed_s > 0.0 { n as f64 / elapsed_s } else { 0.0 };
         let latency_us = PHASES
@@ -358,43 +370,6 @@ impl Accumulator {
             ledger,
         }
     }
-}
-
-/// Highest running sum of +1/-1 edges; at equal times closings count first, so back-to-back
-/// intervals do not overlap.
-fn peak(edges: &mut [(u64, i32)]) -> u64 {
-    edges.sort_unstable();
-    let (mut cur, mut max) = (0i64, 0i64);
-    for &(_, d) in edges.iter() {
-        cur += i64::from(d);
-        max = max.max(cur);
-    }
-    max.max(0) as u64
-}
-
-/// Most distinct ports held at one instant. A port granted again while a grant of it is still
-/// held (a server that hands one port to several clients, or a grant abandoned and re-granted)
-/// is one port, not two: the range's width is what it is measured against.
-fn peak_distinct(edges: &mut [(u64, i32, u16)]) -> u64 {
-    edges.sort_unstable_by_key(|&(t, d, _)| (t, d));
-    let mut holders = vec![0u32; usize::from(u16::MAX) + 1];
-    let (mut held, mut max) = (0u64, 0u64);
-    for &(_, d, port) in edges.iter() {
-        let n = &mut holders[usize::from(port)];
-        if d > 0 {
-            *n += 1;
-            if *n == 1 {
-                held += 1;
-                max = max.max(held);
-            }
-        } else if *n > 0 {
-            *n -= 1;
-            if *n == 0 {
-                held -= 1;
-            }
-        }
-    }
-    max
 }
 
 /// Summary of a finished run directory, recomputed from its CSVs.

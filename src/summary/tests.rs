@@ -100,6 +100,57 @@ fn order_of_records_does_not_change_the_summary() {
 }
 
 #[test]
+fn folding_behind_a_watermark_gives_the_same_summary_and_holds_only_what_is_in_flight() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    // Ten thousand transfers on 8 ports, a few of them long; some never connect, some are
+    // re-granted while open. They arrive in completion order, as the collector sees them.
+    let mut records: Vec<(u64, u64, Record)> = (0..10_000u64)
+        .map(|i| {
+            let granted = 1_000 + i * 50 + rng.random_range(0..40);
+            let long = rng.random_bool(0.01);
+            let connected = rng.random_bool(0.95).then(|| granted + rng.random_range(0..200));
+            let closed = connected.map(|c| {
+                c + if long {
+                    rng.random_range(0..50_000)
+                } else {
+                    rng.random_range(0..2_000)
+                }
+            });
+            let port = 30000 + rng.random_range(0..8);
+            let r = transfer(port, granted, connected, closed, Outcome::Ok);
+            (record_end_us(&r), granted - 100, r)
+        })
+        .collect();
+    records.sort_by_key(|(end, _, _)| *end);
+    let batch = {
+        let mut a = Accumulator::new(None);
+        records.iter().for_each(|(_, _, r)| a.add(r));
+        a.finish()
+    };
+    // What is still to come started no earlier than the minimum over the rest.
+    let mut still_to_come = vec![u64::MAX; records.len() + 1];
+    for i in (0..records.len()).rev() {
+        still_to_come[i] = still_to_come[i + 1].min(records[i].1);
+    }
+    let mut streamed = Accumulator::new(None);
+    let mut most_waiting = 0;
+    for (i, (_, _, r)) in records.iter().enumerate() {
+        streamed.add(r);
+        if i % 7 == 0 {
+            streamed.advance(still_to_come[i + 1]);
+        }
+        most_waiting = most_waiting.max(streamed.waiting());
+    }
+    assert_eq!(streamed.finish(), batch);
+    assert!(batch.ledger.regranted_while_open > 0, "the case exercises the ledger");
+    assert!(
+        most_waiting < 1_500,
+        "{most_waiting} of 10,000 transfers were held back"
+    );
+}
+
+#[test]
 fn connection_failures_count_once() {
     let failed_login = ConnectionRecord {
         session_id: 1,

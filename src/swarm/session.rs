@@ -234,6 +234,8 @@ async fn run_connection(
             }
         }
         first_file = false;
+        // Until the collector has the record, the summary must not fold past its start.
+        let in_flight = ctx.live.in_flight.begin(&clock);
         let out = conn
             .transfer(
                 &req,
@@ -266,6 +268,7 @@ async fn run_connection(
         }
         ctx.live.transfers_done.fetch_add(1, Ordering::Relaxed);
         let _ = ctx.records.send(Record::Transfer(ev)).await;
+        drop(in_flight);
         if out.control_lost {
             if !result.interrupted {
                 lost = result.first_failure.clone();
