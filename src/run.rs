@@ -309,7 +309,6 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         rx,
         collector_done.clone(),
         stop_load.clone(),
-        resolved.embedded.is_none(),
     );
     let live = client.live.clone();
     let ctx = Arc::new(SwarmContext {
@@ -383,19 +382,15 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     let end = std::time::SystemTime::now();
 
     let cleanup_failures = if resolved.embedded.is_none() && !opts.keep_files {
-        match remote::cleanup(
-            &prep_config,
-            resolved.addr,
-            &target_text,
-            &collected.stored_paths,
-            &created,
-        )
-        .await
-        {
+        let stored = output::stored_paths(&dir).unwrap_or_else(|e| {
+            tracing::warn!("cleanup cannot tell which uploads to delete, they stay on the server: {e}");
+            Vec::new()
+        });
+        match remote::cleanup(&prep_config, resolved.addr, &target_text, &stored, &created).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!("cleanup incomplete: {e}");
-                collected.stored_paths.len() + created.files.len()
+                stored.len() + created.files.len()
             }
         }
     } else {

@@ -4,7 +4,7 @@
 use super::hlog::IntervalLog;
 use super::LiveCounters;
 use crate::clock::RunClock;
-use crate::event::{Record, TransferCommand};
+use crate::event::Record;
 use crate::output::RecordWriter;
 use crate::summary::Accumulator;
 use std::sync::Arc;
@@ -14,8 +14,6 @@ use tokio_util::sync::CancellationToken;
 /// What the collector hands back when the records stop.
 pub struct Collected {
     pub accumulator: Accumulator,
-    /// STOR paths the server accepted a transfer for (what cleanup must delete).
-    pub stored_paths: Vec<String>,
     pub write_error: Option<String>,
 }
 
@@ -36,12 +34,10 @@ pub fn spawn_collector(
     mut rx: mpsc::Receiver<Record>,
     done: CancellationToken,
     stop_load: CancellationToken,
-    keep_stored_paths: bool,
 ) -> tokio::task::JoinHandle<Collected> {
     tokio::spawn(async move {
         let mut c = Collected {
             accumulator,
-            stored_paths: Vec::new(),
             write_error: None,
         };
         let mut handle = |c: &mut Collected, writer: &mut RecordWriter, r: Record| {
@@ -49,11 +45,6 @@ pub fn spawn_collector(
                 if let Err(e) = writer.write(&r).and_then(|()| latency_log.add(&r)) {
                     c.write_error = Some(e.to_string());
                     stop_load.cancel();
-                }
-            }
-            if let Record::Transfer(t) = &r {
-                if keep_stored_paths && t.command == TransferCommand::Stor && t.transfer_reply_code.is_some() {
-                    c.stored_paths.push(t.path.clone());
                 }
             }
             c.accumulator.add(&r);

@@ -6,7 +6,7 @@
 //! everything up to the last half second.
 
 use super::{OutputError, CONNECTIONS, EVENTS, SESSIONS};
-use crate::event::{ConnectionRecord, Record, SessionRecord, TransferEvent};
+use crate::event::{ConnectionRecord, Record, SessionRecord, TransferCommand, TransferEvent};
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{Seek, Write};
@@ -277,6 +277,24 @@ pub fn read_records(dir: &Path) -> Result<Vec<Record>, OutputError> {
     read_csv::<TransferEvent>(dir, EVENTS, &mut out, Record::Transfer)?;
     read_csv::<ConnectionRecord>(dir, CONNECTIONS, &mut out, Record::Connection)?;
     read_csv::<SessionRecord>(dir, SESSIONS, &mut out, Record::Session)?;
+    Ok(out)
+}
+
+/// The files a run's uploads left on the server: every STOR the server accepted (it answered
+/// the transfer command), read back from `events.csv` rather than kept in memory for hours.
+pub fn stored_paths(dir: &Path) -> Result<Vec<String>, OutputError> {
+    let path = dir.join(EVENTS);
+    let mut reader = super::open_csv(&path)?;
+    let mut out = Vec::new();
+    for (i, row) in reader.deserialize::<TransferEvent>().enumerate() {
+        let t = row.map_err(|e| OutputError::Read {
+            path: path.clone(),
+            message: format!("row {}: {e}", i + 2),
+        })?;
+        if t.command == TransferCommand::Stor && t.transfer_reply_code.is_some() {
+            out.push(t.path);
+        }
+    }
     Ok(out)
 }
 
