@@ -11,6 +11,10 @@ use super::Predictor;
 const PRIOR_COLLISIONS: f64 = 3.0;
 /// Fewer refusals than this say too little to fit a lag on.
 const MIN_REFUSALS_FOR_LAG: usize = 3;
+/// The refusal count the lag is fitted to: this quantile of the rate the run's count tells
+/// (Jeffreys posterior, Gamma(k + 1/2, 1)), so that a lucky run does not size the range. 18
+/// refusals are fitted as 22.
+const LAG_QUANTILE: f64 = 0.8;
 const REPLICATIONS: u32 = 3;
 
 fn expected(trace: &Trace, model: &ServerModel, width: u32, seed: u64, f: fn(&super::Counts) -> f64) -> f64 {
@@ -83,9 +87,12 @@ pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u
                 expected(trace, &m, run_width, seed, |c| c.exhausted)
             };
             let without = at(0.0);
-            let goal = seen as f64;
+            let goal = statrs::distribution::Gamma::new(seen as f64 + 0.5, 1.0)
+                .map(|g| statrs::distribution::ContinuousCDF::inverse_cdf(&g, LAG_QUANTILE))
+                .unwrap_or(seen as f64);
             // The lag (either sign) at which the replay at the run's own width refuses as
-            // often as the run did: a bisection on a count that grows with the lag.
+            // often as the run did, at the count's upper quantile: a bisection on a count that
+            // grows with the lag.
             let (mut lo, mut hi) = if without < goal { (0.0, 1e4) } else { (-1e4, 0.0) };
             while at(hi) < goal && hi < 1e7 {
                 (lo, hi) = (hi, hi * 4.0);
@@ -107,9 +114,10 @@ pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u
             let lag = (lo + hi) / 2.0;
             model.release_lag_us.value = lag;
             model.release_lag_us.source = Source::Measured(format!(
-                "calibrated: {lag_ms:+.2} ms on the hold makes the replay at the run's {run_width} ports refuse as \
-                 often as the run did ({seen} refusals; {without:.0} without it)",
-                lag_ms = lag / 1e3
+                "calibrated: {lag_ms:+.2} ms on the hold makes the replay at the run's {run_width} ports refuse \
+                 {goal:.0} times, the {q:.0}% upper quantile of the run's {seen} refusals ({without:.0} without it)",
+                lag_ms = lag / 1e3,
+                q = LAG_QUANTILE * 100.0
             ));
         }
     }
