@@ -110,6 +110,22 @@ fn default_run_writes_a_run_directory() {
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    // The recommendation printed is the one written, and the report shows the run's figures.
+    let read_json = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(f)).unwrap()).unwrap()
+    };
+    let rec = read_json("recommendation.json");
+    let (width, range) = (rec["width"].as_u64().unwrap(), rec["range"].as_str().unwrap());
+    assert!(
+        stdout.contains(&format!("recommendation  {width} ports: {range}")),
+        "{stdout}"
+    );
+    let summary = read_json("summary.json");
+    let grants = summary["passive"]["grants"].as_u64().unwrap();
+    assert!(grants > 0);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains(&format!("**{width} ports: {range}**")), "{md}");
+    assert!(md.contains(&format!("| PASV/EPSV grants | {grants} |")), "{md}");
 }
 
 #[test]

@@ -55,8 +55,14 @@ async fn quick_profile_completes_with_zero_failures_and_consistent_outputs() {
         s.failures,
         s.failure_examples
     );
-    assert!(s.sessions.completed >= 8, "only {} sessions", s.sessions.completed);
+    // About 500 sessions complete in 3 s on 2 busy cores (README: 1688 in 10 s); a fifth of
+    // that is a regression, not noise.
+    assert!(s.sessions.completed >= 100, "only {} sessions", s.sessions.completed);
     assert_eq!(s.sessions.ok, s.sessions.completed);
+    // TCP_NODELAY on both ends: the final reply follows the data at once. With Nagle's
+    // algorithm back, its p50 was 42 ms.
+    let final_reply = &s.latency_us["final_reply"];
+    assert!(final_reply.p50_us < 5_000, "{final_reply:?}");
 
     // events.csv: exactly sessions × files rows, every port inside the range.
     let events = read_events(&dir);

@@ -103,7 +103,14 @@ async fn quick_profile_completes(server: RealServer, identified: ftpswarm::sim::
         "{:?}",
         rec.warnings
     );
-    assert!(s.sessions.completed >= 8, "{} sessions", s.sessions.completed);
+    // Each of the quick profile's session slots goes round at least twice in 3 s, even on
+    // the slowest logins here (vsftpd's p50 is about 0.4 s).
+    let slots = u64::from(report.profile.load.sessions);
+    assert!(
+        s.sessions.completed >= 2 * slots,
+        "{} sessions from {slots} slots",
+        s.sessions.completed
+    );
     let events: Vec<TransferEvent> = csv::Reader::from_path(dir.join(output::EVENTS))
         .unwrap()
         .deserialize()

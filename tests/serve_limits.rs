@@ -14,12 +14,19 @@ use tokio::net::TcpStream;
 const LINE: usize = 32 * 1024 * 1024;
 
 fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_in("/proc/self/status")
+}
+
+/// Resident memory from a `/proc/*/status` file. A memory test that cannot read it must fail,
+/// not measure a growth of 0.
+fn rss_in(path: &str) -> u64 {
+    let status = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+        .map(|kb| kb * 1024)
+        .unwrap_or_else(|| panic!("{path} has no VmRSS line"))
 }
 
 async fn read_reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
@@ -118,12 +125,7 @@ async fn an_endless_control_line_gets_500_and_a_close_and_the_server_serves_on()
 }
 
 fn rss_of(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+    rss_in(&format!("/proc/{pid}/status"))
 }
 
 /// The reproduction: `ftpswarm serve` sent 16+ MiB without a newline.

@@ -252,7 +252,12 @@ fn snippets_name_the_recommended_range() {
         .iter()
         .any(|s| s.text.contains(&format!("pasv_max_port={}", range.max))));
     assert_eq!(r.firewall_snippets.len(), 4);
-    assert!(!render(&r).is_empty());
+    let text = render(&r);
+    assert!(
+        text.starts_with(&format!("recommendation  {} ports: {} (", r.width, r.range)),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{:.1} users", r.inputs.users)), "{text}");
 }
 
 #[test]

@@ -517,13 +517,21 @@ mod tests {
     }
 
     #[test]
-    fn nine_random_tries_are_recognised_every_time() {
+    fn nine_random_tries_are_recognised_every_time_and_covered_as_often_as_claimed() {
+        let mut covered = 0;
         for seed in 0..200 {
             let est = estimate(&simulate(Some(9), 10, 3, seed), 10).unwrap();
             assert_eq!(est.model, TryModel::RandomTries, "seed {seed}: {est:?}");
-            let (lo, hi) = (est.k_low.unwrap(), est.k_high.unwrap());
-            assert!(lo <= est.k_hat.unwrap() && est.k_hat.unwrap() <= hi);
+            if (est.k_low.unwrap()..=est.k_high.unwrap()).contains(&9) {
+                covered += 1;
+            }
         }
+        // A 95% interval covers the true k in about 190 of 200 probes; 180 leaves room for
+        // the profile likelihood's approximation, not for an interval that misses it.
+        assert!(
+            covered >= 180,
+            "the 95% interval covered k = 9 in {covered} of 200 probes"
+        );
     }
 
     #[test]
