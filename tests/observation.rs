@@ -190,7 +190,10 @@ async fn narrow_embedded_range_shows_425_everywhere() {
     // The first sample is read whatever its cost (the baseline). Later ones are read while
     // the reads stay within their CPU budget, and a dump walks every socket of the host: on a
     // host with few TIME_WAITs they are cheap, so some must have been made under load.
-    assert!(timeline[0].server_sockets.is_some(), "loopback target: socket view expected");
+    assert!(
+        timeline[0].server_sockets.is_some(),
+        "loopback target: socket view expected"
+    );
     let host_time_waits = std::fs::read_to_string("/proc/net/sockstat")
         .ok()
         .and_then(|t| {

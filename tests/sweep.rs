@@ -221,3 +221,20 @@ async fn a_server_command_is_restarted_per_width_with_its_range() {
         r.widths
     );
 }
+
+/// A server command that exits at once is tried on fresh ports (another connection may have
+/// taken the first), then reported with each attempt's exit status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_command_that_exits_is_retried_on_fresh_ports_then_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut opts = options(tmp.path(), 31980, vec![2]);
+    opts.verify_model = false;
+    opts.target = Some("ftp://ftpswarm@127.0.0.1".into());
+    opts.server_cmd = Some("exit 3 # {ctrl_port}".into());
+    let err = match sweep(&opts, CancellationToken::new()).await {
+        Ok(r) => panic!("a server that never starts cannot be swept: {r:?}"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("failed to start 3 times"), "{err}");
+    assert_eq!(err.matches("exit status: 3").count(), 3, "{err}");
+}

@@ -11,6 +11,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 const GREETING_WAIT: Duration = Duration::from_secs(20);
 const STOP_WAIT: Duration = Duration::from_secs(10);
+/// Starts of `--server-cmd` on fresh ports before a sweep gives up on a server that exits.
+const START_ATTEMPTS: usize = 3;
 
 pub enum SweepServer {
     Embedded {
@@ -62,39 +64,56 @@ impl SweepServer {
             .context("--server-cmd needs --target ftp://user@host (the port comes from {ctrl_port})")?;
         let mut url = url::Url::parse(base).with_context(|| format!("--target {}", crate::target::redact_url(base)))?;
         let host = url.host_str().context("--target has no host")?.to_string();
-        let ctrl_port = free_port()?;
-        if url.set_port(Some(ctrl_port)).is_err() {
-            bail!("--target cannot take a port");
-        }
-        let command = substitute(template, ctrl_port, range);
-        let mut child = tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(&command)
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot run --server-cmd {command:?}"))?;
-        let deadline = Instant::now() + GREETING_WAIT;
-        while Instant::now() < deadline {
-            if let Some(status) = child.try_wait()? {
-                bail!("--server-cmd {command:?} exited ({status}) before its server greeted on port {ctrl_port}");
+        // The port is free when we pick it, but any connection on the host may take it as its
+        // own ephemeral port before the server binds it: a server that exits at once gets
+        // another port, a few times, before the sweep gives up.
+        let mut early_exits = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            let ctrl_port = free_port()?;
+            if url.set_port(Some(ctrl_port)).is_err() {
+                bail!("--target cannot take a port");
             }
-            if greets(&host, ctrl_port).await {
-                return Ok(SweepServer::Command {
-                    child,
-                    url: url.to_string(),
-                    ctrl_port,
-                    range,
-                });
+            let command = substitute(template, ctrl_port, range);
+            let mut child = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(&command)
+                .process_group(0)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("cannot run --server-cmd {command:?}"))?;
+            let deadline = Instant::now() + GREETING_WAIT;
+            let mut exited = None;
+            while Instant::now() < deadline {
+                if let Some(status) = child.try_wait()? {
+                    exited = Some(status);
+                    break;
+                }
+                if greets(&host, ctrl_port).await {
+                    return Ok(SweepServer::Command {
+                        child,
+                        url: url.to_string(),
+                        ctrl_port,
+                        range,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            match exited {
+                Some(status) => early_exits.push(format!(
+                    "{command:?} exited ({status}) before greeting on port {ctrl_port}"
+                )),
+                None => bail!(
+                    "--server-cmd {command:?}: no 220 greeting on {host}:{ctrl_port} within {}s",
+                    GREETING_WAIT.as_secs()
+                ),
+            }
         }
         bail!(
-            "--server-cmd {command:?}: no 220 greeting on {host}:{ctrl_port} within {}s",
-            GREETING_WAIT.as_secs()
+            "--server-cmd failed to start {START_ATTEMPTS} times, each on a fresh port: {}",
+            early_exits.join("; ")
         )
     }
 
