@@ -9,7 +9,11 @@ For each server and profile:
 The recommendation holds when W's upper bound is at most 2x the target and 0.7 W misses it.
 
   python3 benches/validate_sizing.py [--servers embedded,vsftpd,...] [--profiles sweep-burst,...]
-                                     [--budget 90] [--out DIR] [--scale 2]
+                                     [--budget 90] [--out DIR] [--scale 2] [--table-only]
+
+"predicted (plain run)" is what the plan made on the plain run says of each width;
+"predicted (sweep's run)" what the plan made on the sweep's first run at its widest width
+says (the sweep's own prediction). --table-only re-plans the runs already in --out.
 
 --scale 2 also checks scaling: the plan made on the plain run predicts a run with twice the
 sessions, which is then measured at the widths the plan names.
@@ -89,22 +93,24 @@ def sweep_args(kind):
             "--server-cmd", f"bash benches/real-server.sh {kind} {{ctrl_port}} {{pasv_min}} {{pasv_max}}"]
 
 
-def check(kind, profile, out, budget, extra, scale):
+def check(kind, profile, out, budget, extra, scale, measure=True):
     prof = os.path.join(ROOT, "profiles", f"{profile}.toml")
     plain = os.path.join(out, f"{kind}-{profile}-plain")
-    shutil.rmtree(plain, ignore_errors=True)
-    server = None if kind == "embedded" else Server(kind, 100)
-    try:
-        ftpswarm("run", "-q", "--no-report", "-p", prof, *target_args(kind, server.port if server else 0),
-                 "--pasv-range", f"{RANGE_START}-{RANGE_START + 99}", "-o", plain)
-    finally:
-        if server:
-            server.stop()
+    if measure:
+        shutil.rmtree(plain, ignore_errors=True)
+        server = None if kind == "embedded" else Server(kind, 100)
+        try:
+            ftpswarm("run", "-q", "--no-report", "-p", prof, *target_args(kind, server.port if server else 0),
+                     "--pasv-range", f"{RANGE_START}-{RANGE_START + 99}", "-o", plain)
+        finally:
+            if server:
+                server.stop()
     rec = json.loads(ftpswarm("plan", "--run", plain, "--json"))
     width = rec["model_width"]
     widths = sorted({width, max(1 if kind != "proftpd" else 2, round(0.7 * width)), *extra})
     sweep_dir = os.path.join(out, f"{kind}-{profile}-sweep")
-    shutil.rmtree(sweep_dir, ignore_errors=True)
+    if measure:
+        shutil.rmtree(sweep_dir, ignore_errors=True)
     sessions = []
     if scale != 1:
         with open(prof) as f:
@@ -112,9 +118,10 @@ def check(kind, profile, out, budget, extra, scale):
         sessions = ["--sessions", str(base * scale)]
         rec = json.loads(ftpswarm("plan", "--run", plain, "--json", "--users", str(base * scale),
                                   "--at", ",".join(map(str, widths))))
-    ftpswarm("sweep", "-p", prof, *sessions, *sweep_args(kind), "--widths", ",".join(map(str, widths)),
-             "--range-start", str(RANGE_START), "--budget", f"{budget * len(widths)}s", "--no-verify",
-             "-o", sweep_dir)
+    if measure:
+        ftpswarm("sweep", "-p", prof, *sessions, *sweep_args(kind), "--widths", ",".join(map(str, widths)),
+                 "--range-start", str(RANGE_START), "--budget", f"{budget * len(widths)}s", "--no-verify",
+                 "-o", sweep_dir)
     with open(os.path.join(sweep_dir, "sweep.json")) as f:
         measured = {w["width"]: w for w in json.load(f)["widths"]}
     predicted = {p["width"]: p for p in rec["predictions"]}
@@ -137,19 +144,22 @@ def main():
     ap.add_argument("--extra", default="", help="more widths to measure, e.g. 20,40")
     ap.add_argument("--scale", type=int, default=1)
     ap.add_argument("--out", default=os.path.join(ROOT, "output", "validate-sizing"))
+    ap.add_argument("--table-only", action="store_true",
+                    help="re-plan the plain runs already in --out and print the table, measuring nothing")
     a = ap.parse_args()
     if not os.path.exists(BIN):
         sys.exit("build first: cargo build --release")
     extra = [int(x) for x in a.extra.split(",") if x]
     os.makedirs(a.out, exist_ok=True)
-    print(f"| server | profile | plan | width | sessions | failed | measured | 95% interval | predicted | verdict |")
-    print("|---|---|---:|---:|---:|---:|---:|---|---:|---|")
+    print("| server | profile | plan | width | sessions | failed | measured | 95% interval "
+          "| predicted (plain run) | predicted (sweep's run) | verdict |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|")
     for kind in a.servers.split(","):
         for profile in a.profiles.split(","):
             try:
-                rec, width, rows = check(kind, profile, a.out, a.budget, extra, a.scale)
+                rec, width, rows = check(kind, profile, a.out, a.budget, extra, a.scale, not a.table_only)
             except Exception as e:  # one failing server must not lose the others' rows
-                print(f"| {kind} | {profile} | error | {e} |||||||", flush=True)
+                print(f"| {kind} | {profile} | error | {e} ||||||||", flush=True)
                 continue
             for w, m, p in rows:
                 verdict = ""
@@ -157,12 +167,17 @@ def main():
                     verdict = "meets (≤ 2× target)" if m["session_ci_high"] <= 2 * TARGET else "MISSES"
                 elif m is not None and w < width:
                     verdict = "misses (as it should)" if m["session_failure"] > TARGET else "meets too"
-                if m is not None and p is not None and m["session_failure"] >= 0.005:
-                    ratio = p["session_failure_at_range"] / max(m["session_failure"], 1e-9)
-                    verdict += f"; predicted/measured {ratio:.2f}"
+                own = m and m.get("predicted_session_failure")
+                if m is not None and m["session_failure"] >= 0.005:
+                    ratios = []
+                    if p is not None:
+                        ratios.append(f"{p['session_failure_at_range'] / m['session_failure']:.2f}")
+                    if own is not None:
+                        ratios.append(f"{own / m['session_failure']:.2f}")
+                    verdict += "; predicted/measured " + " and ".join(ratios)
                 print(f"| {kind} | {profile} | {width} | {w} | {m and m['sessions']} | {m and m['sessions_failed']} | "
                       f"{pct(m and m['session_failure'])} | {pct(m and m['session_ci_low'])}–{pct(m and m['session_ci_high'])} | "
-                      f"{pct(p and p['session_failure_at_range'])} | {verdict} |", flush=True)
+                      f"{pct(p and p['session_failure_at_range'])} | {pct(own)} | {verdict} |", flush=True)
 
 
 if __name__ == "__main__":
