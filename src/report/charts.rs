@@ -32,7 +32,8 @@ fn register_font() {
     });
 }
 
-const PALETTE: [RGBColor; 8] = [
+/// Tableau's ten: one colour per latency phase (there are nine), so no two lines share one.
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -40,8 +41,11 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
+const _: () = assert!(PALETTE.len() >= crate::summary::PHASES.len(), "a latency phase would reuse a colour");
 
 type DrawResult = Result<(), String>;
 
