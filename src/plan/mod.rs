@@ -425,6 +425,9 @@ fn run_sessions(obs: &observed::Observed) -> f64 {
 }
 
 /// Plans from a run directory.
+/// The longest stretch of a run a plan reads (see [`observed::busiest_span`]).
+pub const PLAN_SPAN_US: u64 = 300_000_000;
+
 pub fn plan_from_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Recommendation, PlanError> {
     recommend(prepare_run(dir, req)?, req)
 }
@@ -442,11 +445,26 @@ pub fn predict_at(dir: &std::path::Path, req: &PlanRequest, widths: &[u32]) -> R
 
 fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanError> {
     req.validate()?;
-    let obs = observed::read(dir)?;
+    // A long run is planned on its busiest stretch: the replay of an hour is no better a
+    // predictor than that of its busiest minutes, and would need memory in proportion.
+    observed::check(dir)?;
+    let span = observed::busiest_span(dir, PLAN_SPAN_US).map_err(observed::ObservedError::from)?;
+    let obs = observed::read_within(dir, span)?;
     let fit =
         fit::fit(&obs, req.window, req.hold_policy).map_err(|m| PlanError::Model(format!("{}: {m}", dir.display())))?;
-    let trace = Trace::read(dir).map_err(observed::ObservedError::from)?;
+    let trace = Trace::read_within(dir, span).map_err(observed::ObservedError::from)?;
     let mut warnings = obs.warnings.clone();
+    if let Some((from, to)) = span {
+        warnings.push(format!(
+            "the run is longer than {:.0} s: planned on its busiest {:.0} s ({:.0}–{:.0} s, {} of its {} transfers)",
+            PLAN_SPAN_US as f64 / 1e6,
+            (to - from) as f64 / 1e6,
+            from as f64 / 1e6,
+            to as f64 / 1e6,
+            obs.attempts.len(),
+            obs.summary.transfers.attempted
+        ));
+    }
     warnings.extend(trace.warnings.iter().cloned());
     let (run_parallel, run_files) = obs
         .profile

@@ -77,7 +77,41 @@ fn opt_u64(field: Option<&[u8]>) -> Option<u64> {
     std::str::from_utf8(f).ok()?.parse().ok()
 }
 
-fn read_attempts(dir: &Path) -> Result<Vec<Attempt>, OutputError> {
+/// The stretch of `len_us` holding the most PASVs sent, when the run is longer than that: what
+/// a plan of a long run reads, so that its memory does not grow with the run's length. Only the
+/// send times are read (8 bytes per transfer).
+pub fn busiest_span(dir: &Path, len_us: u64) -> Result<Option<(u64, u64)>, OutputError> {
+    let path = dir.join(output::EVENTS);
+    let err = |message: String| OutputError::Read {
+        path: path.clone(),
+        message,
+    };
+    let mut reader = output::open_csv(&path)?;
+    let headers = reader.byte_headers().map_err(|e| err(e.to_string()))?.clone();
+    let sent = column(&headers, "t_pasv_sent_us", &path)?;
+    let mut times = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    while reader.read_byte_record(&mut record).map_err(|e| err(e.to_string()))? {
+        if let Some(t) = opt_u64(record.get(sent)) {
+            times.push(t);
+        }
+    }
+    times.sort_unstable();
+    let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+        return Ok(None);
+    };
+    if last - first <= len_us {
+        return Ok(None);
+    }
+    let (start, _) = super::fit::busiest_window(&times, len_us);
+    Ok(Some((start, start + len_us)))
+}
+
+fn within(span: Option<(u64, u64)>, t: u64) -> bool {
+    span.is_none_or(|(from, to)| from <= t && t < to)
+}
+
+fn read_attempts(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<Attempt>, OutputError> {
     let path = dir.join(output::EVENTS);
     let err = |message: String| OutputError::Read {
         path: path.clone(),
@@ -108,6 +142,9 @@ fn read_attempts(dir: &Path) -> Result<Vec<Attempt>, OutputError> {
         row += 1;
         let t_sent_us =
             opt_u64(record.get(sent)).ok_or_else(|| err(format!("row {row}: t_pasv_sent_us is not a number")))?;
+        if !within(span, t_sent_us) {
+            continue;
+        }
         let port = opt_u64(record.get(port)).and_then(|p| u16::try_from(p).ok());
         let t_granted_us = opt_u64(record.get(reply)).filter(|_| port.is_some());
         let t_connected_us = opt_u64(record.get(connected));
@@ -135,7 +172,7 @@ fn read_attempts(dir: &Path) -> Result<Vec<Attempt>, OutputError> {
     Ok(out)
 }
 
-fn read_connections(dir: &Path) -> Result<Vec<LoggedIn>, OutputError> {
+fn read_connections(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<LoggedIn>, OutputError> {
     let path = dir.join(output::CONNECTIONS);
     let err = |message: String| OutputError::Read {
         path: path.clone(),
@@ -151,6 +188,9 @@ fn read_connections(dir: &Path) -> Result<Vec<LoggedIn>, OutputError> {
     let mut record = csv::ByteRecord::new();
     while reader.read_byte_record(&mut record).map_err(|e| err(e.to_string()))? {
         if let (Some(from_us), Some(to_us)) = (opt_u64(record.get(login)), opt_u64(record.get(closed))) {
+            if span.is_some_and(|(from, to)| to_us < from || from_us >= to) {
+                continue;
+            }
             out.push(LoggedIn {
                 from_us,
                 to_us: to_us.max(from_us),
@@ -162,6 +202,11 @@ fn read_connections(dir: &Path) -> Result<Vec<LoggedIn>, OutputError> {
 
 /// Reads a run directory for planning. A partial run is usable, with a warning.
 pub fn read(dir: &Path) -> Result<Observed, ObservedError> {
+    read_within(dir, None)
+}
+
+/// The run directory's manifest, once it is known to be a run this version reads.
+pub fn check(dir: &Path) -> Result<Manifest, ObservedError> {
     if !dir.join(output::MANIFEST).is_file() {
         return Err(ObservedError::NotARun(dir.to_path_buf()));
     }
@@ -176,10 +221,16 @@ pub fn read(dir: &Path) -> Result<Observed, ObservedError> {
             found,
         });
     }
-    let manifest: Manifest = serde_json::from_value(raw).map_err(|e| ObservedError::Unusable {
+    serde_json::from_value(raw).map_err(|e| ObservedError::Unusable {
         dir: dir.to_path_buf(),
         message: format!("manifest.json: {e}"),
-    })?;
+    })
+}
+
+/// As [`read`], keeping only the PASVs sent within `span` and the control connections logged
+/// in during it (see [`busiest_span`]).
+pub fn read_within(dir: &Path, span: Option<(u64, u64)>) -> Result<Observed, ObservedError> {
+    let manifest = check(dir)?;
     let mut warnings = Vec::new();
     if manifest.status == RunStatus::Partial {
         warnings.push(format!(
@@ -213,8 +264,8 @@ pub fn read(dir: &Path) -> Result<Observed, ObservedError> {
     Ok(Observed {
         dir: dir.to_path_buf(),
         release_policy: summary.ledger.release_policy,
-        attempts: read_attempts(dir)?,
-        connections: read_connections(dir)?,
+        attempts: read_attempts(dir, span)?,
+        connections: read_connections(dir, span)?,
         manifest,
         profile,
         summary,

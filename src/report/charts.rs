@@ -45,7 +45,10 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
-const _: () = assert!(PALETTE.len() >= crate::summary::PHASES.len(), "a latency phase would reuse a colour");
+const _: () = assert!(
+    PALETTE.len() >= crate::summary::PHASES.len(),
+    "a latency phase would reuse a colour"
+);
 
 type DrawResult = Result<(), String>;
 

@@ -165,17 +165,25 @@ pub fn is_collision_text(detail: &str) -> bool {
 
 impl Trace {
     pub fn read(dir: &Path) -> Result<Trace, OutputError> {
+        Self::read_within(dir, None)
+    }
+
+    /// As [`read`](Self::read), keeping only the control connections open during `span` (with
+    /// every PASV they sent, so no session is cut in two) and their sessions: what a plan of a
+    /// long run replays, so that its memory follows the span, not the run.
+    pub fn read_within(dir: &Path, span: Option<(u64, u64)>) -> Result<Trace, OutputError> {
+        let overlaps = |open: u64, close: u64| span.is_none_or(|(from, to)| open < to && close >= from);
         let mut warnings = Vec::new();
         let mut session_index: HashMap<u64, u32> = HashMap::new();
         let mut connection_index: HashMap<u64, u32> = HashMap::new();
         let mut sessions: Vec<TraceSession> = Vec::new();
         let mut connections: Vec<TraceConnection> = Vec::new();
-        let mut intern_session = |id: u64, sessions: &mut Vec<TraceSession>| -> u32 {
-            *session_index.entry(id).or_insert_with(|| {
+        fn intern_session(index: &mut HashMap<u64, u32>, sessions: &mut Vec<TraceSession>, id: u64) -> u32 {
+            *index.entry(id).or_insert_with(|| {
                 sessions.push(TraceSession::default());
                 (sessions.len() - 1) as u32
             })
-        };
+        }
 
         read_rows(dir, output::CONNECTIONS, &mut warnings, |c, r| {
             let (sid, cid) = (c.index("session_id")?, c.index("connection_id")?);
@@ -189,7 +197,11 @@ impl Trace {
             else {
                 return Ok(());
             };
-            let session = intern_session(session_id, &mut sessions);
+            let t_close = num(r.get(closed)).unwrap_or(t_open).max(t_open);
+            if !overlaps(t_open, t_close) {
+                return Ok(());
+            }
+            let session = intern_session(&mut session_index, &mut sessions, session_id);
             let class = text(r.get(outcome))
                 .parse::<crate::event::Outcome>()
                 .ok()
@@ -206,7 +218,7 @@ impl Trace {
             connections.push(TraceConnection {
                 session,
                 t_open,
-                t_close: num(r.get(closed)).unwrap_or(t_open).max(t_open),
+                t_close,
                 greeting_refused,
             });
             Ok(())
@@ -229,9 +241,13 @@ impl Trace {
             else {
                 return Ok(());
             };
-            let session = intern_session(session_id, &mut sessions);
-            let connection = match connection_index.get(&connection_id) {
-                Some(&i) => i,
+            let known = connection_index.get(&connection_id).copied();
+            if known.is_none() && !overlaps(t_sent, t_sent) {
+                return Ok(());
+            }
+            let session = intern_session(&mut session_index, &mut sessions, session_id);
+            let connection = match known {
+                Some(i) => i,
                 // A connection whose row was lost (a killed run): open it at its first PASV.
                 None => {
                     connection_index.insert(connection_id, connections.len() as u32);
@@ -280,8 +296,18 @@ impl Trace {
         // Sessions that ended without a connection or event row still count.
         read_rows(dir, output::SESSIONS, &mut warnings, |c, r| {
             let (sid, outcome) = (c.index("session_id")?, c.index("outcome")?);
+            let (start, end) = (c.index("t_start_us")?, c.index("t_end_us")?);
             if let Some(id) = num(r.get(sid)) {
-                let session = intern_session(id, &mut sessions);
+                // Within a span: the sessions of the connections kept, and those that never
+                // got a connection but lived during it.
+                let lived = |from: Option<u64>, to: Option<u64>| match (from, to) {
+                    (Some(from), Some(to)) => overlaps(from, to.max(from)),
+                    _ => false,
+                };
+                if span.is_some() && !session_index.contains_key(&id) && !lived(num(r.get(start)), num(r.get(end))) {
+                    return Ok(());
+                }
+                let session = intern_session(&mut session_index, &mut sessions, id);
                 let class = text(r.get(outcome))
                     .parse::<crate::event::Outcome>()
                     .ok()
