@@ -77,21 +77,57 @@ fn opt_u64(field: Option<&[u8]>) -> Option<u64> {
     std::str::from_utf8(f).ok()?.parse().ok()
 }
 
+/// One of the run's CSVs read as byte records (a million-row file without a String per
+/// field), with errors that name the file.
+struct Rows {
+    path: PathBuf,
+    reader: csv::Reader<std::io::BufReader<std::io::Take<std::fs::File>>>,
+    headers: csv::ByteRecord,
+}
+
+impl Rows {
+    fn open(dir: &Path, name: &str) -> Result<Rows, OutputError> {
+        let path = dir.join(name);
+        let mut reader = output::open_csv(&path)?;
+        let headers = reader
+            .byte_headers()
+            .map_err(|e| read_error(&path, e.to_string()))?
+            .clone();
+        Ok(Rows { path, reader, headers })
+    }
+
+    fn column(&self, name: &str) -> Result<usize, OutputError> {
+        column(&self.headers, name, &self.path)
+    }
+
+    fn err(&self, message: String) -> OutputError {
+        read_error(&self.path, message)
+    }
+
+    /// The next row into `record`; false at the end.
+    fn next(&mut self, record: &mut csv::ByteRecord) -> Result<bool, OutputError> {
+        self.reader
+            .read_byte_record(record)
+            .map_err(|e| read_error(&self.path, e.to_string()))
+    }
+}
+
+fn read_error(path: &Path, message: String) -> OutputError {
+    OutputError::Read {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
 /// The stretch of `len_us` holding the most PASVs sent, when the run is longer than that: what
 /// a plan of a long run reads, so that its memory does not grow with the run's length. Only the
 /// send times are read (8 bytes per transfer).
 pub fn busiest_span(dir: &Path, len_us: u64) -> Result<Option<(u64, u64)>, OutputError> {
-    let path = dir.join(output::EVENTS);
-    let err = |message: String| OutputError::Read {
-        path: path.clone(),
-        message,
-    };
-    let mut reader = output::open_csv(&path)?;
-    let headers = reader.byte_headers().map_err(|e| err(e.to_string()))?.clone();
-    let sent = column(&headers, "t_pasv_sent_us", &path)?;
+    let mut rows = Rows::open(dir, output::EVENTS)?;
+    let sent = rows.column("t_pasv_sent_us")?;
     let mut times = Vec::new();
     let mut record = csv::ByteRecord::new();
-    while reader.read_byte_record(&mut record).map_err(|e| err(e.to_string()))? {
+    while rows.next(&mut record)? {
         if let Some(t) = opt_u64(record.get(sent)) {
             times.push(t);
         }
@@ -112,14 +148,8 @@ fn within(span: Option<(u64, u64)>, t: u64) -> bool {
 }
 
 fn read_attempts(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<Attempt>, OutputError> {
-    let path = dir.join(output::EVENTS);
-    let err = |message: String| OutputError::Read {
-        path: path.clone(),
-        message,
-    };
-    let mut reader = output::open_csv(&path)?;
-    let headers = reader.byte_headers().map_err(|e| err(e.to_string()))?.clone();
-    let c = |n| column(&headers, n, &path);
+    let mut rows = Rows::open(dir, output::EVENTS)?;
+    let c = |n| rows.column(n);
     let in_range = c("in_range")?;
     let (command, port, sent, reply, connected, first, done, closed, final_reply, outcome) = (
         c("command")?,
@@ -138,10 +168,10 @@ fn read_attempts(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<Attempt>, O
     let mut out = Vec::new();
     let mut record = csv::ByteRecord::new();
     let mut row = 1;
-    while reader.read_byte_record(&mut record).map_err(|e| err(e.to_string()))? {
+    while rows.next(&mut record)? {
         row += 1;
         let t_sent_us =
-            opt_u64(record.get(sent)).ok_or_else(|| err(format!("row {row}: t_pasv_sent_us is not a number")))?;
+            opt_u64(record.get(sent)).ok_or_else(|| rows.err(format!("row {row}: t_pasv_sent_us is not a number")))?;
         if !within(span, t_sent_us) {
             continue;
         }
@@ -173,20 +203,11 @@ fn read_attempts(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<Attempt>, O
 }
 
 fn read_connections(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<LoggedIn>, OutputError> {
-    let path = dir.join(output::CONNECTIONS);
-    let err = |message: String| OutputError::Read {
-        path: path.clone(),
-        message,
-    };
-    let mut reader = output::open_csv(&path)?;
-    let headers = reader.byte_headers().map_err(|e| err(e.to_string()))?.clone();
-    let (login, closed) = (
-        column(&headers, "t_login_done_us", &path)?,
-        column(&headers, "t_closed_us", &path)?,
-    );
+    let mut rows = Rows::open(dir, output::CONNECTIONS)?;
+    let (login, closed) = (rows.column("t_login_done_us")?, rows.column("t_closed_us")?);
     let mut out = Vec::new();
     let mut record = csv::ByteRecord::new();
-    while reader.read_byte_record(&mut record).map_err(|e| err(e.to_string()))? {
+    while rows.next(&mut record)? {
         if let (Some(from_us), Some(to_us)) = (opt_u64(record.get(login)), opt_u64(record.get(closed))) {
             if span.is_some_and(|(from, to)| to_us < from || from_us >= to) {
                 continue;
