@@ -2,8 +2,8 @@
 # Soak: a steady load against the embedded server for DURATION (default 1h), sampling the
 # process's resident memory every INTERVAL seconds. Memory must stay flat: the script fails
 # when the highest sample taken under load exceeds the first warm one (after WARMUP seconds)
-# by more than MAX_GROWTH_MB. The analysis after the load (summary, plan) is reported on its
-# own line. Not in CI (it takes an hour); the figures belong in the notes.
+# by more than MAX_GROWTH_MB. The analysis after the load (summary, plan, report and charts,
+# as a user's run draws them) is sampled every second and reported on its own line. Not in CI (it takes an hour); the figures belong in the notes.
 #
 #   benches/soak.sh                      # 1 hour
 #   DURATION=10m benches/soak.sh         # a shorter check
@@ -16,7 +16,7 @@ SESSIONS=${SESSIONS:-16}
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 out=$(mktemp -d)
-./target/release/ftpswarm run -q --no-report --duration "$DURATION" --sessions "$SESSIONS" \
+./target/release/ftpswarm run -q --duration "$DURATION" --sessions "$SESSIONS" \
     --pasv-range 30000-30099 -o "$out/run" >"$out/stdout" 2>"$out/stderr" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
@@ -40,7 +40,7 @@ while kill -0 "$pid" 2>/dev/null; do
     else
         after=$(awk -v a="${after:-0}" -v b="$mb" 'BEGIN {print (b > a) ? b : a}')
     fi
-    sleep "$INTERVAL"
+    if [ "$elapsed" -ge "$load_s" ]; then sleep 1; else sleep "$INTERVAL"; fi
 done
 wait "$pid" || true
 trap - EXIT
@@ -48,7 +48,7 @@ echo "run: $(tail -n 3 "$out/stdout" | tr '\n' ' ')"
 if [ -n "$warm" ]; then
     growth=$(awk -v a="$warm" -v b="$last" 'BEGIN {printf "%.1f", b - a}')
     echo "rss after warm-up ${warm} MB, highest under load ${last} MB: growth ${growth} MB (allowed ${MAX_GROWTH_MB})"
-    echo "highest rss after the load (summary and plan): ${after:-not sampled} MB"
+    echo "highest rss after the load (summary, plan, report): ${after:-not sampled} MB"
     awk -v g="$growth" -v m="$MAX_GROWTH_MB" 'BEGIN {exit !(g <= m)}' || { echo "FAIL: memory grew"; exit 1; }
 fi
 rm -rf "$out"

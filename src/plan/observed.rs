@@ -147,7 +147,8 @@ fn within(span: Option<(u64, u64)>, t: u64) -> bool {
     span.is_none_or(|(from, to)| from <= t && t < to)
 }
 
-fn read_attempts(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<Attempt>, OutputError> {
+/// Every PASV sent within `span`, in file order, handed to `each` one at a time.
+fn for_each_attempt(dir: &Path, span: Option<(u64, u64)>, mut each: impl FnMut(Attempt)) -> Result<(), OutputError> {
     let mut rows = Rows::open(dir, output::EVENTS)?;
     let c = |n| rows.column(n);
     let in_range = c("in_range")?;
@@ -165,7 +166,6 @@ fn read_attempts(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<Attempt>, O
     );
     let rejected = FailureClass::PasvRejected.as_str().as_bytes();
     let outside = FailureClass::PasvOutOfRange.as_str().as_bytes();
-    let mut out = Vec::new();
     let mut record = csv::ByteRecord::new();
     let mut row = 1;
     while rows.next(&mut record)? {
@@ -182,7 +182,7 @@ fn read_attempts(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<Attempt>, O
             .or(opt_u64(record.get(final_reply)))
             .or(t_granted_us);
         let o = record.get(outcome).unwrap_or(b"");
-        out.push(Attempt {
+        each(Attempt {
             is_stor: record.get(command) == Some(b"STOR"),
             port,
             t_sent_us,
@@ -199,7 +199,64 @@ fn read_attempts(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<Attempt>, O
             },
         });
     }
+    Ok(())
+}
+
+fn read_attempts(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<Attempt>, OutputError> {
+    let mut out = Vec::new();
+    for_each_attempt(dir, span, |a| out.push(a))?;
     Ok(out)
+}
+
+/// A run's granted ports for drawing: every `step`-th grant in file order (at most the `max`
+/// asked for) and the extent of all of them. Read in two passes, so that the chart of an
+/// hour's run needs no more memory than a minute's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GrantSample {
+    pub grants: Vec<Attempt>,
+    /// All grants in the run, drawn or not.
+    pub total: usize,
+    pub step: usize,
+    /// The last release of any grant (µs since t = 0).
+    pub t_end_us: u64,
+    /// The lowest and highest granted port inside the range (or anywhere, without a range).
+    pub ports_inside: Option<(u16, u16)>,
+    pub any_outside: bool,
+}
+
+fn is_grant(a: &Attempt) -> bool {
+    a.port.is_some() && a.t_granted_us.is_some()
+}
+
+pub fn sample_grants(dir: &Path, max: usize) -> Result<GrantSample, OutputError> {
+    let mut sample = GrantSample::default();
+    for_each_attempt(dir, None, |a| {
+        if !is_grant(&a) {
+            return;
+        }
+        sample.total += 1;
+        sample.t_end_us = sample.t_end_us.max(a.t_released_us.unwrap_or(0));
+        if a.in_range == Some(false) {
+            sample.any_outside = true;
+        } else if let Some(p) = a.port {
+            let (lo, hi) = sample.ports_inside.unwrap_or((p, p));
+            sample.ports_inside = Some((lo.min(p), hi.max(p)));
+        }
+    })?;
+    sample.step = sample.total.div_ceil(max.max(1)).max(1);
+    let mut nth = 0usize;
+    let step = sample.step;
+    let mut grants = Vec::with_capacity(sample.total.min(max));
+    for_each_attempt(dir, None, |a| {
+        if is_grant(&a) {
+            if nth % step == 0 {
+                grants.push(a);
+            }
+            nth += 1;
+        }
+    })?;
+    sample.grants = grants;
+    Ok(sample)
 }
 
 fn read_connections(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<LoggedIn>, OutputError> {
@@ -248,9 +305,18 @@ pub fn check(dir: &Path) -> Result<Manifest, ObservedError> {
     })
 }
 
-/// As [`read`], keeping only the PASVs sent within `span` and the control connections logged
-/// in during it (see [`busiest_span`]).
-pub fn read_within(dir: &Path, span: Option<(u64, u64)>) -> Result<Observed, ObservedError> {
+/// Everything a run directory says about the run except its transfers: what a report needs
+/// besides its charts' samples, read in memory that does not grow with the run's length.
+pub struct RunHead {
+    pub manifest: Manifest,
+    pub profile: Option<Profile>,
+    pub summary: Summary,
+    pub expected_range: Option<PortRange>,
+    pub timeline: Vec<TimelineRow>,
+    pub warnings: Vec<String>,
+}
+
+pub fn read_head(dir: &Path) -> Result<RunHead, ObservedError> {
     let manifest = check(dir)?;
     let mut warnings = Vec::new();
     if manifest.status == RunStatus::Partial {
@@ -282,6 +348,27 @@ pub fn read_within(dir: &Path, span: Option<(u64, u64)>) -> Result<Observed, Obs
     } else {
         Vec::new()
     };
+    Ok(RunHead {
+        manifest,
+        profile,
+        summary,
+        expected_range,
+        timeline,
+        warnings,
+    })
+}
+
+/// As [`read`], keeping only the PASVs sent within `span` and the control connections logged
+/// in during it (see [`busiest_span`]).
+pub fn read_within(dir: &Path, span: Option<(u64, u64)>) -> Result<Observed, ObservedError> {
+    let RunHead {
+        manifest,
+        profile,
+        summary,
+        expected_range,
+        timeline,
+        warnings,
+    } = read_head(dir)?;
     Ok(Observed {
         dir: dir.to_path_buf(),
         release_policy: summary.ledger.release_policy,
@@ -300,5 +387,85 @@ impl Observed {
     /// Outcome-level sanity: a plan needs at least one granted port.
     pub fn grants(&self) -> usize {
         self.attempts.iter().filter(|a| a.t_granted_us.is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Outcome, PassiveCommand, Record, TransferCommand, TransferEvent};
+    use crate::output::RecordWriter;
+
+    fn transfer(i: u64, port: Option<u16>, in_range: Option<bool>) -> Record {
+        let t = i * 1000;
+        Record::Transfer(TransferEvent {
+            session_id: i,
+            connection_id: i,
+            seq_in_session: 0,
+            command: TransferCommand::Retr,
+            passive_command: PassiveCommand::Pasv,
+            path: "size-1.bin".into(),
+            pasv_port: port,
+            in_range,
+            t_pasv_sent_us: t,
+            t_pasv_reply_us: Some(t + 100),
+            t_data_connected_us: port.map(|_| t + 150),
+            t_first_byte_us: port.map(|_| t + 300),
+            t_transfer_done_us: port.map(|_| t + 2000),
+            t_data_closed_us: port.map(|_| t + 2010 + i % 7),
+            t_final_reply_us: port.map(|_| t + 2100),
+            bytes: 1,
+            expected_bytes: Some(1),
+            pasv_reply_code: Some(if port.is_some() { 227 } else { 425 }),
+            transfer_reply_code: port.map(|_| 150),
+            final_reply_code: port.map(|_| 226),
+            outcome: if port.is_some() {
+                Outcome::Ok
+            } else {
+                Outcome::Failed(FailureClass::PasvRejected)
+            },
+            detail: String::new(),
+        })
+    }
+
+    /// The chart's sample is bounded, evenly spread over the run, and its extent covers every
+    /// grant, including those it does not draw.
+    #[test]
+    fn a_grant_sample_is_bounded_and_spans_the_whole_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut writer = RecordWriter::create(tmp.path()).unwrap();
+        let n = 10_000u64;
+        for i in 0..n {
+            let record = match i {
+                // Refused PASVs are not grants.
+                _ if i % 10 == 3 => transfer(i, None, None),
+                // One grant outside the range: known to the chart whether it is drawn or not.
+                4_001 => transfer(i, Some(40_000), Some(false)),
+                _ => transfer(i, Some(30_000 + (i % 50) as u16 + 5), Some(true)),
+            };
+            writer.write(&record).unwrap();
+        }
+        writer.sync().unwrap();
+        let grants = n as usize - n as usize / 10;
+        let sample = sample_grants(tmp.path(), 1_000).unwrap();
+        assert_eq!(sample.total, grants);
+        assert_eq!(sample.step, grants.div_ceil(1_000));
+        assert!(sample.grants.len() <= 1_000, "{} drawn", sample.grants.len());
+        assert!(sample.grants.len() >= 1_000 - 1, "{} drawn", sample.grants.len());
+        assert!(sample.grants.iter().all(|a| a.port.is_some()));
+        let last = (n - 1) * 1000 + 2010 + (n - 1) % 7;
+        assert_eq!(sample.t_end_us, last);
+        assert_eq!(sample.ports_inside, Some((30_005, 30_054)));
+        assert!(sample.any_outside);
+        // Spread over the run: the drawn grants reach its first and last hundredth.
+        let first = sample.grants.iter().map(|a| a.t_sent_us).min().unwrap();
+        let drawn_last = sample.grants.iter().map(|a| a.t_sent_us).max().unwrap();
+        assert!(
+            first < n * 1000 / 100 && drawn_last > n * 1000 * 99 / 100,
+            "{first}..{drawn_last}"
+        );
+
+        let all = sample_grants(tmp.path(), usize::MAX).unwrap();
+        assert_eq!((all.step, all.grants.len()), (1, grants));
     }
 }

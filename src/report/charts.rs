@@ -19,7 +19,7 @@ pub const WIDTH: u32 = 1200;
 pub const HEIGHT: u32 = 700;
 const FONT: &str = "sans-serif";
 /// Most grants the occupancy map draws; beyond it an even sample (said on the chart).
-const MAX_SEGMENTS: usize = 20_000;
+pub const MAX_SEGMENTS: usize = 20_000;
 
 static FONT_ONCE: Once = Once::new();
 
@@ -687,7 +687,7 @@ impl Chart for Blocking<'_> {
 
 /// Port × time: every grant is a bar from grant to release on its port's row.
 pub struct Occupancy<'a> {
-    pub attempts: &'a [Attempt],
+    pub grants: &'a crate::plan::observed::GrantSample,
     pub range: Option<crate::profile::PortRange>,
 }
 
@@ -705,42 +705,27 @@ impl Chart for Occupancy<'_> {
             .into()
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
-        let grants: Vec<&Attempt> = self
-            .attempts
-            .iter()
-            .filter(|a| a.port.is_some() && a.t_granted_us.is_some())
-            .collect();
-        if grants.is_empty() {
+        let sample = self.grants;
+        if sample.total == 0 {
             return no_data(root, &self.title(), "no port was granted");
         }
+        let grants = &sample.grants;
         root.fill(&WHITE).map_err(e)?;
-        let inside: Vec<u16> = grants
-            .iter()
-            .filter(|a| a.in_range != Some(false))
-            .filter_map(|a| a.port)
-            .collect();
-        let (lo, hi) = match self.range {
-            Some(r) => (r.min, r.max),
-            None => (
-                inside.iter().copied().min().unwrap_or(0),
-                inside.iter().copied().max().unwrap_or(0),
-            ),
+        let (lo, hi) = match (self.range, sample.ports_inside) {
+            (Some(r), _) => (r.min, r.max),
+            (None, Some((lo, hi))) => (lo, hi),
+            (None, None) => (0, 0),
         };
         // Out-of-range grants get a lane of their own above the range, so the range keeps
         // its resolution however far away the kernel's fallback ports are.
-        let any_outside = grants.iter().any(|a| a.in_range == Some(false));
+        let any_outside = sample.any_outside;
         let outside_lane = if any_outside {
             f64::from(hi) + 2.0 + (f64::from(hi - lo) * 0.03).ceil()
         } else {
             f64::from(hi)
         };
-        let xmax = grants
-            .iter()
-            .filter_map(|a| a.t_released_us)
-            .max()
-            .map_or(1.0, secs)
-            .max(0.001);
-        let step = grants.len().div_ceil(MAX_SEGMENTS).max(1);
+        let xmax = secs(sample.t_end_us).max(0.001);
+        let step = sample.step;
         let sampled = step > 1;
         let mut chart = ChartBuilder::on(root)
             .caption(
@@ -788,7 +773,6 @@ impl Chart for Occupancy<'_> {
             .draw_series(
                 grants
                     .iter()
-                    .step_by(step)
                     .filter(|a| a.in_range != Some(false))
                     .map(|a| PathElement::new(bar(a, f64::from(a.port.unwrap_or(0))).to_vec(), blue.stroke_width(2))),
             )
@@ -799,7 +783,6 @@ impl Chart for Occupancy<'_> {
             .draw_series(
                 grants
                     .iter()
-                    .step_by(step)
                     .filter(|a| a.in_range == Some(false))
                     .map(|a| PathElement::new(bar(a, outside_lane).to_vec(), red.stroke_width(3))),
             )

@@ -65,7 +65,8 @@ fn recommendation(dir: &Path, warnings: &mut Vec<String>) -> Option<Recommendati
 
 /// Draws every chart and writes report.md.
 pub fn generate(dir: &Path) -> Result<ReportOutput, ReportError> {
-    let obs = observed::read(dir)?;
+    let obs = observed::read_head(dir)?;
+    let grants = observed::sample_grants(dir, charts::MAX_SEGMENTS)?;
     let mut warnings = obs.warnings.clone();
     let rec = recommendation(dir, &mut warnings);
     let histograms = charts::read_latency_log(dir).unwrap_or_else(|e| {
@@ -87,7 +88,7 @@ pub fn generate(dir: &Path) -> Result<ReportOutput, ReportError> {
     )?;
     draw(
         &Occupancy {
-            attempts: &obs.attempts,
+            grants: &grants,
             range: obs.expected_range,
         },
         dir,
