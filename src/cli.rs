@@ -1,9 +1,9 @@
 //! The command line. clap lives here and nowhere else: arguments become typed options that
 //! the rest of the crate (and the tests, in-process) use.
 
+use crate::commands::serve::ServeOptions;
 use crate::profile::{parse_mix, HumanDuration, PortRange, ProfileOverrides};
 use crate::run::{RunOptions, SocketView};
-use crate::serve::ServeOptions;
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -473,12 +473,12 @@ impl From<SweepArgs> for crate::sweep::SweepOptions {
     }
 }
 
-impl From<PlanArgs> for crate::plan::cli::PlanOptions {
+impl From<PlanArgs> for crate::commands::plan::PlanOptions {
     fn from(a: PlanArgs) -> Self {
         use crate::plan::fit::HoldPolicy;
         use crate::plan::{GradeOfService, PlanRequest};
         use crate::sim::server::HoldEnd;
-        crate::plan::cli::PlanOptions {
+        crate::commands::plan::PlanOptions {
             run: a.run,
             what_if: a
                 .what_if
@@ -607,15 +607,17 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => {
                 let json = args.json;
-                crate::run::run_cli(args.into(), json).await
+                crate::commands::run::command(args.into(), json).await
             }
-            Command::Sweep(args) => crate::sweep::sweep_cli(args.into()).await.map(|()| ExitCode::SUCCESS),
-            Command::Probe(args) => crate::probe::probe_cli((&args).into(), args.json, args.out)
+            Command::Sweep(args) => crate::commands::sweep::command(args.into())
                 .await
                 .map(|()| ExitCode::SUCCESS),
-            Command::Report(args) => crate::report::report_cli(&args.run).map(|()| ExitCode::SUCCESS),
-            Command::Plan(args) => crate::plan::cli::plan_cli(args.into()).map(|()| ExitCode::SUCCESS),
-            Command::Serve(args) => crate::serve::serve(ServeOptions {
+            Command::Probe(args) => crate::commands::probe::command((&args).into(), args.json, args.out)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Report(args) => crate::commands::report::command(&args.run).map(|()| ExitCode::SUCCESS),
+            Command::Plan(args) => crate::commands::plan::command(args.into()).map(|()| ExitCode::SUCCESS),
+            Command::Serve(args) => crate::commands::serve::serve(ServeOptions {
                 bind: args.bind,
                 port: args.port,
                 pasv: args.pasv,

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod event;
 pub mod ftp;
 pub mod model;
@@ -15,7 +16,6 @@ pub mod probe;
 pub mod profile;
 pub mod report;
 pub mod run;
-pub mod serve;
 pub mod server;
 pub mod signals;
 pub mod sim;

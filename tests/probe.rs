@@ -11,8 +11,8 @@ use ftpswarm::event::PassiveCommand;
 use ftpswarm::model::PortPickPolicy;
 use ftpswarm::plan::fit::HoldPolicy;
 use ftpswarm::probe::{
-    probe, probe_cli, render, AtExhaustion, Fingerprint, ForeignVerdict, LifetimeVerdict, PickVerdict, ProbeOptions,
-    RangeSource, ReuseVerdict, TryModel,
+    probe, render, AtExhaustion, Fingerprint, ForeignVerdict, LifetimeVerdict, PickVerdict, ProbeOptions, RangeSource,
+    ReuseVerdict, TryModel,
 };
 use ftpswarm::profile::PortRange;
 use ftpswarm::server::{EmbeddedConfig, EmbeddedServer, DEFAULT_PASSWORD, DEFAULT_USER};
@@ -322,7 +322,11 @@ fn cli_json_with_epsv_and_an_inferred_range() {
 
     // In-process, text: the same entry point the binary uses.
     let err = runtime
-        .block_on(probe_cli(ProbeOptions::new("ftp://[::1"), false, None))
+        .block_on(ftpswarm::commands::probe::command(
+            ProbeOptions::new("ftp://[::1"),
+            false,
+            None,
+        ))
         .unwrap_err();
     assert!(format!("{err:#}").contains("not a URL"), "{err:#}");
 }

@@ -1,8 +1,9 @@
 //! `sweep` on loopback: the embedded server per width, and a server started by a command
 //! template (our own `ftpswarm serve`, so the test needs nothing installed).
 
+use ftpswarm::commands::sweep::sweep_and_report;
 use ftpswarm::profile::ProfileOverrides;
-use ftpswarm::sweep::{sweep, SweepOptions, SWEEP_CSV, SWEEP_JSON};
+use ftpswarm::sweep::{SweepOptions, SWEEP_CSV, SWEEP_JSON};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -52,7 +53,7 @@ fn options(dir: &std::path::Path, range_start: u16, widths: Vec<u32>) -> SweepOp
 async fn embedded_sweep_measures_each_width_against_the_prediction() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = options(tmp.path(), 31800, vec![1, 40]);
-    let r = sweep(&opts, CancellationToken::new()).await.unwrap();
+    let r = sweep_and_report(&opts, CancellationToken::new()).await.unwrap();
     assert!(r.partial.is_none(), "{:?}", r.partial);
     let model = r.model.as_ref().expect("the widest width gives a plan");
     // The plan's width and 0.7 × it were added and measured.
@@ -103,6 +104,12 @@ async fn embedded_sweep_measures_each_width_against_the_prediction() {
         md.contains("Verdict") && md.contains(&format!("| {} |", model.model_width)),
         "{md}"
     );
+    // `ftpswarm report --run` redraws a sweep directory as it does a run's.
+    std::fs::remove_file(opts.out.join("report.md")).unwrap();
+    std::fs::remove_dir_all(opts.out.join("charts")).unwrap();
+    ftpswarm::commands::report::command(&opts.out).unwrap();
+    assert_eq!(std::fs::read_to_string(opts.out.join("report.md")).unwrap(), md);
+    assert!(opts.out.join("charts/sweep.png").is_file() && opts.out.join("charts/sweep.svg").is_file());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,7 +123,7 @@ async fn search_bisects_to_a_width_that_met_the_target_with_confidence() {
     // busy machine runs within a width's share of the budget (1% needs 369, which a shared
     // CI machine did not always manage).
     opts.gos = 0.05;
-    let r = sweep(&opts, CancellationToken::new()).await.unwrap();
+    let r = sweep_and_report(&opts, CancellationToken::new()).await.unwrap();
     let note = r
         .notes
         .iter()
@@ -158,7 +165,7 @@ async fn a_width_where_no_one_can_log_in_is_a_result_not_an_abort() {
         "exec {} serve --port {{ctrl_port}} --pasv {{pasv_min}}-{{pasv_max}}",
         env!("CARGO_BIN_EXE_ftpswarm")
     ));
-    let r = sweep(&opts, CancellationToken::new()).await.unwrap();
+    let r = sweep_and_report(&opts, CancellationToken::new()).await.unwrap();
     assert_eq!(r.widths.len(), 2, "{r:?}");
     for w in &r.widths {
         assert_eq!((w.session_failure, w.sessions_failed), (1.0, w.sessions), "{w:?}");
@@ -180,7 +187,7 @@ async fn an_interrupted_sweep_is_written_and_marked_partial() {
         tokio::time::sleep(Duration::from_millis(2500)).await;
         stop.cancel();
     });
-    let r = sweep(&opts, interrupt).await.unwrap();
+    let r = sweep_and_report(&opts, interrupt).await.unwrap();
     assert_eq!(r.partial.as_deref(), Some("interrupted"));
     assert!(!r.widths.is_empty() && r.widths.len() < 3, "{:?}", r.widths);
     let written: ftpswarm::sweep::SweepResult = ftpswarm::output::read_json(&opts.out.join(SWEEP_JSON)).unwrap();
@@ -201,7 +208,7 @@ async fn a_server_command_is_restarted_per_width_with_its_range() {
         "exec {} serve --port {{ctrl_port}} --pasv {{pasv_min}}-{{pasv_max}}",
         env!("CARGO_BIN_EXE_ftpswarm")
     ));
-    let r = sweep(&opts, CancellationToken::new()).await.unwrap();
+    let r = sweep_and_report(&opts, CancellationToken::new()).await.unwrap();
     assert_eq!(r.widths.iter().map(|w| w.width).collect::<Vec<_>>(), vec![2, 6]);
     for w in &r.widths {
         assert!(w.attempts > 0 && w.sessions > 0, "{w:?}");
@@ -231,7 +238,7 @@ async fn a_server_command_that_exits_is_retried_on_fresh_ports_then_reported() {
     opts.verify_model = false;
     opts.target = Some("ftp://ftpswarm@127.0.0.1".into());
     opts.server_cmd = Some("exit 3 # {ctrl_port}".into());
-    let err = match sweep(&opts, CancellationToken::new()).await {
+    let err = match sweep_and_report(&opts, CancellationToken::new()).await {
         Ok(r) => panic!("a server that never starts cannot be swept: {r:?}"),
         Err(e) => format!("{e:#}"),
     };

@@ -4,9 +4,8 @@
 //! a busy loopback run, so reading it every tick would cost more than the load generator
 //! itself. sock_diag filters by TCP state in the kernel: a dump of everything but TIME_WAIT
 //! returns only the live sockets (a few hundred), cheap enough for every sample. TIME_WAIT is
-//! still counted from /proc, on a CPU budget (see the sampler).
+//! still counted from /proc, on a CPU budget (see the sampler), by [`sample_sockets`].
 
-use super::timeline::SocketCounts;
 use crate::profile::PortRange;
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
@@ -18,6 +17,47 @@ use std::io;
 /// TCP states as the kernel numbers them (include/net/tcp_states.h).
 const TCP_ESTABLISHED: u8 = 1;
 const TCP_LISTEN: u8 = 10;
+
+/// Sockets whose local port is in the passive range, by TCP state: the server side of every
+/// passive listener and data connection (our own data sockets use ephemeral local ports).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketCounts {
+    pub listen: u32,
+    pub established: u32,
+    /// Unknown on samples where the (costly) TIME_WAIT count was not read.
+    pub time_wait: Option<u32>,
+    pub other: u32,
+}
+
+impl SocketCounts {
+    pub fn total(&self) -> u32 {
+        self.listen + self.established + self.time_wait.unwrap_or(0) + self.other
+    }
+}
+
+/// Counts the sockets on `range` in /proc/net/tcp and tcp6. `None` when neither is readable
+/// (not Linux, or no procfs).
+pub fn sample_sockets(range: PortRange) -> Option<SocketCounts> {
+    use procfs::net::TcpState;
+    let mut counts = SocketCounts {
+        time_wait: Some(0),
+        ..SocketCounts::default()
+    };
+    let mut any = false;
+    for table in [procfs::net::tcp(), procfs::net::tcp6()] {
+        let Ok(entries) = table else { continue };
+        any = true;
+        for e in entries.iter().filter(|e| range.contains(e.local_address.port())) {
+            match e.state {
+                TcpState::Listen => counts.listen += 1,
+                TcpState::Established => counts.established += 1,
+                TcpState::TimeWait => counts.time_wait = Some(counts.time_wait.unwrap_or(0) + 1),
+                _ => counts.other += 1,
+            }
+        }
+    }
+    any.then_some(counts)
+}
 
 pub struct SockDiag {
     socket: Socket,

@@ -1,6 +1,7 @@
 //! `timeline.csv`: the live counters every sample tick (100 ms by default), plus, when the
 //! server runs on this host, the kernel's view of the sockets on the passive range.
 
+use super::sockdiag::{sample_sockets, SocketCounts};
 use super::LiveCounters;
 use crate::clock::RunClock;
 use crate::event::FailureClass;
@@ -15,47 +16,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub const TIMELINE: &str = "timeline.csv";
-
-/// Sockets whose local port is in the passive range, by TCP state: the server side of every
-/// passive listener and data connection (our own data sockets use ephemeral local ports).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SocketCounts {
-    pub listen: u32,
-    pub established: u32,
-    /// Unknown on samples where the (costly) TIME_WAIT count was not read.
-    pub time_wait: Option<u32>,
-    pub other: u32,
-}
-
-impl SocketCounts {
-    pub fn total(&self) -> u32 {
-        self.listen + self.established + self.time_wait.unwrap_or(0) + self.other
-    }
-}
-
-/// Counts the sockets on `range` in /proc/net/tcp and tcp6. `None` when neither is readable
-/// (not Linux, or no procfs).
-pub fn sample_sockets(range: PortRange) -> Option<SocketCounts> {
-    use procfs::net::TcpState;
-    let mut counts = SocketCounts {
-        time_wait: Some(0),
-        ..SocketCounts::default()
-    };
-    let mut any = false;
-    for table in [procfs::net::tcp(), procfs::net::tcp6()] {
-        let Ok(entries) = table else { continue };
-        any = true;
-        for e in entries.iter().filter(|e| range.contains(e.local_address.port())) {
-            match e.state {
-                TcpState::Listen => counts.listen += 1,
-                TcpState::Established => counts.established += 1,
-                TcpState::TimeWait => counts.time_wait = Some(counts.time_wait.unwrap_or(0) + 1),
-                _ => counts.other += 1,
-            }
-        }
-    }
-    any.then_some(counts)
-}
 
 /// One sample.
 #[derive(Debug, Clone, PartialEq)]

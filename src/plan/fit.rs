@@ -2,7 +2,7 @@
 //! server's release policy, A = λ·E[H] (Little's law) cross-checked against the time-average
 //! of ports held, and how ports held track concurrent data connections.
 
-use super::observed::{Attempt, LoggedIn, Observed};
+use super::observed::{busiest_window, Attempt, LoggedIn, Observed};
 use crate::observe::ledger::ReleasePolicy;
 use serde::{Deserialize, Serialize};
 
@@ -103,22 +103,6 @@ pub struct Fit {
     pub server_listening: Option<f64>,
     pub attempts: u64,
     pub blocked: u64,
-}
-
-/// Start of the window of length `w` holding the most of `times` (sorted), and its count.
-pub fn busiest_window(times: &[u64], w: u64) -> (u64, usize) {
-    let (mut best_start, mut best) = (times.first().copied().unwrap_or(0), 0);
-    let mut lo = 0;
-    for (hi, &t) in times.iter().enumerate() {
-        while times[lo] + w <= t {
-            lo += 1;
-        }
-        if hi + 1 - lo > best {
-            best = hi + 1 - lo;
-            best_start = times[lo];
-        }
-    }
-    (best_start, best)
 }
 
 /// Time-average number of the intervals [start, end) overlapping [from, from + w).
@@ -295,14 +279,6 @@ mod tests {
             HoldPolicy::ThroughTimeWait { time_wait_s: 60.0 }.hold_us(&s),
             Some(4000)
         );
-    }
-
-    #[test]
-    fn busiest_window_finds_the_densest_stretch() {
-        let t = [0, 10, 20, 500, 505, 506, 507, 1000];
-        assert_eq!(busiest_window(&t, 100), (500, 4));
-        assert_eq!(busiest_window(&t, 2000), (0, 8));
-        assert_eq!(busiest_window(&[7], 5), (7, 1));
     }
 
     #[test]

@@ -10,7 +10,6 @@
 //! or the random-try chain) are computed beside it as a cross-check.
 
 pub mod analytic;
-pub mod cli;
 pub mod fit;
 pub mod observed;
 pub mod placement;

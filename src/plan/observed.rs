@@ -139,8 +139,24 @@ pub fn busiest_span(dir: &Path, len_us: u64) -> Result<Option<(u64, u64)>, Outpu
     if last - first <= len_us {
         return Ok(None);
     }
-    let (start, _) = super::fit::busiest_window(&times, len_us);
+    let (start, _) = busiest_window(&times, len_us);
     Ok(Some((start, start + len_us)))
+}
+
+/// Start of the window of length `w` holding the most of `times` (sorted), and its count.
+pub fn busiest_window(times: &[u64], w: u64) -> (u64, usize) {
+    let (mut best_start, mut best) = (times.first().copied().unwrap_or(0), 0);
+    let mut lo = 0;
+    for (hi, &t) in times.iter().enumerate() {
+        while times[lo] + w <= t {
+            lo += 1;
+        }
+        if hi + 1 - lo > best {
+            best = hi + 1 - lo;
+            best_start = times[lo];
+        }
+    }
+    (best_start, best)
 }
 
 fn within(span: Option<(u64, u64)>, t: u64) -> bool {
@@ -426,6 +442,14 @@ mod tests {
             },
             detail: String::new(),
         })
+    }
+
+    #[test]
+    fn busiest_window_finds_the_densest_stretch() {
+        let t = [0, 10, 20, 500, 505, 506, 507, 1000];
+        assert_eq!(busiest_window(&t, 100), (500, 4));
+        assert_eq!(busiest_window(&t, 2000), (0, 8));
+        assert_eq!(busiest_window(&[7], 5), (7, 1));
     }
 
     /// The chart's sample is bounded, evenly spread over the run, and its extent covers every

@@ -46,7 +46,6 @@ use anyhow::Context;
 use link::Link;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -221,24 +220,6 @@ pub async fn probe(opts: &ProbeOptions) -> anyhow::Result<Fingerprint> {
         elapsed_s: started.elapsed().as_secs_f64(),
         notes,
     })
-}
-
-/// `ftpswarm probe`: runs the probe, writes the JSON to `out` if given, and prints the text
-/// (or the JSON with `json`).
-pub async fn probe_cli(opts: ProbeOptions, json: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
-    let f = probe(&opts).await?;
-    if let Some(path) = &out {
-        crate::output::write_json(path, &f)?;
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&f)?);
-    } else {
-        print!("{}", render(&f));
-        if let Some(path) = &out {
-            println!("written to {}", path.display());
-        }
-    }
-    Ok(())
 }
 
 async fn resolve(target: &Target) -> anyhow::Result<SocketAddr> {

@@ -130,21 +130,6 @@ pub fn generate(dir: &Path) -> Result<ReportOutput, ReportError> {
     })
 }
 
-/// `ftpswarm report --run DIR`.
-pub fn report_cli(dir: &Path) -> anyhow::Result<()> {
-    let out = generate(dir)?;
-    for w in &out.warnings {
-        eprintln!("warning: {w}");
-    }
-    println!(
-        "{} ({} charts in {})",
-        out.report.display(),
-        out.charts.len(),
-        dir.join(CHARTS_DIR).display()
-    );
-    Ok(())
-}
-
 /// The sweep's chart and report.md, in the sweep directory.
 pub fn sweep_report(dir: &Path, result: &crate::sweep::SweepResult) -> Result<PathBuf, ReportError> {
     let mut refs = Vec::new();

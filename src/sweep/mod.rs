@@ -143,9 +143,14 @@ impl Tally {
     }
 }
 
+/// Called with the sweep directory and the result so far after every width: the command
+/// draws the chart and report.md with it, so a killed sweep keeps them too.
+pub type OnSaved<'a> = &'a mut dyn FnMut(&std::path::Path, &SweepResult) -> anyhow::Result<()>;
+
 /// The sweep as it goes: every width measured, the plan, and whether it stopped early.
 struct Progress<'a> {
     opts: &'a SweepOptions,
+    saved: OnSaved<'a>,
     profile_name: String,
     gos_per_pasv: f64,
     results: Vec<WidthResult>,
@@ -177,8 +182,8 @@ impl Progress<'_> {
         }
     }
 
-    /// Writes sweep.csv, sweep.json and the report with what is known now, so a sweep that
-    /// is killed keeps every width it finished.
+    /// Writes sweep.csv and sweep.json with what is known now, then hands them on (the
+    /// report), so a sweep that is killed keeps every width it finished.
     fn save(&mut self) -> anyhow::Result<SweepResult> {
         if let Some(dir) = &self.plan_dir {
             let widths: Vec<u32> = self.results.iter().map(|r| r.width).collect();
@@ -194,6 +199,7 @@ impl Progress<'_> {
         }
         let result = self.result();
         write(&self.opts.out, &result)?;
+        (self.saved)(&self.opts.out, &result)?;
         Ok(result)
     }
 
@@ -326,9 +332,13 @@ async fn measure(
     })
 }
 
-/// Runs the sweep and writes `sweep.csv`, `sweep.json`, a chart and `report.md` into `out`,
-/// after every width, so whatever happens the widths measured are kept.
-pub async fn sweep(opts: &SweepOptions, interrupt: CancellationToken) -> anyhow::Result<SweepResult> {
+/// Runs the sweep and writes `sweep.csv` and `sweep.json` into `out` after every width, then
+/// calls `saved`, so whatever happens the widths measured are kept.
+pub async fn sweep(
+    opts: &SweepOptions,
+    interrupt: CancellationToken,
+    saved: OnSaved<'_>,
+) -> anyhow::Result<SweepResult> {
     if opts.widths.is_empty() {
         anyhow::bail!("--widths: give at least one width, e.g. 2,4,8,16");
     }
@@ -362,6 +372,7 @@ pub async fn sweep(opts: &SweepOptions, interrupt: CancellationToken) -> anyhow:
     let per_width = opts.budget.div_f64(planned as f64);
     let mut progress = Progress {
         opts,
+        saved,
         profile_name: profile.name.clone(),
         gos_per_pasv: model::per_pasv_target(opts.gos, files).unwrap_or(opts.gos),
         results: Vec::new(),
@@ -505,7 +516,6 @@ fn write(dir: &std::path::Path, r: &SweepResult) -> anyhow::Result<()> {
         ])?;
     }
     w.flush()?;
-    crate::report::sweep_report(dir, r)?;
     Ok(())
 }
 
@@ -569,23 +579,4 @@ pub fn render(r: &SweepResult) -> String {
         let _ = writeln!(out, "note: {n}");
     }
     out
-}
-
-/// `ftpswarm sweep` from the command line: Ctrl-C stops after the current run, and whatever
-/// was measured is written.
-pub async fn sweep_cli(opts: SweepOptions) -> anyhow::Result<()> {
-    let interrupt = CancellationToken::new();
-    crate::signals::cancel_on_signal(
-        interrupt.clone(),
-        "finishing the current run, then writing what was measured",
-    );
-    let result = sweep(&opts, interrupt).await?;
-    print!("{}", render(&result));
-    println!(
-        "written: {} ({}, {}, report.md, charts/sweep.png)",
-        opts.out.display(),
-        SWEEP_CSV,
-        SWEEP_JSON
-    );
-    Ok(())
 }

@@ -1,6 +1,6 @@
 //! `ftpswarm plan` as a command: options in, text or JSON out, recommendation.json written.
 
-use super::{plan_from_run, plan_what_if, render, PlanRequest, WhatIf, RECOMMENDATION};
+use crate::plan::{plan_from_run, plan_what_if, render, PlanRequest, WhatIf, RECOMMENDATION};
 use crate::profile::{Profile, ProfileOverrides};
 use anyhow::Context;
 use std::path::PathBuf;
@@ -20,7 +20,7 @@ pub struct PlanOptions {
     pub at: Vec<u32>,
 }
 
-pub fn plan_cli(mut opts: PlanOptions) -> anyhow::Result<()> {
+pub fn command(mut opts: PlanOptions) -> anyhow::Result<()> {
     if let Some(path) = &opts.probe {
         let f: crate::probe::Fingerprint = crate::output::read_json(path).with_context(|| {
             format!(
@@ -61,9 +61,9 @@ pub fn plan_cli(mut opts: PlanOptions) -> anyhow::Result<()> {
             if let Some(p) = rec.predictions.iter().find(|p| p.width == inner) {
                 t += &format!(
                     "  at {w:>5} ports  sessions failing {} ({} in busy stretches), PASVs failing {}\n",
-                    super::text::pct(p.session_failure_at_range),
-                    super::text::pct(p.session_failure_busy),
-                    super::text::pct(p.pasv_failure)
+                    crate::plan::text::pct(p.session_failure_at_range),
+                    crate::plan::text::pct(p.session_failure_busy),
+                    crate::plan::text::pct(p.pasv_failure)
                 );
             }
         }
