@@ -94,7 +94,7 @@ async fn quick_profile_completes_with_zero_failures_and_consistent_outputs() {
     // ledger must never claim the opposite.
     assert_ne!(
         s.ledger.release_policy,
-        ftpswarm::observe::ledger::ReleasePolicy::HeldDuringTransfer,
+        ftpswarm::summary::ledger::ReleasePolicy::HeldDuringTransfer,
         "{:?}",
         s.ledger.expected_regrants_if_released_at_accept
     );

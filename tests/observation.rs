@@ -6,11 +6,11 @@ mod common;
 
 use common::servers::{self, RealServer};
 use ftpswarm::event::{FailureClass, Outcome, TransferEvent};
-use ftpswarm::observe::ledger::ReleasePolicy;
 use ftpswarm::observe::timeline::read_timeline;
 use ftpswarm::output;
 use ftpswarm::profile::{PortRange, ProfileOverrides};
 use ftpswarm::run::{run, RunOptions, RunReport};
+use ftpswarm::summary::ledger::ReleasePolicy;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 

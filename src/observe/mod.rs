@@ -1,11 +1,10 @@
 //! Observation: live counters, the timeline sampler (with the kernel's socket view of the
-//! passive range), the transfers in flight, the latency interval log, the passive-port ledger, and the collector that
-//! writes every record as it arrives.
+//! passive range), the transfers in flight, the latency interval log, and the collector that
+//! writes every record as it arrives and feeds the summary.
 
 pub mod collector;
 pub mod hlog;
 pub mod in_flight;
-pub mod ledger;
 pub mod live;
 pub mod progress;
 pub mod sockdiag;

@@ -3,7 +3,7 @@
 //! of ports held, and how ports held track concurrent data connections.
 
 use super::observed::{busiest_window, Attempt, LoggedIn, Observed};
-use crate::observe::ledger::ReleasePolicy;
+use crate::summary::ledger::ReleasePolicy;
 use serde::{Deserialize, Serialize};
 
 /// How long the server keeps a port after granting it.

@@ -485,7 +485,7 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     // session's next command, so the assumed (longest) hold stays.
     if kind == ServerKind::Unknown
         && model.hold_end.source.is_assumed()
-        && obs.release_policy == crate::observe::ledger::ReleasePolicy::AtAccept
+        && obs.release_policy == crate::summary::ledger::ReleasePolicy::AtAccept
     {
         model.hold_end = Sourced::new(
             HoldEnd::DataConnected,

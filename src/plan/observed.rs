@@ -2,10 +2,10 @@
 //! byte records, keeping only the columns the fit uses.
 
 use crate::event::FailureClass;
-use crate::observe::ledger::ReleasePolicy;
 use crate::observe::timeline::{read_timeline, TimelineRow, TIMELINE};
 use crate::output::{self, Manifest, OutputError, RunStatus, OLDEST_READABLE_SCHEMA, SCHEMA_VERSION};
 use crate::profile::{PortRange, Profile};
+use crate::summary::ledger::ReleasePolicy;
 use crate::summary::Summary;
 use std::path::{Path, PathBuf};
 

@@ -1,17 +1,19 @@
 //! `summary.json` and the human summary, computed from records alone: a live run feeds the
 //! records as they happen, `read_records` feeds them back from a run directory, and both give
-//! the same summary (order does not matter).
+//! the same summary (order does not matter). The passive-port ledger (which port was granted
+//! again while still held) is part of it.
 
+pub mod ledger;
 mod ordered;
 mod text;
 
 pub use text::render;
 
 use crate::event::{FailureClass, Record, TransferCommand, TransferEvent};
-use crate::observe::ledger::{Grant, LedgerSummary};
 use crate::output::SCHEMA_VERSION;
 use crate::profile::PortRange;
 use hdrhistogram::Histogram;
+use ledger::{Grant, LedgerSummary};
 use ordered::OrderedFolds;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

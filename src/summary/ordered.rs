@@ -8,7 +8,7 @@
 //! transfers. Without a watermark (a run read back from its CSVs) everything waits until
 //! [`OrderedFolds::finish`], which gives the same figures.
 
-use crate::observe::ledger::{Grant, LedgerFold, LedgerSummary};
+use crate::summary::ledger::{Grant, LedgerFold, LedgerSummary};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 

@@ -67,7 +67,7 @@ pub fn render(s: &Summary, expected_range: Option<&str>) -> String {
     );
     let l = &s.ledger;
     if l.reuses > 0 {
-        use crate::observe::ledger::ReleasePolicy;
+        use crate::summary::ledger::ReleasePolicy;
         let verdict = match l.release_policy {
             ReleasePolicy::AtAccept => format!(
                 "server frees a port at accept: {} re-grants while our transfer on it was open",
