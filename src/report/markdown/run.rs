@@ -1,0 +1,507 @@
+//! report.md for one run.
+
+use super::*;
+
+/// report.md for a capacity review: a person reads it top to bottom; numbers are the run's
+/// own (summary.json, recommendation.json), never recomputed differently.
+pub fn render_report(
+    manifest: &Manifest,
+    summary: &Summary,
+    recommendation: Option<&Recommendation>,
+    charts: &[ChartRef],
+) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail; the `fmt::Result`s only let the sections use `?`.
+    let _ = write_report(&mut out, manifest, summary, recommendation, charts);
+    out
+}
+
+pub(super) fn write_report(
+    out: &mut String,
+    manifest: &Manifest,
+    summary: &Summary,
+    recommendation: Option<&Recommendation>,
+    charts: &[ChartRef],
+) -> fmt::Result {
+    header(out, manifest)?;
+    run_parameters(out, manifest)?;
+    summary_section(out, manifest, summary)?;
+    latency(out, summary)?;
+    ledger(out, summary)?;
+    match recommendation {
+        Some(r) => recommendation_section(out, r)?,
+        // Said rather than left out, so a reader does not go looking for a section that is missing.
+        None => writeln!(
+            out,
+            "\n## Recommendation\n\nNo recommendation could be made for this run: planning needs PASV/EPSV \
+             attempts that were granted a port. `ftpswarm plan --run DIR` prints the reason."
+        )?,
+    }
+    charts_section(out, charts)?;
+    failures(out, summary)?;
+    writeln!(
+        out,
+        "\n---\n\nWritten by {} {} from the run directory's `manifest.json`, `summary.json`{}.",
+        inline(&manifest.tool),
+        inline(&manifest.tool_version),
+        if recommendation.is_some() {
+            " and `recommendation.json`"
+        } else {
+            ""
+        }
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Sections
+
+pub(super) fn header(out: &mut String, m: &Manifest) -> fmt::Result {
+    let name = m
+        .profile
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or("run");
+    writeln!(out, "# ftpswarm capacity report: {}\n", inline(name))?;
+    writeln!(
+        out,
+        "**Target:** {}{} · **Started:** {} · **Ended:** {}",
+        inline(&m.target),
+        if m.embedded_server { " (embedded server)" } else { "" },
+        inline(&m.started_at),
+        m.ended_at.as_deref().map_or_else(|| "not recorded".to_string(), inline)
+    )?;
+    if m.status == RunStatus::Partial {
+        // The reason is a sentence of its own; the template adds the full stop.
+        let reason = m
+            .partial_reason
+            .as_deref()
+            .map(|r| r.trim().trim_end_matches('.'))
+            .filter(|r| !r.is_empty())
+            .map_or_else(|| "no reason recorded".to_string(), inline);
+        writeln!(
+            out,
+            "\n> [!WARNING]\n> **Partial run:** {reason}.\n> Every figure below covers only what was recorded \
+             before the run stopped; a run cut short may miss its busiest moments."
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn run_parameters(out: &mut String, m: &Manifest) -> fmt::Result {
+    let p = &m.profile;
+    let mut rows: Vec<(&str, Option<String>)> = Vec::new();
+    let model = scalar_at(p, "load.model");
+    rows.push(("Load model", model.clone()));
+    // The closed model ignores the rate and the open model the session count, so only the
+    // one that drove the load is shown; both when the model is unknown.
+    let sessions = ("Concurrent sessions", scalar_at(p, "load.sessions"));
+    let rate = (
+        "Session arrivals per second",
+        scalar_at(p, "load.rate").map(|r| format!("{r} /s")),
+    );
+    match model.as_deref() {
+        Some("closed") => rows.push(sessions),
+        Some("open") => rows.push(rate),
+        _ => rows.extend([sessions, rate]),
+    }
+    rows.push(("Duration (no new session after)", scalar_at(p, "load.duration")));
+    rows.push(("Total sessions", scalar_at(p, "load.total_sessions")));
+    rows.push(("Files per session", scalar_at(p, "session.files_per_session")));
+    rows.push((
+        "Parallel connections per session",
+        scalar_at(p, "session.parallel_connections"),
+    ));
+    rows.push(("Think time between files", think_time(p)));
+    rows.push(("Mix (relative weights)", mix(p)));
+    rows.push(("File size distribution", file_size(p)));
+    rows.push((
+        "Passive mode",
+        scalar_at(p, "session.passive_mode").map(|s| s.to_uppercase()),
+    ));
+    rows.push((
+        "Expected passive range",
+        scalar_at(p, "target.pasv_range").or_else(|| m.expected_pasv_range.clone()),
+    ));
+
+    writeln!(out, "\n## Run parameters\n")?;
+    writeln!(out, "| parameter | value |\n|---|---|")?;
+    for (label, value) in rows {
+        writeln!(
+            out,
+            "| {label} | {} |",
+            value.as_deref().map_or_else(|| DASH.to_string(), inline)
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn summary_section(out: &mut String, m: &Manifest, s: &Summary) -> fmt::Result {
+    writeln!(out, "\n## Summary\n")?;
+    if s.sessions.completed == 0 && s.connections.opened == 0 && s.transfers.attempted == 0 {
+        writeln!(
+            out,
+            "No data: the run recorded no connections, sessions or transfers, so every figure below is zero.\n"
+        )?;
+    }
+    let p = &s.passive;
+    let span = match (p.min_port, p.max_port) {
+        (Some(lo), Some(hi)) => format!("{lo}–{hi}"),
+        _ => DASH.to_string(),
+    };
+    let out_of_range_label = match m.expected_pasv_range.as_deref() {
+        Some(r) => format!("Grants outside {}", inline(r)),
+        None => "Grants outside the expected range (none given)".to_string(),
+    };
+    let rows = [
+        ("Elapsed", format!("{:.1} s", s.elapsed_s)),
+        ("Sessions completed", s.sessions.completed.to_string()),
+        ("Sessions ok", s.sessions.ok.to_string()),
+        ("Sessions failed", s.sessions.failed.to_string()),
+        ("Sessions interrupted", s.sessions.interrupted.to_string()),
+        ("Transfers attempted", s.transfers.attempted.to_string()),
+        ("Transfers ok", s.transfers.ok.to_string()),
+        ("Transfers failed", s.transfers.failed.to_string()),
+        ("Transfers per second (ok)", format!("{:.1}", s.transfers_per_s)),
+        ("Throughput (MB/s)", format!("{:.2}", s.bytes_per_s / 1e6)),
+        ("PASV/EPSV grants", p.grants.to_string()),
+        ("Distinct ports granted", p.distinct_ports.to_string()),
+        ("Port span", span),
+        (out_of_range_label.as_str(), p.out_of_range.to_string()),
+        ("Peak data connections", p.peak_data_connections.to_string()),
+        ("Peak ports held (client view)", p.peak_ports_held.to_string()),
+        ("Control connections opened", s.connections.opened.to_string()),
+    ];
+    writeln!(out, "| figure | value |\n|---|---:|")?;
+    for (label, value) in rows {
+        writeln!(out, "| {label} | {value} |")?;
+    }
+
+    writeln!(out, "\n### By command\n")?;
+    if s.by_command.is_empty() {
+        return writeln!(out, "No transfers were attempted.");
+    }
+    writeln!(
+        out,
+        "| command | attempted | ok | failed | bytes |\n|---|---:|---:|---:|---:|"
+    )?;
+    // RETR, STOR, LIST first (the mix's order), then anything a newer summary adds.
+    let known = COMMANDS.iter().filter_map(|c| s.by_command.get_key_value(*c));
+    let others = s.by_command.iter().filter(|(k, _)| !COMMANDS.contains(&k.as_str()));
+    for (name, c) in known.chain(others) {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            inline(name),
+            c.attempted,
+            c.ok,
+            c.failed,
+            c.bytes
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn latency(out: &mut String, s: &Summary) -> fmt::Result {
+    writeln!(out, "\n## Latency\n")?;
+    let present: Vec<_> = PHASES
+        .iter()
+        .filter_map(|phase| s.latency_us.get(*phase).map(|l| (*phase, l)))
+        .collect();
+    if present.is_empty() {
+        return writeln!(out, "No latency data: no phase was ever completed.");
+    }
+    writeln!(
+        out,
+        "Milliseconds. `session` is measured from the intended start, so queueing before a session \
+         began counts.\n"
+    )?;
+    writeln!(
+        out,
+        "| phase | count | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|"
+    )?;
+    for (phase, l) in present {
+        writeln!(
+            out,
+            "| {phase} | {} | {} | {} | {} | {} | {} |",
+            l.count,
+            ms(l.p50_us),
+            ms(l.p90_us),
+            ms(l.p99_us),
+            ms(l.p999_us),
+            ms(l.max_us)
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn ledger(out: &mut String, s: &Summary) -> fmt::Result {
+    writeln!(out, "\n## Passive-port ledger\n")?;
+    if s.passive.grants == 0 {
+        return writeln!(
+            out,
+            "No data: no passive port was ever granted, so the ledger is empty."
+        );
+    }
+    let l: &LedgerSummary = &s.ledger;
+    let verdict = match l.release_policy {
+        ReleasePolicy::AtAccept => format!(
+            "**The server frees a port once it accepts the data connection.** It granted a port again \
+             while our transfer on it was still open {} times ({} of them before our connect had \
+             completed as we saw it). Ports are held only from the grant until the transfer starts.",
+            l.regranted_while_open, l.regranted_while_pending
+        ),
+        ReleasePolicy::HeldDuringTransfer => format!(
+            "**The server holds a port until the transfer ends.** It never granted a port again while \
+             our transfer on it was open, although a server freeing ports at accept and picking at random \
+             would have done so about {:.2} times here. Ports are held for the whole transfer, so long \
+             transfers need a wider range.",
+            l.expected_regrants_if_released_at_accept
+        ),
+        ReleasePolicy::Undetermined => format!(
+            "**Release policy undetermined:** too little reuse to tell. {} re-grants while open were seen; \
+             a server freeing ports at accept would have produced about {:.2}, too few for their absence to \
+             be evidence. Planning assumes the longer hold (until the transfer ends), the safe side.",
+            l.regranted_while_open, l.expected_regrants_if_released_at_accept
+        ),
+    };
+    writeln!(out, "{verdict}\n")?;
+    let gap = l.min_reuse_gap_us.map_or_else(
+        || DASH.to_string(),
+        |g| {
+            let note = if g < 0 {
+                " (re-granted while we still held it)"
+            } else {
+                ""
+            };
+            format!("{:.2}{note}", g as f64 / 1000.0)
+        },
+    );
+    let rows = [
+        (
+            "Mean pending hold, grant to data connection (ms)",
+            ms_f(l.mean_pending_hold_us),
+        ),
+        (
+            "Mean transfer hold, data connection open (ms)",
+            ms_f(l.mean_transfer_hold_us),
+        ),
+        ("Reuses (grants of a port granted before)", l.reuses.to_string()),
+        (
+            "Re-granted while our transfer was open",
+            l.regranted_while_open.to_string(),
+        ),
+        ("Re-granted after we closed", l.regranted_after_close.to_string()),
+        (
+            "Expected re-grants while open, if freed at accept",
+            format!("{:.2}", l.expected_regrants_if_released_at_accept),
+        ),
+        ("Shortest reuse gap (ms)", gap),
+    ];
+    writeln!(out, "| figure | value |\n|---|---:|")?;
+    for (label, value) in rows {
+        writeln!(out, "| {label} | {value} |")?;
+    }
+    Ok(())
+}
+
+pub(super) fn recommendation_section(out: &mut String, r: &Recommendation) -> fmt::Result {
+    let i = &r.inputs;
+    writeln!(out, "\n## Recommendation\n")?;
+    writeln!(out, "**{} ports: {}**\n", r.width, inline(&r.range))?;
+    writeln!(out, "Planned from {}. The reasoning:\n", inline(&r.source))?;
+    writeln!(
+        out,
+        "- **Target:** {:.1} users × {} connections × growth {} = {:.1} control connections ({:.2} × the run's {:.1}), {} files per session",
+        i.users, i.parallel, i.growth, i.control_connections, i.scale, i.run_control_connections, i.files_per_session
+    )?;
+    writeln!(
+        out,
+        "- **Grade of service:** at most {} of sessions fail at the range in the run's busy stretches (at most {} of PASVs)",
+        pct(i.gos_per_session),
+        pct(i.gos_per_pasv)
+    )?;
+    writeln!(
+        out,
+        "- **Prediction:** at {} ports{}, {} of sessions (in the busy stretches; {} on average) and {} of PASVs fail ({} find the range exhausted, {} lose a bind race)",
+        r.model_width,
+        if r.held_by_others > 0 {
+            format!(" (+ {} held by other processes)", r.held_by_others)
+        } else {
+            String::new()
+        },
+        pct(r.session_failure),
+        pct(r.prediction.session_failure_at_range),
+        pct(r.blocking_per_pasv),
+        pct(r.prediction.pasv_exhausted),
+        pct(r.prediction.pasv_collided),
+    )?;
+    writeln!(
+        out,
+        "- **Simulator:** {}, {} replications of {} PASVs",
+        inline(&r.predictor.method),
+        r.predictor.replications,
+        r.predictor.pasvs_per_replication
+    )?;
+    writeln!(out, "- **Server:** {}", inline(r.server.kind.name()))?;
+    for (what, value, source) in r.server.inputs() {
+        writeln!(out, "  - {what}: {} ({})", inline(&value), inline(&source.describe()))?;
+    }
+    if let Some(f) = &r.fit {
+        observed(out, f)?;
+    }
+    let a = &r.analytic;
+    writeln!(
+        out,
+        "- **Analytic cross-check:** {:.2} PASV/s × {:.2} ms = {:.3} erlangs; {} → {}",
+        a.target.pasv_per_s,
+        a.target.mean_hold_s * 1e3,
+        a.target.offered_erlangs,
+        inline(&a.policy),
+        a.width.map_or_else(|| "no width".to_string(), |w| format!("{w} ports")),
+    )?;
+    writeln!(out, "\n### Predicted failure by width\n")?;
+    writeln!(
+        out,
+        "| width | sessions failing, busy stretches | sessions failing, average | PASVs failing |\n|---:|---:|---:|---:|"
+    )?;
+    for p in &r.predictions {
+        let mark = if p.width == r.model_width { "**" } else { "" };
+        writeln!(
+            out,
+            "| {mark}{}{mark} | {} | {} | {} |",
+            p.width + r.held_by_others,
+            pct(p.session_failure_busy),
+            pct(p.session_failure_at_range),
+            pct(p.pasv_failure)
+        )?;
+    }
+    writeln!(out, "\n### Rules of thumb for the same load\n")?;
+    writeln!(out, "| rule | width | sessions failing (predicted) |\n|---|---:|---:|")?;
+    writeln!(
+        out,
+        "| **this recommendation** | {} | {} |",
+        r.width,
+        pct(r.session_failure)
+    )?;
+    for rule in &r.rules_of_thumb {
+        writeln!(
+            out,
+            "| {} | {} | {} |",
+            inline(&rule.name),
+            rule.width,
+            pct(rule.session_failure)
+        )?;
+    }
+
+    if !r.warnings.is_empty() {
+        writeln!(out, "\n### Warnings\n")?;
+        for w in &r.warnings {
+            writeln!(out, "- {}", inline(w))?;
+        }
+    }
+    snippets(out, "Server configuration", &r.server_snippets)?;
+    snippets(out, "Firewall", &r.firewall_snippets)
+}
+
+/// The fit's bullets, as `plan`'s text shows them.
+pub(super) fn observed(out: &mut String, f: &Fit) -> fmt::Result {
+    writeln!(
+        out,
+        "- **Observed:** {:.1} PASV/s in the busiest {:.0} s ({:.2}/s per connection), mean hold {:.2} ms: {} ({})",
+        f.pasv_per_s,
+        f.window_s,
+        f.pasv_per_s_per_connection,
+        f.mean_hold_s * 1e3,
+        hold_policy(f.hold_policy),
+        inline(&f.hold_policy_source)
+    )?;
+    writeln!(
+        out,
+        "- **Little's law:** λ·E\\[H\\] = {:.3} erlangs vs {:.3} ports held on average in the same window ({:.0}% apart)",
+        f.offered_erlangs,
+        f.time_average_held,
+        f.little_disagreement * 100.0
+    )?;
+    if let Some(reg) = &f.ports_vs_data_connections {
+        writeln!(
+            out,
+            "- **Ports held vs data connections:** ports held = {:.2} × data connections + {:.2} (r² {:.2}, {} samples)",
+            reg.slope, reg.intercept, reg.r2, reg.samples
+        )?;
+    }
+    Ok(())
+}
+
+/// The policy's name, escaped for Markdown (its underscores would otherwise italicise).
+pub(super) fn hold_policy(p: HoldPolicy) -> String {
+    p.describe().replace('_', "\\_")
+}
+
+pub(super) fn snippets(out: &mut String, heading: &str, list: &[Snippet]) -> fmt::Result {
+    if list.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\n### {heading}\n")?;
+    // `render_markdown` heads each snippet with `###`, the level of this subheading; rendered one
+    // at a time, each block's first line is certainly that heading and can be nested one deeper.
+    // Demoting inside the joined text could touch a line of a snippet's own text.
+    let blocks: Vec<String> = list
+        .iter()
+        .map(|s| {
+            let md = render_markdown(std::slice::from_ref(s));
+            match md.strip_prefix("### ") {
+                Some(rest) => format!("#### {rest}"),
+                None => md,
+            }
+        })
+        .collect();
+    out.push_str(&blocks.join("\n"));
+    Ok(())
+}
+
+pub(super) fn charts_section(out: &mut String, charts: &[ChartRef]) -> fmt::Result {
+    writeln!(out, "\n## Charts\n")?;
+    if charts.is_empty() {
+        return writeln!(out, "No charts were written for this run.");
+    }
+    for (n, c) in charts.iter().enumerate() {
+        if n > 0 {
+            writeln!(out)?;
+        }
+        let title = inline(&c.title);
+        writeln!(out, "### {title}\n")?;
+        let caption = c.caption.trim();
+        if !caption.is_empty() {
+            writeln!(out, "{caption}\n")?;
+        }
+        writeln!(out, "![{title}]({})\n", link_target(&c.png))?;
+        writeln!(out, "[SVG]({})", link_target(&c.svg))?;
+    }
+    Ok(())
+}
+
+pub(super) fn failures(out: &mut String, s: &Summary) -> fmt::Result {
+    writeln!(out, "\n## Failures\n")?;
+    if s.failures.is_empty() {
+        return writeln!(out, "None.");
+    }
+    writeln!(out, "| class | count | what the server said |\n|---|---:|---|")?;
+    for (class, n) in &s.failures {
+        let said: Vec<String> = s
+            .failure_examples
+            .get(class)
+            .into_iter()
+            .flatten()
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| inline(&truncate(e, EXAMPLE_CHARS)))
+            .collect();
+        let said = if said.is_empty() {
+            DASH.to_string()
+        } else {
+            said.join("; ")
+        };
+        writeln!(out, "| {} | {n} | {said} |", inline(class))?;
+    }
+    Ok(())
+}
