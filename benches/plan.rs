@@ -4,8 +4,8 @@
 use ftpswarm::event::{
     ConnectionRecord, Outcome, PassiveCommand, Record, SessionRecord, TransferCommand, TransferEvent,
 };
-use ftpswarm::output::{self, Manifest, RecordWriter, RunStatus, SCHEMA_VERSION};
 use ftpswarm::plan::{plan_from_run, PlanRequest};
+use ftpswarm::rundir::{self, Manifest, RecordWriter, RunStatus, SCHEMA_VERSION};
 use ftpswarm::summary::Accumulator;
 use std::time::Instant;
 
@@ -17,7 +17,7 @@ fn main() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path();
     let started = Instant::now();
-    let range = ftpswarm::profile::PortRange { min: 30000, max: 30999 };
+    let range = ftpswarm::port_range::PortRange { min: 30000, max: 30999 };
     let manifest = Manifest {
         schema_version: SCHEMA_VERSION,
         tool: "ftpswarm".into(),
@@ -25,7 +25,7 @@ fn main() {
         profile: serde_json::to_value(ftpswarm::profile::Profile::default()).expect("profile"),
         target: "ftp://bench@127.0.0.1:21".into(),
         embedded_server: false,
-        expected_pasv_range: Some(range.to_string()),
+        expected_pasv_range: Some(range),
         started_at: String::new(),
         clock_origin_unix_us: 0,
         ended_at: None,
@@ -35,7 +35,7 @@ fn main() {
         server_greeting: Some("220 (vsFTPd 3.0.3)".into()),
         sockets_before_load: None,
     };
-    output::write_json(&dir.join(output::MANIFEST), &manifest).expect("manifest");
+    rundir::write_json(&dir.join(rundir::MANIFEST), &manifest).expect("manifest");
     let mut writer = RecordWriter::create(dir).expect("writer");
     let mut acc = Accumulator::new(Some(range));
     // 200 connections, each doing one 2 ms transfer every 10 ms: 20,000 PASV/s.
@@ -112,8 +112,8 @@ fn main() {
         }
     }
     writer.sync().expect("sync");
-    output::write_json(&dir.join(output::SUMMARY), &acc.finish()).expect("summary");
-    let size = std::fs::metadata(dir.join(output::EVENTS))
+    rundir::write_json(&dir.join(rundir::SUMMARY), &acc.finish()).expect("summary");
+    let size = std::fs::metadata(dir.join(rundir::EVENTS))
         .map(|m| m.len())
         .unwrap_or(0);
     println!(

@@ -8,8 +8,8 @@ use crate::observe::hlog::{IntervalLog, LATENCY_LOG};
 use crate::observe::progress::{spawn_progress, ProgressTarget};
 use crate::observe::timeline::{spawn_sampler, SamplerConfig, SamplerStats, TIMELINE};
 use crate::observe::LiveCounters;
-use crate::output::{self, Manifest, RecordWriter, RunStatus, SCHEMA_VERSION};
 use crate::profile::{PassiveMode, PortRange, Profile, ProfileOverrides};
+use crate::rundir::{self, Manifest, RecordWriter, RunStatus, SCHEMA_VERSION};
 use crate::server::{EmbeddedConfig, EmbeddedServer};
 use crate::signals::InterruptedBefore;
 use crate::summary::{Accumulator, Summary};
@@ -223,7 +223,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         profile.target.pasv_range,
     ) {
         (SocketView::Off, _, _) | (SocketView::Auto, false, _) | (_, _, None) => None,
-        (_, _, Some(range)) => crate::observe::sockdiag::sample_sockets(range).map(|c| output::SocketsBeforeLoad {
+        (_, _, Some(range)) => crate::observe::sockdiag::sample_sockets(range).map(|c| rundir::SocketsBeforeLoad {
             listen: c.listen,
             established: c.established,
         }),
@@ -259,7 +259,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     let sources =
         crate::profile::expand_source_addresses(&profile.session.source_addresses).map_err(anyhow::Error::msg)?;
 
-    let dir = output::create_run_dir(&opts.output_base, opts.out.as_deref(), &profile.name, opts.force)?;
+    let dir = rundir::create_run_dir(&opts.output_base, opts.out.as_deref(), &profile.name, opts.force)?;
     let client = Arc::new(client_config(&profile, &resolved.target, opts.use_announced_ip));
     let clock = client.clock;
     let mut manifest = Manifest {
@@ -269,7 +269,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         profile: serde_json::to_value(&profile)?,
         target: target_text.clone(),
         embedded_server: resolved.embedded.is_some(),
-        expected_pasv_range: profile.target.pasv_range.map(|r| r.to_string()),
+        expected_pasv_range: profile.target.pasv_range,
         started_at: iso(clock.wall_start()),
         clock_origin_unix_us: clock
             .wall_start()
@@ -283,18 +283,18 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         server_greeting,
         sockets_before_load,
         files: [
-            output::EVENTS,
-            output::CONNECTIONS,
-            output::SESSIONS,
+            rundir::EVENTS,
+            rundir::CONNECTIONS,
+            rundir::SESSIONS,
             LATENCY_LOG,
-            output::SUMMARY,
+            rundir::SUMMARY,
         ]
         .into_iter()
         .chain((!opts.sample_interval.is_zero()).then_some(TIMELINE))
         .map(String::from)
         .collect(),
     };
-    output::write_json(&dir.join(output::MANIFEST), &manifest)?;
+    rundir::write_json(&dir.join(rundir::MANIFEST), &manifest)?;
 
     let (tx, rx) = mpsc::channel(8192);
     let collector_done = CancellationToken::new();
@@ -381,7 +381,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     let end = std::time::SystemTime::now();
 
     let cleanup_failures = if resolved.embedded.is_none() && !opts.keep_files {
-        let stored = output::stored_paths(&dir).unwrap_or_else(|e| {
+        let stored = rundir::stored_paths(&dir).unwrap_or_else(|e| {
             tracing::warn!("cleanup cannot tell which uploads to delete, they stay on the server: {e}");
             Vec::new()
         });
@@ -400,7 +400,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     }
 
     let summary = collected.accumulator.finish();
-    output::write_json(&dir.join(output::SUMMARY), &summary)?;
+    rundir::write_json(&dir.join(rundir::SUMMARY), &summary)?;
     let mut reasons = Vec::new();
     if outcome.interrupted && interrupt.is_cancelled() {
         reasons.push(format!("interrupted after {:.1} s", clock.now_us() as f64 / 1e6));
@@ -447,7 +447,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         RunStatus::Partial
     };
     manifest.partial_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
-    output::write_json(&dir.join(output::MANIFEST), &manifest)?;
+    rundir::write_json(&dir.join(rundir::MANIFEST), &manifest)?;
     if let Some(e) = collected.write_error {
         bail!("run directory {} is incomplete: {e}", dir.display());
     }

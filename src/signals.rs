@@ -1,6 +1,6 @@
 //! SIGINT (Ctrl-C) and SIGTERM (`timeout`, `docker stop`, `kill`): both ask a command to stop
 //! loading and write what it has; the second one quits at once. SIGKILL cannot be caught, so
-//! the run directory is written as the run goes (see `output::records`).
+//! the run directory is written as the run goes (see `rundir::records`).
 
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;

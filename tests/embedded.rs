@@ -1,16 +1,16 @@
 //! `ftpswarm run` against the embedded server, driven in-process.
 
 use ftpswarm::event::{Outcome, TransferEvent};
-use ftpswarm::output::{self, Manifest, RunStatus};
 use ftpswarm::profile::{HumanDuration, PortRange, ProfileOverrides};
 use ftpswarm::run::{run, RunOptions};
+use ftpswarm::rundir::{self, Manifest, RunStatus};
 use ftpswarm::summary::{self, Summary};
 use std::path::Path;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 fn read_events(dir: &Path) -> Vec<TransferEvent> {
-    let mut r = csv::Reader::from_path(dir.join(output::EVENTS)).unwrap();
+    let mut r = csv::Reader::from_path(dir.join(rundir::EVENTS)).unwrap();
     r.deserialize().map(|row| row.unwrap()).collect()
 }
 
@@ -100,20 +100,20 @@ async fn quick_profile_completes_with_zero_failures_and_consistent_outputs() {
     );
 
     // Summary figures equal a recomputation from the CSVs, and what the server counted.
-    let on_disk: Summary = output::read_json(&dir.join(output::SUMMARY)).unwrap();
+    let on_disk: Summary = rundir::read_json(&dir.join(rundir::SUMMARY)).unwrap();
     assert_eq!(&on_disk, s);
     assert_eq!(&summary::from_run_dir(&dir).unwrap(), s);
     assert_eq!(s.transfers.attempted, events.len() as u64);
     assert_eq!(s.transfers.bytes, events.iter().map(|e| e.bytes).sum::<u64>());
     assert_eq!(s.passive.grants, events.len() as u64);
-    let sessions = ftpswarm::output::read_records(&dir).unwrap();
+    let sessions = ftpswarm::rundir::read_records(&dir).unwrap();
     let session_rows = sessions
         .iter()
         .filter(|r| matches!(r, ftpswarm::event::Record::Session(_)))
         .count();
     assert_eq!(session_rows as u64, s.sessions.completed);
 
-    let manifest: Manifest = output::read_json(&dir.join(output::MANIFEST)).unwrap();
+    let manifest: Manifest = rundir::read_json(&dir.join(rundir::MANIFEST)).unwrap();
     assert_eq!(manifest.status, RunStatus::Complete);
     assert!(manifest.embedded_server);
     // The password never lands in the run directory.
@@ -153,7 +153,7 @@ async fn interrupt_writes_everything_and_marks_partial() {
         .as_deref()
         .unwrap_or("")
         .contains("interrupted"));
-    let manifest: Manifest = output::read_json(&dir.join(output::MANIFEST)).unwrap();
+    let manifest: Manifest = rundir::read_json(&dir.join(rundir::MANIFEST)).unwrap();
     assert_eq!(manifest.status, RunStatus::Partial);
     // What ran before the interrupt is on disk and adds up.
     let events = read_events(&dir);
@@ -217,7 +217,7 @@ async fn open_model_counts_latency_from_intended_arrival() {
         "{:?}",
         report.summary.failure_examples
     );
-    for r in output::read_records(&dir).unwrap() {
+    for r in rundir::read_records(&dir).unwrap() {
         if let ftpswarm::event::Record::Session(s) = r {
             assert!(s.t_intended_start_us <= s.t_start_us, "{s:?}");
         }
@@ -323,7 +323,7 @@ async fn duration_bounds_wall_time_even_with_an_hour_of_think_time() {
         "{:?}",
         report.manifest.partial_reason
     );
-    let rows = csv::Reader::from_path(dir.join(output::SESSIONS))
+    let rows = csv::Reader::from_path(dir.join(rundir::SESSIONS))
         .unwrap()
         .into_records()
         .map(|r| r.unwrap())

@@ -3,9 +3,9 @@
 //! another address. Only loopback addresses are ever used.
 
 use ftpswarm::event::{FailureClass, Outcome, TransferEvent};
-use ftpswarm::output;
 use ftpswarm::profile::{parse_mix, HumanDuration, ProfileOverrides};
 use ftpswarm::run::{run, RunOptions};
+use ftpswarm::rundir;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -272,7 +272,7 @@ async fn run_bounded(
         ..RunOptions::default()
     };
     let report = run(opts, CancellationToken::new()).await;
-    let events = match csv::Reader::from_path(dir.join(output::EVENTS)) {
+    let events = match csv::Reader::from_path(dir.join(rundir::EVENTS)) {
         Ok(mut r) => r.deserialize().map(|r| r.unwrap()).collect(),
         Err(_) => Vec::new(),
     };

@@ -7,9 +7,9 @@ mod common;
 use common::servers::{self, RealServer};
 use ftpswarm::event::{FailureClass, Outcome, TransferEvent};
 use ftpswarm::observe::timeline::read_timeline;
-use ftpswarm::output;
 use ftpswarm::profile::{PortRange, ProfileOverrides};
 use ftpswarm::run::{run, RunOptions, RunReport};
+use ftpswarm::rundir;
 use ftpswarm::summary::ledger::ReleasePolicy;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
@@ -85,7 +85,7 @@ async fn run_profile(
         ..RunOptions::default()
     };
     let report = run(opts, CancellationToken::new()).await.unwrap();
-    let events = csv::Reader::from_path(out.join(output::EVENTS))
+    let events = csv::Reader::from_path(out.join(rundir::EVENTS))
         .unwrap()
         .deserialize()
         .map(|r| r.unwrap())

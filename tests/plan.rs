@@ -29,7 +29,7 @@ async fn plan_from_a_recorded_run_is_consistent_with_the_fit_and_the_simulator()
     let fit = rec.fit.clone().unwrap();
     // λ is the busiest window's PASVs, recounted here from events.csv by brute force: the
     // most any window of that length starting at a PASV holds.
-    let sent: Vec<u64> = csv::Reader::from_path(dir.join(ftpswarm::output::EVENTS))
+    let sent: Vec<u64> = csv::Reader::from_path(dir.join(ftpswarm::rundir::EVENTS))
         .unwrap()
         .deserialize::<ftpswarm::event::TransferEvent>()
         .map(|r| r.unwrap().t_pasv_sent_us)
@@ -168,7 +168,7 @@ fn a_long_run_is_planned_on_its_busiest_stretch() {
     use ftpswarm::event::{
         ConnectionRecord, Outcome, PassiveCommand, Record, SessionRecord, TransferCommand, TransferEvent,
     };
-    use ftpswarm::output::{self, Manifest, RecordWriter, RunStatus, SCHEMA_VERSION};
+    use ftpswarm::rundir::{self, Manifest, RecordWriter, RunStatus, SCHEMA_VERSION};
     use ftpswarm::summary::Accumulator;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -180,7 +180,7 @@ fn a_long_run_is_planned_on_its_busiest_stretch() {
         profile: serde_json::to_value(ftpswarm::profile::Profile::default()).unwrap(),
         target: "ftp://test@127.0.0.1:21".into(),
         embedded_server: false,
-        expected_pasv_range: Some(range.to_string()),
+        expected_pasv_range: Some(range),
         started_at: String::new(),
         clock_origin_unix_us: 0,
         ended_at: None,
@@ -190,7 +190,7 @@ fn a_long_run_is_planned_on_its_busiest_stretch() {
         server_greeting: Some("220 (vsFTPd 3.0.3)".into()),
         sockets_before_load: None,
     };
-    output::write_json(&dir.join(output::MANIFEST), &manifest).unwrap();
+    rundir::write_json(&dir.join(rundir::MANIFEST), &manifest).unwrap();
     let mut writer = RecordWriter::create(dir).unwrap();
     let mut acc = Accumulator::new(Some(range));
     let mut put = |r: Record| {
@@ -269,7 +269,7 @@ fn a_long_run_is_planned_on_its_busiest_stretch() {
         connection(2 + c, 300 * s, 600 * s).into_iter().for_each(&mut put);
     }
     writer.sync().unwrap();
-    output::write_json(&dir.join(output::SUMMARY), &acc.finish()).unwrap();
+    rundir::write_json(&dir.join(rundir::SUMMARY), &acc.finish()).unwrap();
 
     let span = plan::observed::busiest_span(dir, plan::PLAN_SPAN_US).unwrap().unwrap();
     assert!(span.0 >= 299 * s && span.1 - span.0 == plan::PLAN_SPAN_US, "{span:?}");

@@ -10,11 +10,11 @@ use common::servers::{self, RealServer};
 use ftpswarm::event::PassiveCommand;
 use ftpswarm::model::PortPickPolicy;
 use ftpswarm::plan::fit::HoldPolicy;
+use ftpswarm::port_range::PortRange;
 use ftpswarm::probe::{
     probe, render, AtExhaustion, Fingerprint, ForeignVerdict, LifetimeVerdict, PickVerdict, ProbeOptions, RangeSource,
     ReuseVerdict, TryModel,
 };
-use ftpswarm::profile::PortRange;
 use ftpswarm::server::{EmbeddedConfig, EmbeddedServer, DEFAULT_PASSWORD, DEFAULT_USER};
 use std::future::Future;
 use std::process::Command;
@@ -317,7 +317,7 @@ fn cli_json_with_epsv_and_an_inferred_range() {
         "{:?}",
         printed.notes
     );
-    assert_eq!(printed.schema_version, ftpswarm::output::SCHEMA_VERSION);
+    assert_eq!(printed.schema_version, ftpswarm::rundir::SCHEMA_VERSION);
     runtime.block_on(server.stop());
 
     // In-process, text: the same entry point the binary uses.

@@ -7,9 +7,9 @@ mod common;
 
 use common::servers::{self, RealServer};
 use ftpswarm::event::TransferEvent;
-use ftpswarm::output::{self, RunStatus};
 use ftpswarm::profile::{HumanDuration, PortRange, ProfileOverrides};
 use ftpswarm::run::{run, RunOptions};
+use ftpswarm::rundir::{self, RunStatus};
 use std::path::Path;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -111,7 +111,7 @@ async fn quick_profile_completes(server: RealServer, identified: ftpswarm::sim::
         "{} sessions from {slots} slots",
         s.sessions.completed
     );
-    let events: Vec<TransferEvent> = csv::Reader::from_path(dir.join(output::EVENTS))
+    let events: Vec<TransferEvent> = csv::Reader::from_path(dir.join(rundir::EVENTS))
         .unwrap()
         .deserialize()
         .map(|r| r.unwrap())

@@ -1,10 +1,10 @@
 //! `report`: every chart exists as a valid PNG and SVG of the expected size, report.md's
 //! figures are summary.json's, and empty runs still give valid charts that say "no data".
 
-use ftpswarm::output;
 use ftpswarm::profile::{HumanDuration, PortRange, ProfileOverrides};
 use ftpswarm::report::{self, charts};
 use ftpswarm::run::{run, RunOptions};
+use ftpswarm::rundir;
 use ftpswarm::summary::Summary;
 use std::path::Path;
 use std::time::Duration;
@@ -67,7 +67,7 @@ async fn a_run_gets_every_chart_and_a_report_with_its_own_figures() {
     assert_eq!(out.charts.len(), NAMES.len());
     check_charts(&dir);
     let md = std::fs::read_to_string(&out.report).unwrap();
-    let s: Summary = output::read_json(&dir.join(output::SUMMARY)).unwrap();
+    let s: Summary = rundir::read_json(&dir.join(rundir::SUMMARY)).unwrap();
     for figure in [
         format!("| Transfers ok | {} |", s.transfers.ok),
         format!("| Sessions completed | {} |", s.sessions.completed),
@@ -88,7 +88,7 @@ async fn a_run_gets_every_chart_and_a_report_with_its_own_figures() {
     for name in NAMES {
         assert!(md.contains(&format!("(charts/{name}.png)")), "{name} not embedded");
     }
-    let rec: ftpswarm::plan::Recommendation = output::read_json(&dir.join(ftpswarm::plan::RECOMMENDATION)).unwrap();
+    let rec: ftpswarm::plan::Recommendation = rundir::read_json(&dir.join(ftpswarm::plan::RECOMMENDATION)).unwrap();
     assert!(md.contains(&format!("**{} ports: {}**", rec.width, rec.range)), "{md}");
 }
 

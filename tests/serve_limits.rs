@@ -3,7 +3,7 @@
 mod common;
 
 use common::servers::test_pasv_range;
-use ftpswarm::profile::PortRange;
+use ftpswarm::port_range::PortRange;
 use ftpswarm::server::guard::MAX_COMMAND_LINE;
 use ftpswarm::server::{EmbeddedConfig, EmbeddedServer, DEFAULT_PASSWORD, DEFAULT_USER};
 use std::net::SocketAddr;

@@ -190,7 +190,7 @@ async fn an_interrupted_sweep_is_written_and_marked_partial() {
     let r = sweep_and_report(&opts, interrupt).await.unwrap();
     assert_eq!(r.partial.as_deref(), Some("interrupted"));
     assert!(!r.widths.is_empty() && r.widths.len() < 3, "{:?}", r.widths);
-    let written: ftpswarm::sweep::SweepResult = ftpswarm::output::read_json(&opts.out.join(SWEEP_JSON)).unwrap();
+    let written: ftpswarm::sweep::SweepResult = ftpswarm::rundir::read_json(&opts.out.join(SWEEP_JSON)).unwrap();
     assert_eq!(written.partial.as_deref(), Some("interrupted"));
     assert!(std::fs::read_to_string(opts.out.join("report.md"))
         .unwrap()
@@ -215,7 +215,7 @@ async fn a_server_command_is_restarted_per_width_with_its_range() {
         // Every run's grants stayed inside the width's own range: the command got its ports.
         for dir in &w.runs_dirs {
             let s: ftpswarm::summary::Summary =
-                ftpswarm::output::read_json(&std::path::Path::new(dir).join("summary.json")).unwrap();
+                ftpswarm::rundir::read_json(&std::path::Path::new(dir).join("summary.json")).unwrap();
             assert_eq!(s.passive.out_of_range, 0);
             assert!(s.passive.distinct_ports <= u64::from(w.width), "{dir}");
         }

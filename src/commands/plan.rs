@@ -22,7 +22,7 @@ pub struct PlanOptions {
 
 pub fn command(mut opts: PlanOptions) -> anyhow::Result<()> {
     if let Some(path) = &opts.probe {
-        let f: crate::probe::Fingerprint = crate::output::read_json(path).with_context(|| {
+        let f: crate::probe::Fingerprint = crate::rundir::read_json(path).with_context(|| {
             format!(
                 "--probe {}: not a probe fingerprint (make one with `ftpswarm probe URL --json -o FILE`)",
                 path.display()
@@ -50,7 +50,7 @@ pub fn command(mut opts: PlanOptions) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give --run DIR, or --what-if with --hold"),
     };
     if let Some(path) = opts.out.or(default_out) {
-        crate::output::write_json(&path, &rec)?;
+        crate::rundir::write_json(&path, &rec)?;
     }
     let mut text = if opts.json {
         serde_json::to_string_pretty(&rec)? + "\n"

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 pub async fn command(opts: ProbeOptions, json: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
     let f = probe(&opts).await?;
     if let Some(path) = &out {
-        crate::output::write_json(path, &f)?;
+        crate::rundir::write_json(path, &f)?;
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&f)?);

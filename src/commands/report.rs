@@ -9,8 +9,8 @@ use std::path::Path;
 /// its own) gets the sweep's chart and report.
 pub fn command(dir: &Path) -> anyhow::Result<()> {
     let sweep_json = dir.join(SWEEP_JSON);
-    if !dir.join(crate::output::MANIFEST).is_file() && sweep_json.is_file() {
-        let result: SweepResult = crate::output::read_json(&sweep_json)
+    if !dir.join(crate::rundir::MANIFEST).is_file() && sweep_json.is_file() {
+        let result: SweepResult = crate::rundir::read_json(&sweep_json)
             .with_context(|| format!("{} is not a sweep's result", sweep_json.display()))?;
         let report = sweep_report(dir, &result)?;
         println!(

@@ -1,7 +1,7 @@
 //! `ftpswarm run`: signals in, the run, then its summary, recommendation and report printed.
 
-use crate::output;
 use crate::run::{run, RunOptions};
+use crate::rundir;
 use crate::signals::{InterruptedBefore, INTERRUPTED_EXIT};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +44,10 @@ pub async fn command(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
     );
     print!(
         "{}",
-        crate::summary::render(&report.summary, report.manifest.expected_pasv_range.as_deref())
+        crate::summary::render(
+            &report.summary,
+            report.manifest.expected_pasv_range.map(|r| r.to_string()).as_deref()
+        )
     );
     if let Some(st) = &report.sampler {
         println!(
@@ -61,7 +64,7 @@ pub async fn command(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
     // say) is still a run.
     match crate::plan::plan_from_run(&report.dir, &crate::plan::PlanRequest::default()) {
         Ok(rec) => {
-            if let Err(e) = output::write_json(&report.dir.join(crate::plan::RECOMMENDATION), &rec) {
+            if let Err(e) = rundir::write_json(&report.dir.join(crate::plan::RECOMMENDATION), &rec) {
                 tracing::warn!("{e}");
             }
             print!("{}", crate::plan::render(&rec));

@@ -1,6 +1,6 @@
 //! `ftpswarm serve`: the embedded server alone, for trying FileZilla, lftp or curl against it.
 
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
 use crate::server::{EmbeddedConfig, EmbeddedServer, DEFAULT_PASSWORD};
 use crate::target::{Secret, PASSWORD_ENV};
 use std::net::IpAddr;

@@ -19,7 +19,7 @@ pub use transfer::TransferRequest;
 use crate::clock::RunClock;
 use crate::event::PassiveCommand;
 use crate::observe::LiveCounters;
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
 use crate::target::Secret;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

@@ -5,7 +5,7 @@ use super::hlog::IntervalLog;
 use super::LiveCounters;
 use crate::clock::RunClock;
 use crate::event::Record;
-use crate::output::RecordWriter;
+use crate::rundir::RecordWriter;
 use crate::summary::Accumulator;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -19,7 +19,7 @@ pub struct Collected {
 
 /// Runs until every sender is gone or, after `done`, until the channel is empty (aborted
 /// tasks may hold a sender a moment longer). Rows reach the disk within
-/// [`crate::output::records::DISK_LAG`] plus one tick. When a file cannot be written (a full
+/// [`crate::rundir::records::DISK_LAG`] plus one tick. When a file cannot be written (a full
 /// disk, say) it cancels `stop_load`: a run that cannot record should not go on loading the
 /// server.
 ///
@@ -49,7 +49,7 @@ pub fn spawn_collector(
             }
             c.accumulator.add(&r);
         };
-        let mut tick = tokio::time::interval(crate::output::records::DISK_LAG / 2);
+        let mut tick = tokio::time::interval(crate::rundir::records::DISK_LAG / 2);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

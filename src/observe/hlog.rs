@@ -4,7 +4,7 @@
 
 use crate::clock::RunClock;
 use crate::event::Record;
-use crate::output::OutputError;
+use crate::rundir::OutputError;
 use crate::summary::{phase_latencies, record_end_us, PHASES};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
@@ -14,7 +14,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const LATENCY_LOG: &str = "latency.hlog";
+pub use crate::rundir::LATENCY_LOG;
 const MAX_US: u64 = 3_600_000_000;
 
 pub struct IntervalLog {

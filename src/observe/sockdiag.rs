@@ -6,7 +6,7 @@
 //! returns only the live sockets (a few hundred), cheap enough for every sample. TIME_WAIT is
 //! still counted from /proc, on a CPU budget (see the sampler), by [`sample_sockets`].
 
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};

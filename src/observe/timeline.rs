@@ -5,8 +5,8 @@ use super::sockdiag::{sample_sockets, SocketCounts};
 use super::LiveCounters;
 use crate::clock::RunClock;
 use crate::event::FailureClass;
-use crate::output::OutputError;
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
+use crate::rundir::OutputError;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub const TIMELINE: &str = "timeline.csv";
+pub use crate::rundir::TIMELINE;
 
 /// One sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,7 +155,7 @@ pub fn read_timeline(dir: &Path) -> Result<Vec<TimelineRow>, OutputError> {
         path: path.clone(),
         message,
     };
-    let mut reader = crate::output::open_csv(&path)?;
+    let mut reader = crate::rundir::open_csv(&path)?;
     let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
     reader
         .records()

@@ -23,15 +23,15 @@ pub use request::{GradeOfService, PlanError, PlanRequest, Probed, WhatIf};
 pub use text::render;
 
 use crate::model::{self, PortPickPolicy};
-use crate::output::SCHEMA_VERSION;
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
+use crate::rundir::SCHEMA_VERSION;
 use crate::sim::server::{HoldEnd, HoldStart, PickOrder, ServerKind, ServerModel, Source, Sourced};
 use crate::sim::{Prediction, Predictor, Trace};
 use fit::Fit;
 use serde::{Deserialize, Serialize};
 use snippets::Snippet;
 
-pub const RECOMMENDATION: &str = "recommendation.json";
+pub use crate::rundir::RECOMMENDATION;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanInputs {
@@ -155,7 +155,7 @@ pub fn server_model(kind: ServerKind, req: &PlanRequest) -> ServerModel {
 }
 
 /// Which server a run drove: `--server`, the embedded one, or what its greeting names.
-fn identify(req: &PlanRequest, manifest: &crate::output::Manifest) -> ServerKind {
+fn identify(req: &PlanRequest, manifest: &crate::rundir::Manifest) -> ServerKind {
     req.server.unwrap_or(if manifest.embedded_server {
         ServerKind::Embedded
     } else {

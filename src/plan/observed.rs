@@ -3,8 +3,8 @@
 
 use crate::event::FailureClass;
 use crate::observe::timeline::{read_timeline, TimelineRow, TIMELINE};
-use crate::output::{self, Manifest, OutputError, RunStatus, OLDEST_READABLE_SCHEMA, SCHEMA_VERSION};
 use crate::profile::{PortRange, Profile};
+use crate::rundir::{self, Manifest, OutputError, RunStatus, OLDEST_READABLE_SCHEMA, SCHEMA_VERSION};
 use crate::summary::ledger::ReleasePolicy;
 use crate::summary::Summary;
 use std::path::{Path, PathBuf};
@@ -88,7 +88,7 @@ struct Rows {
 impl Rows {
     fn open(dir: &Path, name: &str) -> Result<Rows, OutputError> {
         let path = dir.join(name);
-        let mut reader = output::open_csv(&path)?;
+        let mut reader = rundir::open_csv(&path)?;
         let headers = reader
             .byte_headers()
             .map_err(|e| read_error(&path, e.to_string()))?
@@ -123,7 +123,7 @@ fn read_error(path: &Path, message: String) -> OutputError {
 /// a plan of a long run reads, so that its memory does not grow with the run's length. Only the
 /// send times are read (8 bytes per transfer).
 pub fn busiest_span(dir: &Path, len_us: u64) -> Result<Option<(u64, u64)>, OutputError> {
-    let mut rows = Rows::open(dir, output::EVENTS)?;
+    let mut rows = Rows::open(dir, rundir::EVENTS)?;
     let sent = rows.column("t_pasv_sent_us")?;
     let mut times = Vec::new();
     let mut record = csv::ByteRecord::new();
@@ -165,7 +165,7 @@ fn within(span: Option<(u64, u64)>, t: u64) -> bool {
 
 /// Every PASV sent within `span`, in file order, handed to `each` one at a time.
 fn for_each_attempt(dir: &Path, span: Option<(u64, u64)>, mut each: impl FnMut(Attempt)) -> Result<(), OutputError> {
-    let mut rows = Rows::open(dir, output::EVENTS)?;
+    let mut rows = Rows::open(dir, rundir::EVENTS)?;
     let c = |n| rows.column(n);
     let in_range = c("in_range")?;
     let (command, port, sent, reply, connected, first, done, closed, final_reply, outcome) = (
@@ -276,7 +276,7 @@ pub fn sample_grants(dir: &Path, max: usize) -> Result<GrantSample, OutputError>
 }
 
 fn read_connections(dir: &Path, span: Option<(u64, u64)>) -> Result<Vec<LoggedIn>, OutputError> {
-    let mut rows = Rows::open(dir, output::CONNECTIONS)?;
+    let mut rows = Rows::open(dir, rundir::CONNECTIONS)?;
     let (login, closed) = (rows.column("t_login_done_us")?, rows.column("t_closed_us")?);
     let mut out = Vec::new();
     let mut record = csv::ByteRecord::new();
@@ -301,10 +301,10 @@ pub fn read(dir: &Path) -> Result<Observed, ObservedError> {
 
 /// The run directory's manifest, once it is known to be a run this version reads.
 pub fn check(dir: &Path) -> Result<Manifest, ObservedError> {
-    if !dir.join(output::MANIFEST).is_file() {
+    if !dir.join(rundir::MANIFEST).is_file() {
         return Err(ObservedError::NotARun(dir.to_path_buf()));
     }
-    let raw: serde_json::Value = output::read_json(&dir.join(output::MANIFEST))?;
+    let raw: serde_json::Value = rundir::read_json(&dir.join(rundir::MANIFEST))?;
     let found = raw
         .get("schema_version")
         .and_then(serde_json::Value::as_u64)
@@ -341,9 +341,9 @@ pub fn read_head(dir: &Path) -> Result<RunHead, ObservedError> {
             manifest.partial_reason.as_deref().unwrap_or("no reason given")
         ));
     }
-    let summary_path = dir.join(output::SUMMARY);
+    let summary_path = dir.join(rundir::SUMMARY);
     let summary: Summary = if summary_path.is_file() {
-        output::read_json(&summary_path)?
+        rundir::read_json(&summary_path)?
     } else {
         // Killed before it could write its summary: the CSVs hold everything it did.
         warnings.push("summary.json is missing (the run was killed); rebuilt from the CSVs".into());
@@ -358,7 +358,7 @@ pub fn read_head(dir: &Path) -> Result<RunHead, ObservedError> {
             None
         }
     };
-    let expected_range = manifest.expected_pasv_range.as_deref().and_then(|r| r.parse().ok());
+    let expected_range = manifest.expected_pasv_range;
     let timeline = if dir.join(TIMELINE).is_file() {
         read_timeline(dir)?
     } else {
@@ -410,7 +410,7 @@ impl Observed {
 mod tests {
     use super::*;
     use crate::event::{Outcome, PassiveCommand, Record, TransferCommand, TransferEvent};
-    use crate::output::RecordWriter;
+    use crate::rundir::RecordWriter;
 
     fn transfer(i: u64, port: Option<u16>, in_range: Option<bool>) -> Record {
         let t = i * 1000;

@@ -13,7 +13,7 @@
 //! port-forward rule, so it goes nowhere. A range that ends below 32768 sits under both defaults, so on
 //! hosts with default settings neither problem can arise.
 
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
 
 /// Linux's default `net.ipv4.ip_local_port_range`: where Linux servers take ports for outgoing connections.
 pub const LINUX_EPHEMERAL: PortRange = PortRange { min: 32768, max: 60999 };

@@ -10,7 +10,7 @@
 //! limits an operator would otherwise find the hard way (Pure-FTPd's client cap, ProFTPD refusing a
 //! single port, Python's exclusive `range` end).
 
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
 
 /// What a snippet configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -13,7 +13,7 @@
 use super::link::{ask_port, close, quit_and_wait, GrantOutcome, Link, SETTLE};
 use crate::ftp::passive::PassiveGrant;
 use crate::ftp::ControlConnection;
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use tokio::task::JoinSet;

@@ -275,7 +275,7 @@ mod tests {
     #[test]
     fn an_empty_fingerprint_claims_nothing() {
         let f = Fingerprint {
-            schema_version: crate::output::SCHEMA_VERSION,
+            schema_version: crate::rundir::SCHEMA_VERSION,
             tool_version: "0".into(),
             target: "ftp://u@127.0.0.1:21".into(),
             passive_command: PassiveCommand::Pasv,

@@ -10,7 +10,7 @@
 //! accepts only once a transfer command arrives, keeps it for the whole session.
 
 use super::link::{ask_port, connect_plain, quit_and_wait, Link};
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 use crate::event::FailureClass;
 use crate::ftp::passive::PassiveGrant;
 use crate::ftp::{ClientConfig, ClientError, ConnectTimes, ControlConnection, Phase};
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -9,7 +9,7 @@
 //! (simulated with a fixed seed, so the same picks always get the same verdict).
 
 use super::link::{ask_port, release, GrantOutcome, Link};
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;

@@ -11,7 +11,7 @@
 
 use super::link::{ask_port, quit_and_wait, release, GrantOutcome, Link};
 use crate::ftp::{ControlConnection, Phase};
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;

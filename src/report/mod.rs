@@ -9,8 +9,7 @@ use charts::{Blocking, Chart, Concurrency, Failures, Latency, Occupancy, PortsVs
 use markdown::ChartRef;
 use std::path::{Path, PathBuf};
 
-pub const REPORT: &str = "report.md";
-pub const CHARTS_DIR: &str = "charts";
+pub use crate::rundir::{CHARTS_DIR, REPORT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -19,7 +18,7 @@ pub enum ReportError {
     #[error("chart {name}: {message}")]
     Chart { name: &'static str, message: String },
     #[error(transparent)]
-    Output(#[from] crate::output::OutputError),
+    Output(#[from] crate::rundir::OutputError),
 }
 
 pub struct ReportOutput {
@@ -46,12 +45,12 @@ fn draw(chart: &impl Chart, dir: &Path, refs: &mut Vec<ChartRef>) -> Result<(), 
 /// back, so the report and recommendation.json agree). None when the run cannot be planned
 /// from (no grants at all): the report says so.
 fn recommendation(dir: &Path, warnings: &mut Vec<String>) -> Option<Recommendation> {
-    if let Ok(r) = crate::output::read_json::<Recommendation>(&dir.join(RECOMMENDATION)) {
+    if let Ok(r) = crate::rundir::read_json::<Recommendation>(&dir.join(RECOMMENDATION)) {
         return Some(r);
     }
     match plan::plan_from_run(dir, &PlanRequest::default()) {
         Ok(r) => {
-            if let Err(e) = crate::output::write_json(&dir.join(RECOMMENDATION), &r) {
+            if let Err(e) = crate::rundir::write_json(&dir.join(RECOMMENDATION), &r) {
                 warnings.push(e.to_string());
             }
             Some(r)
@@ -119,7 +118,7 @@ pub fn generate(dir: &Path) -> Result<ReportOutput, ReportError> {
     )?;
     let text = markdown::render_report(&obs.manifest, &obs.summary, rec.as_ref(), &refs);
     let report = dir.join(REPORT);
-    std::fs::write(&report, text).map_err(|e| crate::output::OutputError::Write {
+    std::fs::write(&report, text).map_err(|e| crate::rundir::OutputError::Write {
         path: report.clone(),
         message: e.to_string(),
     })?;
@@ -136,7 +135,7 @@ pub fn sweep_report(dir: &Path, result: &crate::sweep::SweepResult) -> Result<Pa
     draw(&charts::SweepChart { result }, dir, &mut refs)?;
     let text = markdown::render_sweep(result, &refs);
     let path = dir.join(REPORT);
-    std::fs::write(&path, text).map_err(|e| crate::output::OutputError::Write {
+    std::fs::write(&path, text).map_err(|e| crate::rundir::OutputError::Write {
         path: path.clone(),
         message: e.to_string(),
     })?;

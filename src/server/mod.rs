@@ -6,7 +6,7 @@ pub mod binder;
 pub mod guard;
 pub mod storage;
 
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
 use crate::target::Secret;
 use async_trait::async_trait;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

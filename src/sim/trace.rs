@@ -3,7 +3,7 @@
 //! failed for a reason no range width changes.
 
 use crate::event::FailureClass;
-use crate::output::{self, OutputError};
+use crate::rundir::{self, OutputError};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -122,7 +122,7 @@ fn read_rows(
         path: path.clone(),
         message,
     };
-    let mut reader = crate::output::open_csv(&path)?;
+    let mut reader = crate::rundir::open_csv(&path)?;
     let headers = reader.byte_headers().map_err(|e| err(e.to_string()))?.clone();
     let columns = Columns { headers, path: &path };
     let mut record = csv::ByteRecord::new();
@@ -185,7 +185,7 @@ impl Trace {
             })
         }
 
-        read_rows(dir, output::CONNECTIONS, &mut warnings, |c, r| {
+        read_rows(dir, rundir::CONNECTIONS, &mut warnings, |c, r| {
             let (sid, cid) = (c.index("session_id")?, c.index("connection_id")?);
             let (open, closed, outcome) = (
                 c.index("t_connect_start_us")?,
@@ -225,7 +225,7 @@ impl Trace {
         })?;
 
         let mut attempts = Vec::new();
-        read_rows(dir, output::EVENTS, &mut warnings, |c, r| {
+        read_rows(dir, rundir::EVENTS, &mut warnings, |c, r| {
             let idx = |n: &str| c.index(n);
             let (sid, cid, cmd) = (idx("session_id")?, idx("connection_id")?, idx("command")?);
             let (port, sent, reply) = (idx("pasv_port")?, idx("t_pasv_sent_us")?, idx("t_pasv_reply_us")?);
@@ -294,7 +294,7 @@ impl Trace {
         })?;
 
         // Sessions that ended without a connection or event row still count.
-        read_rows(dir, output::SESSIONS, &mut warnings, |c, r| {
+        read_rows(dir, rundir::SESSIONS, &mut warnings, |c, r| {
             let (sid, outcome) = (c.index("session_id")?, c.index("outcome")?);
             let (start, end) = (c.index("t_start_us")?, c.index("t_end_us")?);
             if let Some(id) = num(r.get(sid)) {
@@ -376,7 +376,7 @@ impl Trace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::records;
+    use crate::rundir::records;
 
     #[test]
     fn every_column_read_is_one_the_writer_writes() {

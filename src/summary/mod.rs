@@ -10,8 +10,8 @@ mod text;
 pub use text::render;
 
 use crate::event::{FailureClass, Record, TransferCommand, TransferEvent};
-use crate::output::SCHEMA_VERSION;
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
+use crate::rundir::SCHEMA_VERSION;
 use hdrhistogram::Histogram;
 use ledger::{Grant, LedgerSummary};
 use ordered::OrderedFolds;
@@ -375,11 +375,11 @@ impl Accumulator {
 }
 
 /// Summary of a finished run directory, recomputed from its CSVs.
-pub fn from_run_dir(dir: &std::path::Path) -> Result<Summary, crate::output::OutputError> {
-    let manifest: crate::output::Manifest = crate::output::read_json(&dir.join(crate::output::MANIFEST))?;
-    let range = manifest.expected_pasv_range.and_then(|r| r.parse().ok());
+pub fn from_run_dir(dir: &std::path::Path) -> Result<Summary, crate::rundir::OutputError> {
+    let manifest: crate::rundir::Manifest = crate::rundir::read_json(&dir.join(crate::rundir::MANIFEST))?;
+    let range = manifest.expected_pasv_range;
     let mut acc = Accumulator::new(range);
-    for r in crate::output::read_records(dir)? {
+    for r in crate::rundir::read_records(dir)? {
         acc.add(&r);
     }
     Ok(acc.finish())

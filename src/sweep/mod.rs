@@ -20,8 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-pub const SWEEP_CSV: &str = "sweep.csv";
-pub const SWEEP_JSON: &str = "sweep.json";
+pub use crate::rundir::{SWEEP_CSV, SWEEP_JSON};
 
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
@@ -169,7 +168,7 @@ impl Progress<'_> {
             .find(|r| r.sessions > 0 && r.session_ci_high <= self.opts.gos)
             .map(|r| r.width);
         SweepResult {
-            schema_version: crate::output::SCHEMA_VERSION,
+            schema_version: crate::rundir::SCHEMA_VERSION,
             profile: self.profile_name.clone(),
             gos_per_session: self.opts.gos,
             gos_per_pasv: self.gos_per_pasv,
@@ -355,7 +354,7 @@ pub async fn sweep(
     if !(opts.gos > 0.0 && opts.gos < 1.0) {
         anyhow::bail!("--gos: is {}; allowed: more than 0 and less than 1", opts.gos);
     }
-    crate::output::refuse_non_empty(&opts.out, opts.force)?;
+    crate::rundir::refuse_non_empty(&opts.out, opts.force)?;
     std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
     let profile = crate::profile::Profile::load_with_overrides(opts.profile.as_deref(), &opts.overrides)?;
     let files = profile.session.files_per_session.max(1);
@@ -467,7 +466,7 @@ async fn sweep_widths(
 }
 
 fn write(dir: &std::path::Path, r: &SweepResult) -> anyhow::Result<()> {
-    crate::output::write_json(&dir.join(SWEEP_JSON), r)?;
+    crate::rundir::write_json(&dir.join(SWEEP_JSON), r)?;
     let path = dir.join(SWEEP_CSV);
     let mut w = csv::Writer::from_path(&path).with_context(|| format!("cannot write {}", path.display()))?;
     w.write_record([

@@ -2,7 +2,7 @@
 //! user's command template with `{ctrl_port}`, `{pasv_min}`, `{pasv_max}` substituted.
 
 use super::SweepOptions;
-use crate::profile::PortRange;
+use crate::port_range::PortRange;
 use crate::server::{EmbeddedConfig, EmbeddedServer, DEFAULT_PASSWORD, DEFAULT_USER};
 use anyhow::{bail, Context};
 use std::process::Stdio;

@@ -3,7 +3,7 @@ use super::*;
 /// Port × time: every grant is a bar from grant to release on its port's row.
 pub struct Occupancy<'a> {
     pub grants: &'a crate::plan::observed::GrantSample,
-    pub range: Option<crate::profile::PortRange>,
+    pub range: Option<crate::port_range::PortRange>,
 }
 
 impl Chart for Occupancy<'_> {

@@ -12,11 +12,11 @@
 //! goes through [`inline`], so a hostile reply can neither break a table row, start a new
 //! block, inject HTML, nor open a code span that swallows the rest of the report.
 
-use crate::output::{Manifest, RunStatus};
 use crate::plan::fit::{Fit, HoldPolicy};
 use crate::plan::snippets::{render_markdown, Snippet};
 use crate::plan::Recommendation;
 use crate::profile::ByteCount;
+use crate::rundir::{Manifest, RunStatus};
 use crate::summary::ledger::{LedgerSummary, ReleasePolicy};
 use crate::summary::{Summary, PHASES};
 use serde_json::Value;

@@ -121,7 +121,7 @@ pub(super) fn run_parameters(out: &mut String, m: &Manifest) -> fmt::Result {
     ));
     rows.push((
         "Expected passive range",
-        scalar_at(p, "target.pasv_range").or_else(|| m.expected_pasv_range.clone()),
+        scalar_at(p, "target.pasv_range").or_else(|| m.expected_pasv_range.map(|r| r.to_string())),
     ));
 
     writeln!(out, "\n## Run parameters\n")?;
@@ -149,8 +149,8 @@ pub(super) fn summary_section(out: &mut String, m: &Manifest, s: &Summary) -> fm
         (Some(lo), Some(hi)) => format!("{lo}–{hi}"),
         _ => DASH.to_string(),
     };
-    let out_of_range_label = match m.expected_pasv_range.as_deref() {
-        Some(r) => format!("Grants outside {}", inline(r)),
+    let out_of_range_label = match m.expected_pasv_range {
+        Some(r) => format!("Grants outside {r}"),
         None => "Grants outside the expected range (none given)".to_string(),
     };
     let rows = [

@@ -79,7 +79,7 @@ fn summary() -> Summary {
             detail: HOSTILE.into(),
         }),
     ];
-    let mut acc = Accumulator::new(Some(crate::profile::PortRange { min: 30000, max: 30099 }));
+    let mut acc = Accumulator::new(Some(crate::port_range::PortRange { min: 30000, max: 30099 }));
     for r in &records {
         acc.add(r);
     }
@@ -93,7 +93,7 @@ fn profile() -> Profile {
     };
     p.load.sessions = 40;
     p.session.parallel_connections = 4;
-    p.target.pasv_range = Some(crate::profile::PortRange { min: 30000, max: 30099 });
+    p.target.pasv_range = Some(crate::port_range::PortRange { min: 30000, max: 30099 });
     p
 }
 
@@ -103,13 +103,13 @@ fn manifest(status: RunStatus) -> Manifest {
         Err(e) => panic!("profile to JSON: {e}"),
     };
     Manifest {
-        schema_version: crate::output::SCHEMA_VERSION,
+        schema_version: crate::rundir::SCHEMA_VERSION,
         tool: "ftpswarm".into(),
         tool_version: "0.1.0".into(),
         profile,
         target: "ftp://ftpswarm@127.0.0.1:2121".into(),
         embedded_server: true,
-        expected_pasv_range: Some("30000-30099".into()),
+        expected_pasv_range: Some(crate::port_range::PortRange { min: 30000, max: 30099 }),
         started_at: "2026-01-02T03:04:05Z".into(),
         clock_origin_unix_us: 0,
         ended_at: Some("2026-01-02T03:04:07Z".into()),

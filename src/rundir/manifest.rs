@@ -28,7 +28,7 @@ pub struct Manifest {
     /// Target URL without its password.
     pub target: String,
     pub embedded_server: bool,
-    pub expected_pasv_range: Option<String>,
+    pub expected_pasv_range: Option<crate::port_range::PortRange>,
     pub started_at: String,
     /// Wall-clock time of t = 0 of every `*_us` column, in µs since the Unix epoch, so runs
     /// from several machines can be aligned.

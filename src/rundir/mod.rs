@@ -1,6 +1,6 @@
-//! The run directory: everything a run leaves behind, and the only thing `plan`, `report`
-//! and `merge` read. Records are streamed to CSV as they happen, so an interrupted run
-//! keeps everything it did.
+//! The run directory: everything a run (or a sweep) leaves behind, and the only thing `plan`
+//! and `report` read. This module names every file in it; records are streamed to CSV as
+//! they happen, so an interrupted run keeps everything it did.
 
 pub mod manifest;
 pub mod records;
@@ -10,11 +10,24 @@ pub use records::{read_records, stored_paths, RecordWriter};
 
 use std::path::{Path, PathBuf};
 
+// A run's files.
 pub const MANIFEST: &str = "manifest.json";
 pub const EVENTS: &str = "events.csv";
 pub const CONNECTIONS: &str = "connections.csv";
 pub const SESSIONS: &str = "sessions.csv";
 pub const SUMMARY: &str = "summary.json";
+/// The sampler's rows (`observe::timeline`).
+pub const TIMELINE: &str = "timeline.csv";
+/// Latency histograms per phase and interval (`observe::hlog`).
+pub const LATENCY_LOG: &str = "latency.hlog";
+/// The plan for the observed load (`plan`).
+pub const RECOMMENDATION: &str = "recommendation.json";
+// What `report` draws, for a run or a sweep.
+pub const REPORT: &str = "report.md";
+pub const CHARTS_DIR: &str = "charts";
+// A sweep's files; each width's runs are run directories below it.
+pub const SWEEP_CSV: &str = "sweep.csv";
+pub const SWEEP_JSON: &str = "sweep.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
