@@ -475,7 +475,7 @@ impl From<SweepArgs> for crate::sweep::SweepOptions {
 
 impl From<PlanArgs> for crate::commands::plan::PlanOptions {
     fn from(a: PlanArgs) -> Self {
-        use crate::plan::fit::HoldPolicy;
+        use crate::model::HoldPolicy;
         use crate::plan::{GradeOfService, PlanRequest};
         use crate::sim::server::HoldEnd;
         crate::commands::plan::PlanOptions {

@@ -8,8 +8,8 @@ mod common;
 
 use common::servers::{self, RealServer};
 use ftpswarm::event::PassiveCommand;
+use ftpswarm::model::HoldPolicy;
 use ftpswarm::model::PortPickPolicy;
-use ftpswarm::plan::fit::HoldPolicy;
 use ftpswarm::port_range::PortRange;
 use ftpswarm::probe::{
     probe, render, AtExhaustion, Fingerprint, ForeignVerdict, LifetimeVerdict, PickVerdict, ProbeOptions, RangeSource,

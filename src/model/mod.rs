@@ -57,6 +57,7 @@
 pub mod ceiling;
 pub mod engset;
 pub mod erlang;
+pub mod hold;
 pub mod load;
 pub mod poisson;
 pub mod policy;
@@ -66,6 +67,7 @@ pub mod target;
 pub use ceiling::{cap_width, random_try_width_ceiling};
 pub use engset::{engset_beta, engset_blocking, engset_min_width};
 pub use erlang::{erlang_b, erlang_b_curve, erlang_b_min_width};
+pub use hold::HoldPolicy;
 pub use load::offered_erlangs;
 pub use poisson::poisson_quantile;
 pub use policy::{blocking, capped_min_width, min_width, PortPickPolicy};

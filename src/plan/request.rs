@@ -1,9 +1,9 @@
 //! What a plan is asked for: the target load and grade of service, the server overrides, and
 //! their validation with the flag and the allowed values in every error.
 
-use super::fit::HoldPolicy;
 use super::observed;
 use super::placement;
+use crate::model::HoldPolicy;
 use crate::model::PortPickPolicy;
 use crate::profile::Profile;
 use crate::sim::server::HoldEnd;

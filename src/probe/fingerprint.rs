@@ -8,8 +8,8 @@ use super::pick::PickOrder;
 use super::reuse::{Reuse, ReuseVerdict};
 use super::source::{ForeignSource, ForeignVerdict};
 use crate::event::PassiveCommand;
+use crate::model::HoldPolicy;
 use crate::model::PortPickPolicy;
-use crate::plan::fit::HoldPolicy;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
