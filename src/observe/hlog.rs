@@ -1,6 +1,6 @@
 //! `latency.hlog`: an HdrHistogram interval log (the format of HdrHistogram's
 //! HistogramLogWriter: one compressed histogram per phase per interval, tagged with the phase
-//! name), readable by HistogramLogProcessor, HdrHistogram plotters and `merge`.
+//! name), readable by HistogramLogProcessor and HdrHistogram plotters.
 
 use crate::clock::RunClock;
 use crate::event::Record;

@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn poisson_arrivals_on_a_scanned_range_are_erlang_b() {
-        // A = 10 erlangs on 17 ports: B = 0.01295 (DESIGN.md's check value).
+        // A = 10 erlangs on 17 ports: B = 0.01295 (a check value in ARCHITECTURE.md).
         let sim = blocking(Arrivals::Poisson { rate: 1000.0 }, 0.010, 17, PickOrder::AnyFree, N, 1);
         close(sim, model::erlang_b(10.0, 17), 0.06);
         close(sim, 0.01295, 0.06);
@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn finite_sources_on_a_scanned_range_are_engset() {
-        // S = 50, N = 18, β = 0.25: 0.003005 (DESIGN.md's check value). β = hold / idle.
+        // S = 50, N = 18, β = 0.25: 0.003005 (a check value in ARCHITECTURE.md). β = hold / idle.
         let arrivals = Arrivals::FiniteSources {
             sources: 50,
             idle_s: 0.040,
