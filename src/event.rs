@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Every failure lands in exactly one class; README's "Failure classes" lists them for users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureClass {
     ConnectRefused,
@@ -130,6 +130,17 @@ impl<'de> Deserialize<'de> for Outcome {
     }
 }
 
+impl schemars::JsonSchema for Outcome {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Outcome".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut names = vec!["ok".to_string(), "interrupted".to_string()];
+        names.extend(FailureClass::ALL.iter().map(|c| c.as_str().to_string()));
+        schemars::json_schema!({ "type": "string", "enum": names })
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -140,7 +151,7 @@ impl fmt::Display for Outcome {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum TransferCommand {
     Retr,
@@ -158,7 +169,7 @@ impl TransferCommand {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum PassiveCommand {
     Pasv,
@@ -176,7 +187,7 @@ impl PassiveCommand {
 
 /// One data-connection attempt: one PASV/EPSV and the transfer that used it. Times are µs
 /// since the run started (monotonic clock); a phase that was never reached is empty.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TransferEvent {
     pub session_id: u64,
     pub connection_id: u64,
@@ -204,7 +215,7 @@ pub struct TransferEvent {
 }
 
 /// One control connection (a session has `parallel_connections` of them).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConnectionRecord {
     pub session_id: u64,
     pub connection_id: u64,
@@ -220,7 +231,7 @@ pub struct ConnectionRecord {
 }
 
 /// One simulated client session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionRecord {
     pub session_id: u64,
     /// When the load model wanted the session to start (open model: the arrival time).

@@ -56,3 +56,16 @@ impl<'de> Deserialize<'de> for PortRange {
         s.parse().map_err(de::Error::custom)
     }
 }
+
+impl schemars::JsonSchema for PortRange {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PortRange".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]{1,5}-[0-9]{1,5}$",
+            "description": "An inclusive TCP port range, first-last, e.g. \"30000-30099\"."
+        })
+    }
+}

@@ -5,7 +5,7 @@ use std::fmt;
 
 pub const PASSWORD_ENV: &str = "FTPSWARM_PASSWORD";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Security {
     Plain,

@@ -308,6 +308,7 @@ fn cli_json_with_epsv_and_an_inferred_range() {
     let printed: Fingerprint = serde_json::from_slice(&out.stdout).unwrap();
     let written: Fingerprint = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
     assert_eq!(printed, written);
+    common::schemas::check(&out_file, "probe");
     assert_eq!(printed.passive_command, PassiveCommand::Epsv);
     assert_eq!(printed.range_source, RangeSource::Inferred);
     let inferred: PortRange = printed.range.as_deref().unwrap().parse().unwrap();

@@ -1,6 +1,8 @@
 //! `sweep` on loopback: the embedded server per width, and a server started by a command
 //! template (our own `ftpswarm serve`, so the test needs nothing installed).
 
+mod common;
+
 use ftpswarm::commands::sweep::sweep_and_report;
 use ftpswarm::profile::ProfileOverrides;
 use ftpswarm::sweep::{SweepOptions, SWEEP_CSV, SWEEP_JSON};
@@ -99,6 +101,7 @@ async fn embedded_sweep_measures_each_width_against_the_prediction() {
         .records()
         .count();
     assert_eq!(rows, r.widths.len());
+    common::schemas::check(&opts.out.join(SWEEP_JSON), "sweep");
     let md = std::fs::read_to_string(opts.out.join("report.md")).unwrap();
     assert!(
         md.contains("Verdict") && md.contains(&format!("| {} |", model.model_width)),

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How long the server keeps a port after granting it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "policy")]
 pub enum HoldPolicy {
     /// Until the transfer starts (the listener is closed once the data connection is taken;

@@ -7,14 +7,14 @@
 use crate::model::{self, PortPickPolicy};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TargetLoad {
     pub pasv_per_s: f64,
     pub mean_hold_s: f64,
     pub offered_erlangs: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AnalyticCheck {
     pub target: TargetLoad,
     /// The loss model, e.g. "9 random tries (birth-death chain)".

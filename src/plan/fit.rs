@@ -41,7 +41,7 @@ impl HoldPolicy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Regression {
     pub slope: f64,
     pub intercept: f64,
@@ -49,7 +49,7 @@ pub struct Regression {
     pub samples: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Fit {
     pub window_s: f64,
     pub busiest_window_start_s: f64,

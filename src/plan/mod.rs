@@ -33,7 +33,7 @@ use snippets::Snippet;
 
 pub use crate::rundir::RECOMMENDATION;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlanInputs {
     pub users: f64,
     pub parallel: u32,
@@ -50,7 +50,7 @@ pub struct PlanInputs {
     pub gos_per_pasv: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RuleOfThumb {
     pub name: String,
     pub width: u32,
@@ -59,7 +59,7 @@ pub struct RuleOfThumb {
     pub session_failure: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PredictorInfo {
     /// `replay of <dir>` or `synthetic sessions from profile <name>`.
     pub method: String,
@@ -69,7 +69,7 @@ pub struct PredictorInfo {
     pub pasvs_per_second: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Recommendation {
     pub schema_version: u32,
     /// `run <dir>` or `what-if <profile>`.

@@ -26,7 +26,7 @@ const KNOWN_EPHEMERAL: [(&str, PortRange); 2] = [("Linux", LINUX_EPHEMERAL), ("W
 
 /// The operating system the FTP server runs on: whose ephemeral range the passive range must
 /// avoid. A Linux server is free to use 61000-65535, which only Windows hands out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerOs {
     #[default]
@@ -69,7 +69,7 @@ const CROWDED_BELOW: u16 = 10000;
 ///
 /// Serializes as `{"range": "30000-30099", "warnings": [...]}`: `range` uses [`PortRange`]'s own
 /// string form, the same one profiles are written in, so a report can be pasted back into a profile.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Placement {
     pub range: PortRange,
     /// Human-readable, one sentence each; empty when the placement is clean.

@@ -13,7 +13,7 @@
 use crate::port_range::PortRange;
 
 /// What a snippet configures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SnippetKind {
     /// The FTP server's own passive-port setting.
@@ -23,7 +23,7 @@ pub enum SnippetKind {
 }
 
 /// One product's configuration for a range.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Snippet {
     /// Product name as its users know it: "vsftpd", "ProFTPD", "nftables", ...
     pub name: &'static str,
@@ -653,7 +653,7 @@ mod tests {
     }
 
     /// Mirrors a report struct that derives `Deserialize` and holds snippets.
-    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
     struct Report {
         snippets: Vec<Snippet>,
     }

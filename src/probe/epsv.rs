@@ -7,7 +7,7 @@ use crate::ftp::Phase;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Epsv {
     /// `None` when the step could not run (the detail says why).
     pub supported: Option<bool>,

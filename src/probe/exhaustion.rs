@@ -31,7 +31,7 @@ pub const COMMON_K: u32 = 9;
 const SCAN_EVIDENCE: f64 = 0.05;
 
 /// One PASV of the exhaustion step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExhaustionStep {
     pub round: u32,
     /// Ports of the range we held pending when this request was sent.
@@ -42,7 +42,7 @@ pub struct ExhaustionStep {
 }
 
 /// What the server answers once the range is used up (the climb's first failure).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AtExhaustion {
     /// A negative reply (libunftp: 425; vsftpd: `500 OOPS: vsf_sysutil_bind`, then it drops
@@ -65,7 +65,7 @@ pub enum AtExhaustion {
     NotReached { reason: String },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TryModel {
     /// Never failed before every port was held.
@@ -78,7 +78,7 @@ pub enum TryModel {
 
 /// The estimate of how the server searches its range, from every request's held count and
 /// result. Rough: a few rounds on a small range pin k down to a wide interval only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TryEstimate {
     pub model: TryModel,
     /// Maximum-likelihood k (random tries only).
@@ -97,7 +97,7 @@ pub struct TryEstimate {
     pub caveat: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Exhaustion {
     pub width: Option<u32>,
     pub max_pending: u32,

@@ -22,7 +22,7 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(3);
 /// Attempts at getting a port per waiter (a random-try server may refuse now and then).
 const ATTEMPTS: u32 = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LifetimeVerdict {
     /// Alive at `lower_s`, gone at `upper_s`.
@@ -37,7 +37,7 @@ pub enum LifetimeVerdict {
     Skipped,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LifetimeCheck {
     pub wait_s: f64,
     pub port: Option<u16>,
@@ -46,7 +46,7 @@ pub struct LifetimeCheck {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Lifetime {
     pub verdict: LifetimeVerdict,
     pub lower_s: Option<f64>,

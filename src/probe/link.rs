@@ -51,7 +51,7 @@ impl Link {
 }
 
 /// What one passive request got, in the terms of the fingerprint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GrantOutcome {
     /// A port inside the range (or any port when no range is known).

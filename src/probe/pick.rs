@@ -27,7 +27,7 @@ const MIN_PICKS: usize = 8;
 /// Consecutive failed PASVs after which the step gives up.
 const MAX_FAILURES: u32 = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PickVerdict {
     /// Next port = previous + 1 (wrapping at the end of the range).
@@ -58,7 +58,7 @@ impl PickVerdict {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PickOrder {
     pub verdict: PickVerdict,
     /// Ports granted, in order.

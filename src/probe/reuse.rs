@@ -30,7 +30,7 @@ const TRICKLE_EVERY: Duration = Duration::from_millis(50);
 /// Refusals on the asking connection after which the step gives up.
 const MAX_REFUSALS: u32 = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReuseVerdict {
     /// The port of an open transfer was handed out again: the server frees a port when it
@@ -42,7 +42,7 @@ pub enum ReuseVerdict {
     Skipped,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Reuse {
     pub verdict: ReuseVerdict,
     /// The port of the open upload.

@@ -23,7 +23,7 @@ const REACTION: Duration = Duration::from_millis(500);
 /// Longest wait for a listing over the foreign connection.
 const LISTING_LIMIT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ForeignVerdict {
     Refused,
@@ -32,7 +32,7 @@ pub enum ForeignVerdict {
     Skipped,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ForeignSource {
     pub verdict: ForeignVerdict,
     /// Control and data source addresses, when tested.

@@ -22,7 +22,7 @@ pub const DEFAULT_PROFILE_NAME: &str = "quick";
 /// Most control connections one session may open (FileZilla allows 10, lftp more).
 pub const MAX_PARALLEL: u32 = 64;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Profile {
     pub name: String,
@@ -58,7 +58,7 @@ impl Default for Profile {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadModel {
     /// A fixed number of concurrent sessions; each starts the next session when it finishes.
@@ -67,14 +67,14 @@ pub enum LoadModel {
     Open,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Arrival {
     Poisson,
     Constant,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoadSpec {
     pub model: LoadModel,
@@ -119,14 +119,14 @@ impl Default for LoadSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PassiveMode {
     Pasv,
     Epsv,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionSpec {
     pub files_per_session: u32,
@@ -161,7 +161,7 @@ impl Default for SessionSpec {
 }
 
 /// Relative weights of the three transfer commands.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Mix {
     pub retr: u32,
@@ -198,7 +198,7 @@ impl Mix {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "distribution", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SizeDistribution {
     Fixed {
@@ -241,7 +241,7 @@ impl SizeDistribution {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TargetSpec {
     /// `ftp://user@host:port`; absent means the embedded server. `--target` overrides it.
@@ -255,7 +255,7 @@ pub struct TargetSpec {
     pub use_announced_ip: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RemoteSpec {
     /// Directory RETR reads from on a real server (listed at start, files picked by size).
@@ -282,7 +282,7 @@ impl Default for RemoteSpec {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
     pub connect: HumanDuration,

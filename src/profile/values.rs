@@ -156,6 +156,32 @@ pub fn expand_source_addresses(entries: &[String]) -> Result<Vec<IpAddr>, String
     Ok(out)
 }
 
+impl schemars::JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HumanDuration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // Written as text ("1m 30s"); a profile may also give a number of seconds.
+        schemars::json_schema!({
+            "anyOf": [{ "type": "string" }, { "type": "integer", "minimum": 0 }, { "type": "number", "minimum": 0 }],
+            "description": "A duration such as \"500ms\" or \"1m 30s\", or a number of seconds."
+        })
+    }
+}
+
+impl schemars::JsonSchema for ByteCount {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteCount".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // Written as a number of bytes; a profile may also say "64KiB".
+        schemars::json_schema!({
+            "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string" }],
+            "description": "A number of bytes, or a size such as \"64KiB\"."
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

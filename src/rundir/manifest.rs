@@ -9,7 +9,7 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// The oldest run directory this version still reads: version 1 runs lack only what 2 added.
 pub const OLDEST_READABLE_SCHEMA: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// The load ran to its limits and every record was written.
@@ -18,12 +18,14 @@ pub enum RunStatus {
     Partial,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Manifest {
     pub schema_version: u32,
     pub tool: String,
     pub tool_version: String,
-    /// The profile after overrides, exactly as the engine used it.
+    /// The profile after overrides, exactly as the engine used it. Read as JSON so that a
+    /// profile from an older version still reads; its schema is today's profile.
+    #[schemars(with = "crate::profile::Profile")]
     pub profile: serde_json::Value,
     /// Target URL without its password.
     pub target: String,
@@ -47,7 +49,7 @@ pub struct Manifest {
     pub sockets_before_load: Option<SocketsBeforeLoad>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SocketsBeforeLoad {
     pub listen: u32,
     pub established: u32,

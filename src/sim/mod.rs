@@ -27,7 +27,7 @@ pub use trace::Trace;
 use serde::{Deserialize, Serialize};
 
 /// What the simulator predicts at one width.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Prediction {
     pub width: u32,
     /// Share of PASVs refused, colliding or granted outside the range.

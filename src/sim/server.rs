@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How a server chooses the port a `PASV`/`EPSV` gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "order")]
 pub enum PickOrder {
     /// Up to `tries` random ports, then a refusal even when free ports remain (vsftpd,
@@ -30,7 +30,7 @@ impl PickOrder {
 }
 
 /// When the server's hold on a port begins, seen in our timestamps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldStart {
     /// When we sent the PASV: the earliest a server can bind, the safe side for a server
@@ -42,7 +42,7 @@ pub enum HoldStart {
 }
 
 /// When the server's hold on a port ends, seen in our timestamps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldEnd {
     /// It closes the listener as soon as our data connection arrives (a server that accepts
@@ -85,7 +85,7 @@ impl HoldEnd {
 }
 
 /// What the server answers when no port can be had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnExhausted {
     /// A negative reply (`425`, vsftpd's `500 OOPS`).
@@ -96,7 +96,7 @@ pub enum OnExhausted {
 }
 
 /// What a refused PASV does to its control connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnRefusal {
     /// The session carries on with its next file.
@@ -107,7 +107,7 @@ pub enum OnRefusal {
 }
 
 /// How many control connections the server admits at once, as a function of the width.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "rule", content = "value")]
 pub enum Admission {
     Unlimited,
@@ -138,7 +138,7 @@ impl Admission {
 }
 
 /// Where a value came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "how", content = "why")]
 pub enum Source {
     /// Measured in this run or by `probe`.
@@ -166,7 +166,7 @@ impl Source {
 }
 
 /// A value and where it came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Sourced<T> {
     pub value: T,
     pub source: Source,
@@ -179,7 +179,7 @@ impl<T> Sourced<T> {
 }
 
 /// The server the run identified, from its greeting or from being the embedded one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerKind {
     Embedded,
@@ -224,7 +224,7 @@ impl ServerKind {
 }
 
 /// Everything the simulator needs to know about a server's passive range handling.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServerModel {
     pub kind: ServerKind,
     pub pick: Sourced<PickOrder>,

@@ -37,7 +37,7 @@ pub struct Grant {
     pub t_transfer_started_us: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReleasePolicy {
     /// A port was granted again while our data connection on it was open.
@@ -48,7 +48,7 @@ pub enum ReleasePolicy {
     Undetermined,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PortLedger {
     pub port: u16,
     pub grants: u64,
@@ -61,7 +61,7 @@ pub struct PortLedger {
     pub min_reuse_gap_us: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LedgerSummary {
     /// Grants of a port we had been granted before.
     pub reuses: u64,

@@ -40,7 +40,7 @@ fn new_histogram() -> Histogram<u64> {
     // ok: constants
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CommandCounts {
     pub attempted: u64,
     pub ok: u64,
@@ -51,7 +51,7 @@ pub struct CommandCounts {
     pub bytes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PhaseLatency {
     pub count: u64,
     pub mean_us: f64,
@@ -62,7 +62,7 @@ pub struct PhaseLatency {
     pub max_us: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionCounts {
     pub completed: u64,
     pub ok: u64,
@@ -73,13 +73,13 @@ pub struct SessionCounts {
     pub files_not_attempted: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConnectionCounts {
     pub opened: u64,
     pub failed: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PassiveSummary {
     /// PASV/EPSV replies that named a port.
     pub grants: u64,
@@ -94,7 +94,7 @@ pub struct PassiveSummary {
     pub peak_ports_held: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Summary {
     pub schema_version: u32,
     /// From t = 0 to the last record, in seconds.

@@ -53,7 +53,7 @@ pub struct SweepOptions {
     pub force: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WidthResult {
     pub width: u32,
     pub range: String,
@@ -84,7 +84,7 @@ pub struct WidthResult {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SweepResult {
     pub schema_version: u32,
     pub profile: String,
