@@ -61,11 +61,12 @@ impl Chart for Blocking<'_> {
             .map_err(e)?
             .label("sessions failing in busy stretches (predicted)")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(4)));
+        let c_average = PALETTE[3];
         chart
-            .draw_series(DashedLineSeries::new(average, 6, 4, c.stroke_width(2)))
+            .draw_series(DashedLineSeries::new(average, 6, 4, c_average.stroke_width(2)))
             .map_err(e)?
             .label("sessions failing on average (predicted)")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c_average.stroke_width(2)));
         let c2 = PALETTE[1];
         chart
             .draw_series(LineSeries::new(pasvs, c2.stroke_width(2)))
@@ -92,7 +93,7 @@ impl Chart for Blocking<'_> {
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], g.stroke_width(3)));
         for (i, rule) in r.rules_of_thumb.iter().enumerate() {
             let x = f64::from(rule.width);
-            let color = PALETTE[(i + 3) % PALETTE.len()];
+            let color = series_colour(i + 4);
             // A rule far beyond the curve is still named, so the reader sees how far off it is.
             let (points, label) = if x > xmax {
                 (Vec::new(), format!("{}: {} (off the chart)", rule.name, rule.width))

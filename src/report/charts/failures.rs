@@ -62,7 +62,7 @@ impl Chart for Failures<'_> {
             .draw()
             .map_err(e)?;
         for (n, (i, pts)) in all.into_iter().enumerate() {
-            let color = PALETTE[n % PALETTE.len()];
+            let color = series_colour(n);
             chart
                 .draw_series(LineSeries::new(pts, color.stroke_width(2)))
                 .map_err(e)?

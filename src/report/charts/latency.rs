@@ -81,7 +81,7 @@ impl Chart for Latency {
             .draw()
             .map_err(e)?;
         for (i, (phase, h)) in hs.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
+            let color = series_colour(i);
             let pts: Vec<(f64, f64)> = PERCENTILES
                 .iter()
                 .map(|&p| (tail_x(p), to_ms(h.value_at_quantile(p / 100.0))))

@@ -49,8 +49,9 @@ fn register_font() {
     });
 }
 
-/// Tableau's ten: one colour per latency phase (there are nine), so no two lines share one.
-const PALETTE: [RGBColor; 10] = [
+/// Tableau 20: the ten strong colours first, then their light variants, so that no two
+/// series of a chart share a colour (the failures chart can show every class).
+const PALETTE: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -61,11 +62,31 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(174, 199, 232),
+    RGBColor(255, 187, 120),
+    RGBColor(152, 223, 138),
+    RGBColor(255, 152, 150),
+    RGBColor(197, 176, 213),
+    RGBColor(196, 156, 148),
+    RGBColor(247, 182, 210),
+    RGBColor(199, 199, 199),
+    RGBColor(219, 219, 141),
+    RGBColor(158, 218, 229),
 ];
 const _: () = assert!(
     PALETTE.len() >= crate::summary::PHASES.len(),
     "a latency phase would reuse a colour"
 );
+const _: () = assert!(
+    PALETTE.len() >= crate::event::FailureClass::ALL.len(),
+    "a failure class would reuse a colour"
+);
+
+/// The `i`-th series' colour; past the palette (a chart with more than 20 series) colours
+/// repeat, which the chart tests would catch.
+fn series_colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
 
 type DrawResult = Result<(), String>;
 
@@ -179,3 +200,6 @@ fn width_blocking_axes<'a, DB: DrawingBackend>(
 fn secs(us: u64) -> f64 {
     us as f64 / 1e6
 }
+
+#[cfg(test)]
+mod tests;
