@@ -7,6 +7,7 @@
 #   benches/mutants.sh                          # the default files below
 #   benches/mutants.sh src/model/erlang.rs      # just these
 #   SHARD=0/4 benches/mutants.sh                # a quarter of the mutants
+#   FILTER=summary:: benches/mutants.sh src/summary/ledger.rs   # only the tests named so
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || { echo "install it: cargo install cargo-mutants" >&2; exit 2; }
@@ -19,8 +20,10 @@ fi
 args=()
 for f in "$@"; do args+=(--file "$f"); done
 [ -n "${SHARD:-}" ] && args+=(--shard "$SHARD")
+# A filter on test names (the mutated module's own tests) for a shorter test phase.
+[ -n "${FILTER:-}" ] && args+=(-- "$FILTER")
 mkdir -p "$OUT"
-cargo mutants "${args[@]}" --timeout "${TIMEOUT:-300}" --output "$OUT" >"$OUT/log.txt" 2>&1 || true
+cargo mutants --timeout "${TIMEOUT:-300}" --output "$OUT" "${args[@]}" >"$OUT/log.txt" 2>&1 || true
 for kind in caught missed timeout unviable; do
     printf '%-9s %s\n' "$kind" "$(wc -l <"$OUT/mutants.out/$kind.txt" 2>/dev/null || echo 0)"
 done
