@@ -119,13 +119,13 @@ struct PlanArgs {
     #[arg(long)]
     files: Option<u32>,
     /// Share of sessions allowed to see a failed PASV.
-    #[arg(long, default_value_t = 0.01, conflicts_with = "gos_per_pasv")]
+    #[arg(long, default_value_t = crate::plan::DEFAULT_GOS, conflicts_with = "gos_per_pasv")]
     gos: f64,
     /// Share of PASVs allowed to fail (instead of --gos).
     #[arg(long)]
     gos_per_pasv: Option<f64>,
     /// Load growth to plan for, e.g. 1.5 for +50%.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = crate::plan::DEFAULT_GROWTH)]
     growth: f64,
     /// The server the run drove, when its greeting does not name it (default: from the greeting).
     #[arg(long, value_enum)]
@@ -147,7 +147,7 @@ struct PlanArgs {
     #[arg(long)]
     replications: Option<u32>,
     /// Seed of the simulator's random choices.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = crate::plan::DEFAULT_SEED)]
     seed: u64,
     /// Also predict these widths, e.g. 20,30,40 (printed, and in recommendation.json).
     #[arg(long, value_delimiter = ',')]
@@ -157,7 +157,7 @@ struct PlanArgs {
     #[arg(long, value_enum, default_value = "linux")]
     server_os: ServerOsArg,
     /// Length of the busiest window the PASV rate is taken from.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value_t = HumanDuration(crate::plan::DEFAULT_WINDOW), value_parser = parse_duration)]
     window: HumanDuration,
     /// First port of the recommended range (default: the run's, if it avoids ephemeral ranges).
     #[arg(long)]
@@ -278,7 +278,7 @@ struct RunArgs {
     #[arg(long)]
     no_report: bool,
     /// Timeline sampling period (0 turns the sampler off).
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, default_value_t = HumanDuration(crate::run::DEFAULT_SAMPLE_INTERVAL), value_parser = parse_duration)]
     sample_interval: HumanDuration,
     /// Sample the kernel's sockets on the passive range: auto = when the target is on this host.
     #[arg(long, value_enum, default_value_t = SocketViewArg::Auto)]
@@ -367,7 +367,7 @@ struct SweepArgs {
     #[arg(long, default_value_t = 0.2)]
     precision: f64,
     /// Share of sessions allowed to see a failed PASV.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = crate::plan::DEFAULT_GOS)]
     gos: f64,
     /// Server port-pick policy for the model: random, random:K or scan.
     #[arg(long, value_parser = parse_pick)]

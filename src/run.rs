@@ -62,6 +62,9 @@ pub enum SocketView {
     Off,
 }
 
+/// Timeline sampling period unless asked otherwise.
+pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
+
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
@@ -75,7 +78,7 @@ impl Default for RunOptions {
             keep_files: false,
             use_announced_ip: false,
             progress: false,
-            sample_interval: Duration::from_millis(100),
+            sample_interval: DEFAULT_SAMPLE_INTERVAL,
             server_sockets: SocketView::Auto,
             report: false,
         }

@@ -19,7 +19,9 @@ pub mod text;
 
 pub use analytic::{bounded_blocking, model_policy, AnalyticCheck, TargetLoad};
 use request::{input, MAX_WIDTH};
-pub use request::{GradeOfService, PlanError, PlanRequest, Probed, WhatIf};
+pub use request::{
+    GradeOfService, PlanError, PlanRequest, Probed, WhatIf, DEFAULT_GOS, DEFAULT_GROWTH, DEFAULT_SEED, DEFAULT_WINDOW,
+};
 pub use text::render;
 
 use crate::model::{self, PortPickPolicy};

@@ -10,6 +10,16 @@ use crate::sim::server::HoldEnd;
 use crate::sim::ServerKind;
 use std::time::Duration;
 
+// Defaults of a plan, which the command line shows as its own.
+/// Share of sessions allowed to fail.
+pub const DEFAULT_GOS: f64 = 0.01;
+/// Load growth planned for (1 = the load as asked).
+pub const DEFAULT_GROWTH: f64 = 1.0;
+/// Length of the busiest window the PASV rate is taken from.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
+/// Seed of the simulator's random choices.
+pub const DEFAULT_SEED: u64 = 1;
+
 /// The grade of service: how often a PASV may fail.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum GradeOfService {
@@ -65,17 +75,17 @@ impl Default for PlanRequest {
             users: None,
             parallel: None,
             files: None,
-            gos: GradeOfService::PerSession(0.01),
-            growth: 1.0,
+            gos: GradeOfService::PerSession(DEFAULT_GOS),
+            growth: DEFAULT_GROWTH,
             server: None,
             pick: None,
             hold_policy: None,
             hold_end: None,
             release_lag: None,
-            window: Duration::from_secs(10),
+            window: DEFAULT_WINDOW,
             range_start: None,
             replications: None,
-            seed: 1,
+            seed: DEFAULT_SEED,
             probed: None,
             also_predict: Vec::new(),
             server_os: placement::ServerOs::default(),
