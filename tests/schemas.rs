@@ -58,8 +58,9 @@ async fn a_runs_json_files_follow_the_schemas() {
         ..RunOptions::default()
     };
     let report = run(opts, CancellationToken::new()).await.unwrap();
-    let rec = ftpswarm::plan::plan_from_run(&report.dir, &ftpswarm::plan::PlanRequest::default()).unwrap();
-    ftpswarm::rundir::write_json(&dir.join(ftpswarm::rundir::RECOMMENDATION), &rec).unwrap();
+    let (_, write_error) =
+        ftpswarm::plan::plan_and_store(&report.dir, &ftpswarm::plan::PlanRequest::default()).unwrap();
+    assert!(write_error.is_none(), "{write_error:?}");
     for (file, schema) in [
         (ftpswarm::rundir::MANIFEST, "manifest"),
         (ftpswarm::rundir::SUMMARY, "summary"),

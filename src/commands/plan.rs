@@ -1,6 +1,6 @@
 //! `ftpswarm plan` as a command: options in, text or JSON out, recommendation.json written.
 
-use crate::plan::{plan_from_run, plan_what_if, render, PlanRequest, WhatIf, RECOMMENDATION};
+use crate::plan::{plan_and_store, plan_from_run, plan_what_if, render, PlanRequest, WhatIf};
 use crate::profile::{Profile, ProfileOverrides};
 use anyhow::Context;
 use std::path::PathBuf;
@@ -30,27 +30,32 @@ pub fn command(mut opts: PlanOptions) -> anyhow::Result<()> {
         })?;
         opts.request.probed = Some(f.probed(&path.display().to_string()));
     }
-    let (rec, default_out) = match (&opts.run, &opts.what_if) {
-        (Some(dir), _) => (plan_from_run(dir, &opts.request)?, Some(dir.join(RECOMMENDATION))),
+    let rec = match (&opts.run, &opts.what_if) {
+        // The run's own recommendation.json, unless --out sends the plan elsewhere.
+        (Some(dir), _) if opts.out.is_none() => {
+            let (rec, write_error) = plan_and_store(dir, &opts.request)?;
+            if let Some(e) = write_error {
+                return Err(e.into());
+            }
+            rec
+        }
+        (Some(dir), _) => plan_from_run(dir, &opts.request)?,
         (None, Some((profile, hold, transfer_time))) => {
             let profile = Profile::load_with_overrides(profile.as_deref(), &ProfileOverrides::default())?;
             let hold = hold.context("--what-if needs --hold, the mean time a port is held per PASV (e.g. 40ms)")?;
-            (
-                plan_what_if(
-                    &WhatIf {
-                        profile,
-                        hold,
-                        transfer_time: *transfer_time,
-                    },
-                    &opts.request,
-                )?,
-                None,
-            )
+            plan_what_if(
+                &WhatIf {
+                    profile,
+                    hold,
+                    transfer_time: *transfer_time,
+                },
+                &opts.request,
+            )?
         }
         (None, None) => anyhow::bail!("give --run DIR, or --what-if with --hold"),
     };
-    if let Some(path) = opts.out.or(default_out) {
-        crate::rundir::write_json(&path, &rec)?;
+    if let Some(path) = &opts.out {
+        crate::rundir::write_json(path, &rec)?;
     }
     let mut text = if opts.json {
         serde_json::to_string_pretty(&rec)? + "\n"

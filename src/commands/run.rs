@@ -1,7 +1,6 @@
 //! `ftpswarm run`: signals in, the run, then its summary, recommendation and report printed.
 
 use crate::run::{run, RunOptions};
-use crate::rundir;
 use crate::signals::{InterruptedBefore, INTERRUPTED_EXIT};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -62,9 +61,9 @@ pub async fn command(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
     }
     // The recommendation for the load just observed; a run it cannot plan from (no grants,
     // say) is still a run.
-    match crate::plan::plan_from_run(&report.dir, &crate::plan::PlanRequest::default()) {
-        Ok(rec) => {
-            if let Err(e) = rundir::write_json(&report.dir.join(crate::plan::RECOMMENDATION), &rec) {
+    match crate::plan::plan_and_store(&report.dir, &crate::plan::PlanRequest::default()) {
+        Ok((rec, write_error)) => {
+            if let Some(e) = write_error {
                 tracing::warn!("{e}");
             }
             print!("{}", crate::plan::render(&rec));

@@ -425,12 +425,24 @@ fn run_sessions(obs: &observed::Observed) -> f64 {
     }
 }
 
-/// Plans from a run directory.
 /// The longest stretch of a run a plan reads (see [`observed::busiest_span`]).
 pub const PLAN_SPAN_US: u64 = 300_000_000;
 
+/// Plans from a run directory.
 pub fn plan_from_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Recommendation, PlanError> {
     recommend(prepare_run(dir, req)?, req)
+}
+
+/// Plans from a run directory and stores the plan as the run's `recommendation.json`: the
+/// one place that file is written (by `run` at its end, `plan --run`, and `report` when it
+/// is missing). A failed write comes back beside the plan, which is still worth printing.
+pub fn plan_and_store(
+    dir: &std::path::Path,
+    req: &PlanRequest,
+) -> Result<(Recommendation, Option<crate::rundir::OutputError>), PlanError> {
+    let rec = plan_from_run(dir, req)?;
+    let written = crate::rundir::write_json(&dir.join(RECOMMENDATION), &rec).err();
+    Ok((rec, written))
 }
 
 /// The simulator's predictions for a run's load (scaled as `req` asks) at given widths:

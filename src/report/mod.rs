@@ -48,9 +48,9 @@ fn recommendation(dir: &Path, warnings: &mut Vec<String>) -> Option<Recommendati
     if let Ok(r) = crate::rundir::read_json::<Recommendation>(&dir.join(RECOMMENDATION)) {
         return Some(r);
     }
-    match plan::plan_from_run(dir, &PlanRequest::default()) {
-        Ok(r) => {
-            if let Err(e) = crate::rundir::write_json(&dir.join(RECOMMENDATION), &r) {
+    match plan::plan_and_store(dir, &PlanRequest::default()) {
+        Ok((r, write_error)) => {
+            if let Some(e) = write_error {
                 warnings.push(e.to_string());
             }
             Some(r)
