@@ -329,6 +329,48 @@ mod tests {
         }
     }
 
+    /// RFC 959's first digit, at every class boundary.
+    #[test]
+    fn reply_classes_follow_the_first_digit() {
+        let class = |code: u16| {
+            let r = Reply {
+                code,
+                text: String::new(),
+            };
+            (
+                r.is_preliminary(),
+                r.is_completion(),
+                r.is_intermediate(),
+                r.is_negative(),
+            )
+        };
+        for code in [100, 150, 199] {
+            assert_eq!(class(code), (true, false, false, false), "{code}");
+        }
+        for code in [200, 226, 227, 299] {
+            assert_eq!(class(code), (false, true, false, false), "{code}");
+        }
+        for code in [300, 331, 350, 399] {
+            assert_eq!(class(code), (false, false, true, false), "{code}");
+        }
+        for code in [400, 421, 425, 426, 500, 530, 599] {
+            assert_eq!(class(code), (false, false, false, true), "{code}");
+        }
+    }
+
+    /// A long but ordinary line (a banner, a server's 4 KiB HELP text) is a reply, not an
+    /// attack: the limit sits well above what servers send.
+    #[test]
+    fn long_ordinary_lines_are_accepted() {
+        let line = format!("214 {}", "y".repeat(4000));
+        let r = parse_all(&[&line]).unwrap();
+        assert_eq!((r.len(), r[0].code, r[0].text.len()), (1, 214, 4000));
+        let mut a = LineAssembler::new();
+        let bytes = format!("{line}\r\n");
+        assert_eq!(a.push(bytes.as_bytes()), Ok((bytes.len(), true)));
+        assert_eq!(a.line(), line.as_bytes());
+    }
+
     #[test]
     fn over_long_line_rejected() {
         let long = format!("220 {}", "x".repeat(MAX_LINE_BYTES));
