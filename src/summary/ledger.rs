@@ -410,6 +410,30 @@ mod tests {
         );
         assert_eq!(p1.mean_pending_hold_us, 10.0);
         assert_eq!(p1.mean_transfer_hold_us, (990.0 + 90.0) / 2.0);
+        // The run's means weigh every grant of every port.
+        assert!((s.mean_pending_hold_us - (10.0 + 10.0 + 5.0) / 3.0).abs() < 1e-9);
+        assert_eq!(s.mean_transfer_hold_us, (990.0 + 90.0 + 45.0) / 3.0);
+    }
+
+    /// `advance` is what keeps a long run's fold small: what is before the watermark is
+    /// counted and dropped, and the counts come out as if it had all been kept.
+    #[test]
+    fn advancing_the_fold_keeps_only_what_is_not_final() {
+        let transfers: Vec<Grant> = (0..1000u64)
+            .map(|i| g((i % 7) as u16, i * 100, Some(i * 100 + 1), i * 100 + 50))
+            .collect();
+        let mut fold = LedgerFold::default();
+        for t in &transfers[..500] {
+            fold.add(t);
+        }
+        fold.advance(transfers[450].t_granted_us);
+        // Only the edges at or after the watermark wait: about 50 transfers' three each.
+        let waiting = fold.opportunity.edges.len();
+        assert!((100..=160).contains(&waiting), "{waiting} edges wait");
+        for t in &transfers[500..] {
+            fold.add(t);
+        }
+        assert_eq!(fold.finish(7), analyse(&transfers, 7));
     }
 
     #[test]
