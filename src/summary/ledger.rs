@@ -415,6 +415,23 @@ mod tests {
         assert_eq!(s.mean_transfer_hold_us, (990.0 + 90.0 + 45.0) / 3.0);
     }
 
+    /// A transfer that starts and ends in the same microsecond was never open: a grant at
+    /// that instant sees only the transfers really under way.
+    #[test]
+    fn an_instant_transfer_is_no_opportunity() {
+        let instant = Grant {
+            port: 2,
+            t_granted_us: 400,
+            t_connected_us: Some(500),
+            t_released_us: 500,
+            t_server_open_until_us: Some(500),
+            t_transfer_started_us: Some(500),
+        };
+        // Port 1 is open from 1 to 1000; grants at 0 (nothing open), 400 and 500 (port 1).
+        let s = analyse(&[g(1, 0, Some(1), 1000), instant, g(3, 500, Some(501), 600)], 1);
+        assert_eq!(s.expected_regrants_if_released_at_accept, 2.0);
+    }
+
     /// `advance` is what keeps a long run's fold small: what is before the watermark is
     /// counted and dropped, and the counts come out as if it had all been kept.
     #[test]
