@@ -371,6 +371,34 @@ mod tests {
         assert_eq!(a.line(), line.as_bytes());
     }
 
+    /// A line of exactly the limit is a line, in pieces or whole; one byte more is refused
+    /// before it is stored; the next line starts afresh.
+    #[test]
+    fn the_line_assembler_bounds_every_line_at_the_limit() {
+        let body = "z".repeat(MAX_LINE_BYTES);
+        let mut a = LineAssembler::new();
+        assert_eq!(a.push(&body.as_bytes()[..100]), Ok((100, false)));
+        let rest = format!("{}\r\n226 next", &body[100..]);
+        assert_eq!(a.push(rest.as_bytes()), Ok((MAX_LINE_BYTES - 100 + 2, true)));
+        assert_eq!(a.line(), body.as_bytes());
+        assert_eq!(a.push(b"226 ok\n"), Ok((7, true)));
+        assert_eq!(a.line(), b"226 ok");
+
+        let mut a = LineAssembler::new();
+        let over = "z".repeat(MAX_LINE_BYTES + 3);
+        assert_eq!(a.push(over.as_bytes()), Err(ReplyError::LineTooLong));
+        assert!(a.line().is_empty());
+        a.clear();
+        assert_eq!(a.push(b"200 fresh\r\n"), Ok((11, true)));
+        assert_eq!(a.line(), b"200 fresh");
+
+        let exact = format!("211 {}", "w".repeat(MAX_LINE_BYTES - 4));
+        assert_eq!(
+            ReplyParser::new().feed(&exact).map(|r| r.map(|r| r.code)),
+            Ok(Some(211))
+        );
+    }
+
     #[test]
     fn over_long_line_rejected() {
         let long = format!("220 {}", "x".repeat(MAX_LINE_BYTES));
