@@ -391,6 +391,11 @@ mod tests {
         a.clear();
         assert_eq!(a.push(b"200 fresh\r\n"), Ok((11, true)));
         assert_eq!(a.line(), b"200 fresh");
+        // `clear` forgets a partial line (a reconnect, say).
+        assert_eq!(a.push(b"220 cut sho"), Ok((11, false)));
+        a.clear();
+        assert_eq!(a.push(b"221 bye\n"), Ok((8, true)));
+        assert_eq!(a.line(), b"221 bye");
 
         let exact = format!("211 {}", "w".repeat(MAX_LINE_BYTES - 4));
         assert_eq!(
