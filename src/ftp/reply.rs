@@ -452,6 +452,9 @@ mod tests {
             "(1,2,3,4,5,1000)",
             "(a,b,c,d,e,f)",
             "(1,,2,3,4,5)",
+            // Five numbers at the very end: the scan must stop at the last byte.
+            "Entering Passive Mode 10,0,0,1,4",
+            "9999",
         ] {
             assert_eq!(parse_pasv_reply(t), None, "{t}");
         }
