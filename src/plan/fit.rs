@@ -167,18 +167,21 @@ pub fn fit(obs: &Observed, window: std::time::Duration, policy: Option<HoldPolic
         w,
     );
     let peak_control = obs
+        .head
         .timeline
         .iter()
         .map(|r| r.control_open.max(0) as u64)
         .max()
         .unwrap_or(0);
     let points: Vec<(f64, f64)> = obs
+        .head
         .timeline
         .iter()
         .map(|r| (r.data_open.max(0) as f64, r.ports_held.max(0) as f64))
         .collect();
     // Before the load, anything listening or connected on the range belongs to someone else.
     let held_by_others = obs
+        .head
         .timeline
         .iter()
         .find(|r| r.server_sockets.is_some())
@@ -186,6 +189,7 @@ pub fn fit(obs: &Observed, window: std::time::Duration, policy: Option<HoldPolic
         .and_then(|r| r.server_sockets)
         .map_or(0, |s| s.listen + s.established);
     let baseline_listen = obs
+        .head
         .timeline
         .iter()
         .find(|r| r.server_sockets.is_some())
@@ -193,6 +197,7 @@ pub fn fit(obs: &Observed, window: std::time::Duration, policy: Option<HoldPolic
         .and_then(|r| r.server_sockets)
         .map_or(0, |s| s.listen);
     let in_window: Vec<f64> = obs
+        .head
         .timeline
         .iter()
         .filter(|r| r.t_us >= start && r.t_us <= start + w && r.grants_total > 0)

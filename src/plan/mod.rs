@@ -417,11 +417,17 @@ fn control_port_of(url: &str) -> u16 {
 /// The concurrency a run was configured with, in sessions: the closed model's sessions, or
 /// the open model's peak of sessions at once (from the timeline, else arrivals × duration).
 fn run_sessions(obs: &observed::Observed) -> f64 {
-    let peak = obs.timeline.iter().map(|r| r.sessions_active.max(0)).max().unwrap_or(0) as f64;
-    match &obs.profile {
+    let peak = obs
+        .head
+        .timeline
+        .iter()
+        .map(|r| r.sessions_active.max(0))
+        .max()
+        .unwrap_or(0) as f64;
+    match &obs.head.profile {
         Some(p) if p.load.model == crate::profile::LoadModel::Closed => f64::from(p.load.sessions),
         _ if peak > 0.0 => peak,
-        _ => (obs.summary.sessions.completed as f64).max(1.0),
+        _ => (obs.head.summary.sessions.completed as f64).max(1.0),
     }
 }
 
@@ -466,7 +472,7 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     let fit =
         fit::fit(&obs, req.window, req.hold_policy).map_err(|m| PlanError::Model(format!("{}: {m}", dir.display())))?;
     let trace = Trace::read_within(dir, span).map_err(observed::ObservedError::from)?;
-    let mut warnings = obs.warnings.clone();
+    let mut warnings = obs.head.warnings.clone();
     if let Some((from, to)) = span {
         warnings.push(format!(
             "the run is longer than {:.0} s: planned on its busiest {:.0} s ({:.0}–{:.0} s, {} of its {} transfers)",
@@ -475,11 +481,12 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
             from as f64 / 1e6,
             to as f64 / 1e6,
             obs.attempts.len(),
-            obs.summary.transfers.attempted
+            obs.head.summary.transfers.attempted
         ));
     }
     warnings.extend(trace.warnings.iter().cloned());
     let (run_parallel, run_files) = obs
+        .head
         .profile
         .as_ref()
         .map(|p| (p.session.parallel_connections, p.session.files_per_session.max(1)))
@@ -492,7 +499,7 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     let control_connections = users * f64::from(parallel) * req.growth;
     let (gos_per_session, gos_per_pasv) = targets(req.gos, files)?;
 
-    let kind = identify(req, &obs.manifest);
+    let kind = identify(req, &obs.head.manifest);
     let mut model = server_model(kind, req);
     // An unidentified server that the ledger saw re-grant a port while our transfer on it
     // ran frees ports at accept. Held through the transfer tells less: it may hold until the
@@ -506,7 +513,7 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
             Source::Measured("the run's ledger: the server re-granted a port while our transfer on it ran".into()),
         );
     }
-    if let Some(r) = obs.expected_range {
+    if let Some(r) = obs.head.expected_range {
         let notes = crate::sim::calibrate::calibrate(&trace, &mut model, r.width(), req.seed);
         warnings.extend(notes);
         for overlap in placement::ephemeral_overlaps_on(r, req.server_os) {
@@ -567,17 +574,18 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
         },
         trace_files: run_files,
         held_by_others: obs
+            .head
             .manifest
             .sockets_before_load
             .map_or(fit.held_by_others, |s| s.listen + s.established),
         fit: Some(fit),
         analytic,
-        preferred_start: req.range_start.or(obs.expected_range.map(|r| r.min)),
+        preferred_start: req.range_start.or(obs.head.expected_range.map(|r| r.min)),
         // The embedded server's port was a free one picked for the run; a real server keeps its.
-        control_port: if obs.manifest.embedded_server {
+        control_port: if obs.head.manifest.embedded_server {
             21
         } else {
-            control_port_of(&obs.manifest.target)
+            control_port_of(&obs.head.manifest.target)
         },
         warnings,
     })

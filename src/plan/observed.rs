@@ -34,17 +34,13 @@ pub struct LoggedIn {
     pub to_us: u64,
 }
 
+/// A run as a plan reads it: the run directory's head and the transfers of the stretch planned.
 pub struct Observed {
     pub dir: PathBuf,
-    pub manifest: Manifest,
-    pub profile: Option<Profile>,
-    pub summary: Summary,
-    pub expected_range: Option<PortRange>,
+    pub head: RunHead,
     pub attempts: Vec<Attempt>,
     pub connections: Vec<LoggedIn>,
-    pub timeline: Vec<TimelineRow>,
     pub release_policy: ReleasePolicy,
-    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -377,25 +373,13 @@ pub fn read_head(dir: &Path) -> Result<RunHead, ObservedError> {
 /// As [`read`], keeping only the PASVs sent within `span` and the control connections logged
 /// in during it (see [`busiest_span`]).
 pub fn read_within(dir: &Path, span: Option<(u64, u64)>) -> Result<Observed, ObservedError> {
-    let RunHead {
-        manifest,
-        profile,
-        summary,
-        expected_range,
-        timeline,
-        warnings,
-    } = read_head(dir)?;
+    let head = read_head(dir)?;
     Ok(Observed {
         dir: dir.to_path_buf(),
-        release_policy: summary.ledger.release_policy,
+        release_policy: head.summary.ledger.release_policy,
         attempts: read_attempts(dir, span)?,
         connections: read_connections(dir, span)?,
-        manifest,
-        profile,
-        summary,
-        expected_range,
-        timeline,
-        warnings,
+        head,
     })
 }
 
