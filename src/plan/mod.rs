@@ -471,7 +471,8 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     let obs = observed::read_within(dir, span)?;
     let fit =
         fit::fit(&obs, req.window, req.hold_policy).map_err(|m| PlanError::Model(format!("{}: {m}", dir.display())))?;
-    let trace = Trace::read_within(dir, span).map_err(observed::ObservedError::from)?;
+    let mut trace = Trace::read_within(dir, span).map_err(observed::ObservedError::from)?;
+    trace.run_width = obs.head.expected_range.map(|r| r.width());
     let mut warnings = obs.head.warnings.clone();
     if let Some((from, to)) = span {
         warnings.push(format!(

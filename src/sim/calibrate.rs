@@ -18,7 +18,7 @@ const LAG_QUANTILE: f64 = 0.8;
 const REPLICATIONS: u32 = 3;
 
 fn expected(trace: &Trace, model: &ServerModel, width: u32, seed: u64, f: fn(&super::Counts) -> f64) -> f64 {
-    let p = Predictor::new(trace, model.clone(), 1.0, REPLICATIONS, seed);
+    let p = Predictor::as_run(trace, model.clone(), REPLICATIONS, seed);
     f(&p.counts(width)) / f64::from(REPLICATIONS)
 }
 

@@ -20,7 +20,7 @@ pub mod server;
 pub mod synthetic;
 pub mod trace;
 
-pub use replay::{Counts, Workload};
+pub use replay::{Counts, TimeWaits, Workload};
 pub use server::{ServerKind, ServerModel};
 pub use trace::Trace;
 
@@ -65,9 +65,30 @@ pub fn default_replications(scale: f64) -> u32 {
 }
 
 impl Predictor {
+    /// What the server would see under this load for good: with the TIME_WAITs of a load
+    /// that has lasted longer than Linux keeps them.
     pub fn new(trace: &Trace, model: ServerModel, scale: f64, replications: u32, seed: u64) -> Predictor {
+        Predictor::with(trace, model, scale, replications, seed, TimeWaits::Steady)
+    }
+
+    /// The run's own load under the run's own conditions: for fitting the model to the run.
+    pub fn as_run(trace: &Trace, model: ServerModel, replications: u32, seed: u64) -> Predictor {
+        Predictor::with(trace, model, 1.0, replications, seed, TimeWaits::AsRun)
+    }
+
+    fn with(
+        trace: &Trace,
+        model: ServerModel,
+        scale: f64,
+        replications: u32,
+        seed: u64,
+        time_waits: TimeWaits,
+    ) -> Predictor {
         let workloads = (0..replications.max(1))
-            .map(|r| Workload::build(trace, &model, scale, seed.wrapping_add(u64::from(r) * 0x9E37_79B9)))
+            .map(|r| {
+                let seed = seed.wrapping_add(u64::from(r) * 0x9E37_79B9);
+                Workload::build(trace, &model, scale, seed, time_waits)
+            })
             .collect();
         Predictor {
             workloads,

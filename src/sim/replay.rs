@@ -21,7 +21,7 @@
 //! common it overstates them somewhat.
 
 use super::pool::{PickOutcome, PortPool};
-use super::server::{Admission, HoldEnd, HoldStart, OnExhausted, OnRefusal, ServerModel};
+use super::server::{Admission, HoldEnd, HoldStart, OnExhausted, OnRefusal, ServerModel, TIME_WAIT_S};
 use super::trace::{AttemptResult, Trace, TraceAttempt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -40,6 +40,19 @@ struct Event {
     connection: u32,
     session: u32,
     hold_end: u64,
+    /// For a PASV, how many its connection sent before it; for a close, how many it sent:
+    /// how far a server that slows every session down pushes the event back.
+    nth: u32,
+}
+
+/// How many TIME_WAIT sockets the replay's server has on its range: as many as the run's
+/// load leaves in the 60 s Linux keeps them (a server under this load for good, what a
+/// recommendation is for), or as many as the run itself had piled up (to compare a replay
+/// with the run it came from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeWaits {
+    Steady,
+    AsRun,
 }
 
 /// One copy-expanded, time-sorted load, ready to run against any width.
@@ -60,7 +73,25 @@ pub struct Workload {
     /// Data connections the server closes first per second (downloads, listings): each
     /// leaves a TIME_WAIT on its port, which lengthens the bind race.
     closes_per_s: f64,
+    /// The run's median time between two PASVs on one connection, and the seconds of
+    /// TIME_WAITs its range held on average (see [`Workload::stall`]).
+    cycle_us: f64,
+    run_horizon_s: f64,
+    run_width: Option<u32>,
+    time_waits: TimeWaits,
     seed: u64,
+}
+
+/// A one-loop server's bind stall at one width, beyond what the run itself had.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stall {
+    /// How much later each PASV of a connection goes out than the one before did in the run:
+    /// its own bind's stall, and the longer hold of its transfer.
+    per_attempt_us: f64,
+    /// How much later a PASV's reply comes.
+    reply_us: f64,
+    /// How much longer its port is held after that.
+    hold_us: f64,
 }
 
 /// Sessions are grouped by the stretch of the run they started in, this long (at least five
@@ -71,6 +102,8 @@ pub struct Workload {
 pub const BUSY_STRETCH_US: u64 = 2_000_000;
 /// The share of stretches the target must hold in.
 pub const BUSY_QUANTILE: f64 = 0.8;
+/// A stall shorter than this moves no event by a whole microsecond.
+const MIN_STALL_US: f64 = 0.5;
 /// A stretch with fewer sessions says too little to count.
 const MIN_STRETCH_SESSIONS: f64 = 20.0;
 
@@ -201,7 +234,7 @@ fn keeps(session: u32, copy: u32, share: f64, seed: u64) -> bool {
 
 impl Workload {
     /// The run scaled by `scale` (1 = the run's own load), for one replication `seed`.
-    pub fn build(trace: &Trace, model: &ServerModel, scale: f64, seed: u64) -> Workload {
+    pub fn build(trace: &Trace, model: &ServerModel, scale: f64, seed: u64, time_waits: TimeWaits) -> Workload {
         let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
         let copies = scale.ceil().max(1.0) as u32;
         let last_share = scale - f64::from(copies - 1);
@@ -215,6 +248,12 @@ impl Workload {
         // Whether a greeting refused in the run is the range's doing (an admission cap tied
         // to the width) or the server's for other reasons.
         let refusal_is_background = model.admission.value == Admission::Unlimited;
+        let mut sent_on = vec![0u32; n_connections];
+        for a in trace.attempts.iter().filter(|a| a.result != AttemptResult::NoAnswer) {
+            if let Some(n) = sent_on.get_mut(a.connection as usize) {
+                *n += 1;
+            }
+        }
         for copy in 0..copies {
             let share = if copy + 1 == copies { last_share } else { 1.0 };
             let shift = if copy == 0 { 0 } else { rng.random_range(0..cycle) };
@@ -237,6 +276,7 @@ impl Workload {
                     connection,
                     session,
                     hold_end: 0,
+                    nth: 0,
                 });
                 events.push(Event {
                     t: conn.t_close + shift,
@@ -244,10 +284,21 @@ impl Workload {
                     connection,
                     session,
                     hold_end: 0,
+                    nth: sent_on[c],
                 });
             }
+            let mut nth = 0u32;
             for (i, a) in trace.attempts.iter().enumerate() {
-                if !included[s_base + a.session as usize] || a.result == AttemptResult::NoAnswer {
+                // Attempts are sorted by connection: count each connection's from zero.
+                if i > 0 && trace.attempts[i - 1].connection != a.connection {
+                    nth = 0;
+                }
+                if a.result == AttemptResult::NoAnswer {
+                    continue;
+                }
+                let this = nth;
+                nth += 1;
+                if !included[s_base + a.session as usize] {
                     continue;
                 }
                 let next_sent = trace
@@ -262,6 +313,7 @@ impl Workload {
                     connection: (c_base + a.connection as usize) as u32,
                     session: (s_base + a.session as usize) as u32,
                     hold_end: end + shift,
+                    nth: this,
                 });
             }
         }
@@ -274,6 +326,13 @@ impl Workload {
             * scale;
         let span_s = trace.span().map_or(0.0, |(lo, hi)| (hi - lo) as f64 / 1e6);
         let closes_per_s = if span_s > 0.0 { closes / span_s } else { 0.0 };
+        // A run starting on a clean range piles TIME_WAITs up for 60 s: on average over its
+        // span, min(t, 60 s).
+        let run_horizon_s = if span_s <= TIME_WAIT_S {
+            span_s / 2.0
+        } else {
+            TIME_WAIT_S - TIME_WAIT_S * TIME_WAIT_S / 2.0 / span_s
+        };
         // Each session's stretch, from its first connection's opening.
         let mut started = vec![u64::MAX; n_sessions];
         for c in &trace.connections {
@@ -307,8 +366,95 @@ impl Workload {
             pick: model.pick.value,
             model: model.clone(),
             closes_per_s,
+            cycle_us: trace.median_cycle_us as f64,
+            run_horizon_s,
+            run_width: trace.run_width,
+            time_waits,
             seed,
         }
+    }
+
+    /// A one-loop server's bind stall at `width`, beyond the run's own: every PASV's reply
+    /// waits for its bind, and the other sessions' transfer commands wait in the loop behind
+    /// it (see [`super::server::TIME_WAIT_BIND_US`]). The load is closed, so slower cycles
+    /// send fewer PASVs and leave fewer TIME_WAITs: the stall is the fixed point of the two.
+    /// `None` when the server has a process or thread per session.
+    fn stall(&self, width: u32) -> Option<Stall> {
+        if !self.model.one_event_loop.value || self.closes_per_s <= 0.0 || self.cycle_us <= 0.0 {
+            return None;
+        }
+        let horizon = match self.time_waits {
+            TimeWaits::Steady => TIME_WAIT_S,
+            TimeWaits::AsRun => self.run_horizon_s,
+        };
+        let baseline = self.run_width.map_or(0.0, |w| {
+            self.model.bind_stall_us(w, self.closes_per_s, self.run_horizon_s)
+        });
+        let share = super::server::STALL_HOLD_SHARE;
+        let extra_at = |per_attempt: f64| {
+            let closes = self.closes_per_s * self.cycle_us / (self.cycle_us + per_attempt);
+            self.model.bind_stall_us(width, closes, horizon) - baseline
+        };
+        // per_attempt = (1 + share) · extra(per_attempt), extra falling as per_attempt grows:
+        // bisection on the difference, which rises.
+        let gap = |d: f64| d - (1.0 + share) * extra_at(d);
+        let (mut lo, mut hi) = (-self.cycle_us / 2.0, self.cycle_us);
+        while gap(hi) < 0.0 && hi < 1e9 {
+            hi *= 2.0;
+        }
+        if gap(lo) > 0.0 {
+            hi = lo;
+        }
+        for _ in 0..60 {
+            let mid = (lo + hi) / 2.0;
+            if gap(mid) < 0.0 {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let per_attempt = (lo + hi) / 2.0;
+        if per_attempt.abs() < MIN_STALL_US {
+            // Nothing to move: keep the run's own order of simultaneous events.
+            return None;
+        }
+        let extra = per_attempt / (1.0 + share);
+        Some(Stall {
+            per_attempt_us: per_attempt,
+            reply_us: extra,
+            hold_us: share * extra,
+        })
+    }
+
+    /// The events as a server stalled by `stall` spaces them, in time order again.
+    fn stalled(&self, stall: Stall) -> Vec<Event> {
+        let at = |t: u64, us: f64| (t as f64 + us).max(0.0).round() as u64;
+        let reply = if self.model.hold_start.value == HoldStart::PasvReply {
+            stall.reply_us
+        } else {
+            0.0
+        };
+        let mut events: Vec<Event> = self
+            .events
+            .iter()
+            .map(|e| {
+                let pushed = f64::from(e.nth) * stall.per_attempt_us;
+                match e.kind {
+                    Kind::Open => *e,
+                    Kind::Close => Event {
+                        t: at(e.t, pushed),
+                        ..*e
+                    },
+                    Kind::Attempt => {
+                        let t = at(e.t, pushed + reply);
+                        let hold_end = at(e.hold_end, pushed + stall.reply_us + stall.hold_us).max(t);
+                        Event { t, hold_end, ..*e }
+                    }
+                }
+            })
+            .collect();
+        events.sort_unstable_by_key(|e| (e.t, e.kind));
+        events
     }
 
     pub fn attempts(&self) -> usize {
@@ -324,6 +470,8 @@ impl Workload {
             0.0
         };
         let mut pool = PortPool::new(self.model.usable(width), self.pick, window);
+        let stalled = self.stall(width).map(|s| self.stalled(s));
+        let events = stalled.as_deref().unwrap_or(&self.events);
         let cap = self.admission.cap(width);
         let mut admitted = vec![false; self.connections];
         let mut dead = vec![false; self.connections];
@@ -335,7 +483,7 @@ impl Workload {
             stretch_failed: vec![0.0; self.stretches],
             ..Counts::default()
         };
-        for e in &self.events {
+        for e in events {
             let c = e.connection as usize;
             match e.kind {
                 Kind::Open => {
@@ -399,6 +547,116 @@ impl Workload {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::server::{ServerKind, STALL_HOLD_SHARE, TIME_WAIT_BIND_US};
+    use crate::sim::synthetic::{trace_for, ProfileLoad};
+    use crate::sim::Predictor;
+
+    /// The realistic profile's shape against pyftpdlib: 20 sessions × 2 connections, 8 files,
+    /// 0.6 ms holds and ~110 ms think time, run on 100 ports.
+    fn realistic_trace() -> Trace {
+        let load = ProfileLoad {
+            sessions: Some(20),
+            rate: 0.0,
+            parallel: 2,
+            files: 8,
+            hold_s: 0.0006,
+            per_file_s: 0.0015,
+            think_s: 0.11,
+            login_s: 0.005,
+            ramp_up_s: 2.0,
+            duration_s: 20.0,
+        };
+        let mut trace = trace_for(&load, 7);
+        trace.run_width = Some(100);
+        trace
+    }
+
+    fn without_loop(kind: ServerKind) -> ServerModel {
+        let mut m = ServerModel::known(kind);
+        m.one_event_loop.value = false;
+        m
+    }
+
+    #[test]
+    fn a_one_loop_server_fails_more_on_a_narrow_range_as_its_time_waits_pile_up() {
+        let trace = realistic_trace();
+        let one_loop = Predictor::new(&trace, ServerModel::known(ServerKind::Pyftpdlib), 1.0, 2, 1);
+        let threads = Predictor::new(&trace, without_loop(ServerKind::Pyftpdlib), 1.0, 2, 1);
+        // At 4 ports the steady TIME_WAITs (~300 closes/s × 60 s / 4) stall each bind by
+        // about a millisecond: longer holds, more exhaustion.
+        let (stalled, plain) = (one_loop.at(4), threads.at(4));
+        assert!(
+            plain.pasv_exhausted > 0.0,
+            "the load must reach the range's end at 4 ports"
+        );
+        assert!(
+            stalled.pasv_exhausted > 1.5 * plain.pasv_exhausted,
+            "stalled {stalled:?} against {plain:?}"
+        );
+        // The run's own width under the run's own conditions has no stall beyond the run's:
+        // the replay is the run's.
+        let as_run = Predictor::as_run(&trace, ServerModel::known(ServerKind::Pyftpdlib), 2, 1);
+        let threads_as_run = Predictor::as_run(&trace, without_loop(ServerKind::Pyftpdlib), 2, 1);
+        assert_eq!(as_run.counts(100), threads_as_run.counts(100));
+        // A server with a process per session is not stalled by other sessions' binds.
+        let vsftpd = Predictor::new(&trace, ServerModel::known(ServerKind::Vsftpd), 1.0, 2, 1);
+        let mut vsftpd_loop = ServerModel::known(ServerKind::Vsftpd);
+        vsftpd_loop.one_event_loop.value = true;
+        let vsftpd_loop = Predictor::new(&trace, vsftpd_loop, 1.0, 2, 1);
+        assert!(vsftpd_loop.at(4).pasv_exhausted > vsftpd.at(4).pasv_exhausted);
+    }
+
+    #[test]
+    fn the_stall_slows_the_closed_load_that_causes_it() {
+        let trace = realistic_trace();
+        let model = ServerModel::known(ServerKind::Pyftpdlib);
+        let w = Workload::build(&trace, &model, 1.0, 1, TimeWaits::Steady);
+        let at_100 = w.run_horizon_s;
+        assert!(
+            at_100 > 9.0 && at_100 < 11.0,
+            "a 20 s run holds TIME_WAITs for 10 s on average"
+        );
+        for width in [2, 4, 8] {
+            let Some(stall) = w.stall(width) else {
+                panic!("pyftpdlib stalls at {width} ports")
+            };
+            // The fixed point: the stall is what the slowed load's TIME_WAITs cause.
+            let closes = w.closes_per_s * w.cycle_us / (w.cycle_us + stall.per_attempt_us);
+            let baseline = model.bind_stall_us(100, w.closes_per_s, at_100);
+            let extra = TIME_WAIT_BIND_US * closes * TIME_WAIT_S / f64::from(width) - baseline;
+            assert!(
+                (stall.reply_us - extra).abs() < 1e-3 * extra,
+                "{width}: {stall:?} vs {extra}"
+            );
+            assert!((stall.hold_us - STALL_HOLD_SHARE * extra).abs() < 1e-3 * extra);
+            assert!((stall.per_attempt_us - stall.reply_us - stall.hold_us).abs() < 1e-3 * extra);
+            // Slower cycles mean fewer closes than the run had.
+            assert!(closes < w.closes_per_s);
+        }
+        // Halving the width less than doubles the stall: the load slows down.
+        let (s4, s2) = (w.stall(4).map(|s| s.reply_us), w.stall(2).map(|s| s.reply_us));
+        let (Some(s4), Some(s2)) = (s4, s2) else {
+            panic!("stalls at 2 and 4 ports")
+        };
+        assert!(s2 > s4 && s2 < 2.0 * s4 + 1.0, "2 ports: {s2} µs, 4 ports: {s4} µs");
+        // Later PASVs of a connection move back by the stall of each one before them.
+        let stall = w.stall(4).map_or(0.0, |s| s.per_attempt_us);
+        let moved = w.stalled(w.stall(4).expect("a stall at 4 ports"));
+        let last_close = |events: &[Event]| events.iter().filter(|e| e.kind == Kind::Close).map(|e| e.t).max();
+        let (before, after) = (last_close(&w.events), last_close(&moved));
+        let (Some(before), Some(after)) = (before, after) else {
+            panic!("the load has connections")
+        };
+        assert!(
+            after as f64 >= before as f64 + stall,
+            "the last close moves by at least one stall"
+        );
+        // At the run's own width: none beyond the run's under the run's conditions, some in
+        // steady state, where TIME_WAITs have piled up for 60 s rather than 10 on average.
+        let as_run = Workload::build(&trace, &model, 1.0, 1, TimeWaits::AsRun);
+        assert!(as_run.stall(100).is_none());
+        assert!(w.stall(100).is_some_and(|s| s.reply_us > 0.0));
+    }
 
     #[test]
     fn busy_stretches_take_a_high_quantile_of_the_stretches_rates() {

@@ -249,6 +249,18 @@ pub struct ServerModel {
     pub on_exhausted: Sourced<OnExhausted>,
     pub on_refusal: Sourced<OnRefusal>,
     pub admission: Sourced<Admission>,
+    /// Whether every session waits while one PASV's bind() walks the TIME_WAIT sockets on
+    /// its port: a server with one event loop for all sessions (pyftpdlib). See
+    /// [`ServerModel::bind_stall_us`].
+    #[serde(default = "no_event_loop")]
+    pub one_event_loop: Sourced<bool>,
+}
+
+fn no_event_loop() -> Sourced<bool> {
+    Sourced::new(
+        false,
+        Source::Assumed("not recorded by the build that wrote this plan".into()),
+    )
 }
 
 fn known(kind: ServerKind, why: &str) -> Source {
@@ -301,6 +313,23 @@ pub const RACE_WINDOW_QUANTILE: f64 = 0.8;
 /// sessions and 13 met the target.
 pub const VSFTPD_RELEASE_LAG_US: f64 = 4_400.0;
 
+/// Time a bind() (with listen()) spends per TIME_WAIT socket on its port, in a server under
+/// load. Linux checks a new bind against every socket bound to the same address and port
+/// (`inet_bhash2_conflict`), TIME_WAITs included, and those are scattered in memory. `perf`
+/// on pyftpdlib (realistic profile, 4 ports, 12–22 s into the run): 16% of its CPU in
+/// `inet_bhash2_conflict` from bind and listen, against none visible at 100 ports. Its PASV
+/// reply slowed by 0.16–0.18 µs per TIME_WAIT on the port (runs of 60 s at 4 ports and 100 s
+/// at 8, and a 20 s run at 4 ports on 3,000 TIME_WAITs made beforehand). A tight loop of
+/// binds on freshly made TIME_WAITs costs far less (0.02 µs each): the cache misses are the
+/// cost.
+pub const TIME_WAIT_BIND_US: f64 = 0.2;
+
+/// How much of a one-loop server's bind stall the holds of other sessions' ports gain: their
+/// transfer commands wait in the loop behind the binds. Measured on pyftpdlib (realistic
+/// profile, 4 ports, 40–60 s into a 60 s run): holds 0.31 ms longer where the PASV reply
+/// was 0.64 ms slower than at 100 ports.
+pub const STALL_HOLD_SHARE: f64 = 0.5;
+
 impl ServerModel {
     /// The behaviour measured on loopback for each known server (README, "Passive port
     /// holding"); the unknown server gets the safe side of every choice.
@@ -324,6 +353,7 @@ impl ServerModel {
                 on_exhausted: Sourced::new(OnExhausted::Refuse, k("answers 425")),
                 on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session after a 425")),
                 admission: Sourced::new(Admission::Unlimited, k("admits every client")),
+                one_event_loop: Sourced::new(false, k("serves sessions on a pool of threads")),
             },
             K::Libunftp => ServerModel {
                 kind,
@@ -344,6 +374,7 @@ impl ServerModel {
                 on_exhausted: Sourced::new(OnExhausted::Refuse, k("answers 425")),
                 on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session after a 425")),
                 admission: Sourced::new(Admission::Unlimited, k("admits every client")),
+                one_event_loop: Sourced::new(false, k("serves sessions on a pool of threads")),
             },
             K::Vsftpd => ServerModel {
                 kind,
@@ -364,6 +395,7 @@ impl ServerModel {
                     Admission::Unlimited,
                     k("admits up to max_clients, not tied to the range"),
                 ),
+                one_event_loop: Sourced::new(false, k("runs a process per session")),
             },
             K::Proftpd => ServerModel {
                 kind,
@@ -387,6 +419,7 @@ impl ServerModel {
                     Admission::Unlimited,
                     k("admits up to MaxInstances, not tied to the range"),
                 ),
+                one_event_loop: Sourced::new(false, k("runs a process per session")),
             },
             K::PureFtpd => ServerModel {
                 kind,
@@ -407,6 +440,7 @@ impl ServerModel {
                 on_exhausted: Sourced::new(OnExhausted::Refuse, k("answers 425 All reserved TCP ports are busy")),
                 on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session after a 425")),
                 admission: Sourced::new(Admission::HalfTheWidth, k("admits at most width / 2 clients")),
+                one_event_loop: Sourced::new(false, k("runs a process per session")),
             },
             K::Pyftpdlib => ServerModel {
                 kind,
@@ -424,6 +458,10 @@ impl ServerModel {
                 on_exhausted: Sourced::new(OnExhausted::GrantOutside, k("falls back to a port outside the range")),
                 on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session")),
                 admission: Sourced::new(Admission::Unlimited, k("admits up to max_cons, not tied to the range")),
+                one_event_loop: Sourced::new(
+                    true,
+                    k("serves every session from one event loop, which waits while a bind() walks its port's TIME_WAITs"),
+                ),
             },
             K::Unknown => {
                 let a = |why: &str| Source::Assumed(format!("{why}; run `ftpswarm probe` to measure it"));
@@ -446,6 +484,10 @@ impl ServerModel {
                     on_exhausted: Sourced::new(OnExhausted::Refuse, a("refuses")),
                     on_refusal: Sourced::new(OnRefusal::DropConnection, a("drops the session on a refusal")),
                     admission: Sourced::new(Admission::Unlimited, a("no admission cap tied to the range")),
+                    one_event_loop: Sourced::new(
+                        false,
+                        a("no stall of other sessions while one binds: its holds already last until the next command"),
+                    ),
                 }
             }
         }
@@ -462,6 +504,18 @@ impl ServerModel {
     pub fn window_at(&self, width: u32, closes_per_s: f64) -> f64 {
         let time_waits = closes_per_s.max(0.0) * TIME_WAIT_S / f64::from(width.max(1));
         self.collision_window_us.value.max(0.0) * (1.0 + TIME_WAIT_COST_US * time_waits / CLEAN_BIND_US)
+    }
+
+    /// How long one PASV's bind() holds up a one-loop server at `width` ports, when it closes
+    /// `closes_per_s` data connections per second first and their TIME_WAITs have piled up
+    /// for `horizon_s` seconds (at most [`TIME_WAIT_S`]): zero for a server with a process
+    /// or thread per session, whose binds hold up only their own session.
+    pub fn bind_stall_us(&self, width: u32, closes_per_s: f64, horizon_s: f64) -> f64 {
+        if !self.one_event_loop.value {
+            return 0.0;
+        }
+        let time_waits = closes_per_s.max(0.0) * horizon_s.clamp(0.0, TIME_WAIT_S) / f64::from(width.max(1));
+        TIME_WAIT_BIND_US * time_waits
     }
 
     /// Whether the server's processes race bind() and listen() at all.
@@ -528,6 +582,17 @@ impl ServerModel {
             ),
             ("admission", self.admission.value.describe(), &self.admission.source),
         ];
+        if self.one_event_loop.value {
+            v.push((
+                "bind stall",
+                format!(
+                    "one event loop: {TIME_WAIT_BIND_US} µs per TIME_WAIT on the port for every bind(), which every \
+                     session waits for (holds gain {:.0}% of it)",
+                    STALL_HOLD_SHARE * 100.0
+                ),
+                &self.one_event_loop.source,
+            ));
+        }
         if self.unused_ports.value > 0 {
             v.push((
                 "unused ports",

@@ -76,6 +76,9 @@ pub struct Trace {
     /// Median time between two PASVs on one connection: the scale below which two copies of
     /// the load are independent.
     pub median_cycle_us: u64,
+    /// The width of the range the run had, when it is known: the replay takes the run's own
+    /// conditions at that width as its baseline.
+    pub run_width: Option<u32>,
     /// Rows skipped because they were cut short (a killed run).
     pub warnings: Vec<String>,
 }
@@ -350,6 +353,7 @@ impl Trace {
             offsets_stor: offsets(true),
             offsets_other: offsets(false),
             median_cycle_us: median(cycles),
+            run_width: None,
             attempts,
             connections,
             sessions,
