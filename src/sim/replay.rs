@@ -40,9 +40,6 @@ struct Event {
     connection: u32,
     session: u32,
     hold_end: u64,
-    /// For a PASV, how many its connection sent before it; for a close, how many it sent:
-    /// how far a server that slows every session down pushes the event back.
-    nth: u32,
 }
 
 /// How many TIME_WAIT sockets the replay's server has on its range: as many as the run's
@@ -85,9 +82,12 @@ pub struct Workload {
 /// A one-loop server's bind stall at one width, beyond what the run itself had.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Stall {
-    /// How much later each PASV of a connection goes out than the one before did in the run:
-    /// its own bind's stall, and the longer hold of its transfer.
+    /// How much longer each file's cycle on a connection takes: its own bind's stall, and
+    /// the longer hold of its transfer.
     per_attempt_us: f64,
+    /// The factor the run's timeline stretches by: every session slows down at once, so the
+    /// load's bursts stay bursts, only further apart.
+    dilation: f64,
     /// How much later a PASV's reply comes.
     reply_us: f64,
     /// How much longer its port is held after that.
@@ -248,12 +248,6 @@ impl Workload {
         // Whether a greeting refused in the run is the range's doing (an admission cap tied
         // to the width) or the server's for other reasons.
         let refusal_is_background = model.admission.value == Admission::Unlimited;
-        let mut sent_on = vec![0u32; n_connections];
-        for a in trace.attempts.iter().filter(|a| a.result != AttemptResult::NoAnswer) {
-            if let Some(n) = sent_on.get_mut(a.connection as usize) {
-                *n += 1;
-            }
-        }
         for copy in 0..copies {
             let share = if copy + 1 == copies { last_share } else { 1.0 };
             let shift = if copy == 0 { 0 } else { rng.random_range(0..cycle) };
@@ -276,7 +270,6 @@ impl Workload {
                     connection,
                     session,
                     hold_end: 0,
-                    nth: 0,
                 });
                 events.push(Event {
                     t: conn.t_close + shift,
@@ -284,21 +277,10 @@ impl Workload {
                     connection,
                     session,
                     hold_end: 0,
-                    nth: sent_on[c],
                 });
             }
-            let mut nth = 0u32;
             for (i, a) in trace.attempts.iter().enumerate() {
-                // Attempts are sorted by connection: count each connection's from zero.
-                if i > 0 && trace.attempts[i - 1].connection != a.connection {
-                    nth = 0;
-                }
-                if a.result == AttemptResult::NoAnswer {
-                    continue;
-                }
-                let this = nth;
-                nth += 1;
-                if !included[s_base + a.session as usize] {
+                if !included[s_base + a.session as usize] || a.result == AttemptResult::NoAnswer {
                     continue;
                 }
                 let next_sent = trace
@@ -313,7 +295,6 @@ impl Workload {
                     connection: (c_base + a.connection as usize) as u32,
                     session: (s_base + a.session as usize) as u32,
                     hold_end: end + shift,
-                    nth: this,
                 });
             }
         }
@@ -421,14 +402,18 @@ impl Workload {
         let extra = per_attempt / (1.0 + share);
         Some(Stall {
             per_attempt_us: per_attempt,
+            dilation: (self.cycle_us + per_attempt) / self.cycle_us,
             reply_us: extra,
             hold_us: share * extra,
         })
     }
 
-    /// The events as a server stalled by `stall` spaces them, in time order again.
+    /// The events as a server stalled by `stall` spaces them: the timeline stretched, each
+    /// PASV answered later and its port held longer, in time order again.
     fn stalled(&self, stall: Stall) -> Vec<Event> {
-        let at = |t: u64, us: f64| (t as f64 + us).max(0.0).round() as u64;
+        let origin = self.events.first().map_or(0, |e| e.t);
+        let stretched = |t: u64| origin as f64 + t.saturating_sub(origin) as f64 * stall.dilation;
+        let at = |t: f64| t.max(0.0).round() as u64;
         let reply = if self.model.hold_start.value == HoldStart::PasvReply {
             stall.reply_us
         } else {
@@ -437,19 +422,17 @@ impl Workload {
         let mut events: Vec<Event> = self
             .events
             .iter()
-            .map(|e| {
-                let pushed = f64::from(e.nth) * stall.per_attempt_us;
-                match e.kind {
-                    Kind::Open => *e,
-                    Kind::Close => Event {
-                        t: at(e.t, pushed),
-                        ..*e
-                    },
-                    Kind::Attempt => {
-                        let t = at(e.t, pushed + reply);
-                        let hold_end = at(e.hold_end, pushed + stall.reply_us + stall.hold_us).max(t);
-                        Event { t, hold_end, ..*e }
-                    }
+            .map(|e| match e.kind {
+                Kind::Open | Kind::Close => Event {
+                    t: at(stretched(e.t)),
+                    ..*e
+                },
+                Kind::Attempt => {
+                    let sent = stretched(e.t);
+                    let held = e.hold_end.saturating_sub(e.t) as f64;
+                    let t = at(sent + reply);
+                    let hold_end = at(sent + stall.reply_us + held + stall.hold_us).max(t);
+                    Event { t, hold_end, ..*e }
                 }
             })
             .collect();
@@ -639,17 +622,35 @@ mod tests {
             panic!("stalls at 2 and 4 ports")
         };
         assert!(s2 > s4 && s2 < 2.0 * s4 + 1.0, "2 ports: {s2} µs, 4 ports: {s4} µs");
-        // Later PASVs of a connection move back by the stall of each one before them.
-        let stall = w.stall(4).map_or(0.0, |s| s.per_attempt_us);
-        let moved = w.stalled(w.stall(4).expect("a stall at 4 ports"));
-        let last_close = |events: &[Event]| events.iter().filter(|e| e.kind == Kind::Close).map(|e| e.t).max();
-        let (before, after) = (last_close(&w.events), last_close(&moved));
-        let (Some(before), Some(after)) = (before, after) else {
-            panic!("the load has connections")
+        // The whole timeline stretches by the slower cycle: the run's bursts stay bursts.
+        let Some(stall) = w.stall(4) else {
+            panic!("a stall at 4 ports")
         };
+        assert!((stall.dilation - (w.cycle_us + stall.per_attempt_us) / w.cycle_us).abs() < 1e-12);
+        let moved = w.stalled(stall);
+        let span = |events: &[Event]| {
+            let closes = events.iter().filter(|e| e.kind == Kind::Close).map(|e| e.t);
+            closes.max().unwrap_or(0) - events.first().map_or(0, |e| e.t)
+        };
+        let ratio = span(&moved) as f64 / span(&w.events) as f64;
         assert!(
-            after as f64 >= before as f64 + stall,
-            "the last close moves by at least one stall"
+            (ratio - stall.dilation).abs() < 1e-3,
+            "stretched {ratio}, dilation {}",
+            stall.dilation
+        );
+        // Each port is held longer by the stall's share, from a later reply.
+        let holds = |events: &[Event]| -> f64 {
+            let a: Vec<f64> = events
+                .iter()
+                .filter(|e| e.kind == Kind::Attempt)
+                .map(|e| (e.hold_end - e.t) as f64)
+                .collect();
+            a.iter().sum::<f64>() / a.len() as f64
+        };
+        let longer = holds(&moved) - holds(&w.events);
+        assert!(
+            (longer - stall.hold_us).abs() < 1.0,
+            "holds {longer} µs longer, stall {stall:?}"
         );
         // At the run's own width: none beyond the run's under the run's conditions, some in
         // steady state, where TIME_WAITs have piled up for 60 s rather than 10 on average.
