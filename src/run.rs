@@ -229,6 +229,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         (_, _, Some(range)) => crate::observe::sockdiag::sample_sockets(range).map(|c| rundir::SocketsBeforeLoad {
             listen: c.listen,
             established: c.established,
+            time_wait: c.time_wait,
         }),
     };
     // Preflight on its own clock: the load's t = 0 is when the load starts.

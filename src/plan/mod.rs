@@ -473,6 +473,7 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
         fit::fit(&obs, req.window, req.hold_policy).map_err(|m| PlanError::Model(format!("{}: {m}", dir.display())))?;
     let mut trace = Trace::read_within(dir, span).map_err(observed::ObservedError::from)?;
     trace.run_width = obs.head.expected_range.map(|r| r.width());
+    trace.time_waits_at_start = obs.head.manifest.sockets_before_load.and_then(|s| s.time_wait);
     let mut warnings = obs.head.warnings.clone();
     if let Some((from, to)) = span {
         warnings.push(format!(

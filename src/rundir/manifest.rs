@@ -53,4 +53,8 @@ pub struct Manifest {
 pub struct SocketsBeforeLoad {
     pub listen: u32,
     pub established: u32,
+    /// TIME_WAIT sockets earlier loads left on the range: they slow the server's binds until
+    /// they expire (absent in runs recorded before this was read).
+    #[serde(default)]
+    pub time_wait: Option<u32>,
 }

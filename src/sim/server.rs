@@ -313,21 +313,21 @@ pub const RACE_WINDOW_QUANTILE: f64 = 0.8;
 /// sessions and 13 met the target.
 pub const VSFTPD_RELEASE_LAG_US: f64 = 4_400.0;
 
-/// Time a bind() (with listen()) spends per TIME_WAIT socket on its port, in a server under
-/// load. Linux checks a new bind against every socket bound to the same address and port
-/// (`inet_bhash2_conflict`), TIME_WAITs included, and those are scattered in memory. `perf`
-/// on pyftpdlib (realistic profile, 4 ports, 12–22 s into the run): 16% of its CPU in
-/// `inet_bhash2_conflict` from bind and listen, against none visible at 100 ports. Its PASV
-/// reply slowed by 0.16–0.18 µs per TIME_WAIT on the port (runs of 60 s at 4 ports and 100 s
-/// at 8, and a 20 s run at 4 ports on 3,000 TIME_WAITs made beforehand). A tight loop of
-/// binds on freshly made TIME_WAITs costs far less (0.02 µs each): the cache misses are the
-/// cost.
+/// Time a one-loop server's bind() (with listen()) spends per TIME_WAIT socket on its port,
+/// in which every session waits: Linux checks a new bind against every socket bound to the
+/// same address and port (`inet_bhash2_conflict`), TIME_WAITs included, and those are
+/// scattered in memory. `perf` on pyftpdlib (realistic profile, 4 ports, 12–22 s into the
+/// run): 16% of its CPU in `inet_bhash2_conflict` from bind and listen, none visible at 100
+/// ports. Its PASV replies slowed by 0.16–0.18 µs per TIME_WAIT on the port (runs of 60 s at
+/// 4 ports and 100 s at 8, and a 20 s run at 4 ports on 3,000 TIME_WAITs made beforehand).
+/// A tight loop of binds on freshly made TIME_WAITs costs far less (0.02 µs each): the cache
+/// misses are the cost.
 pub const TIME_WAIT_BIND_US: f64 = 0.2;
 
 /// How much of a one-loop server's bind stall the holds of other sessions' ports gain: their
 /// transfer commands wait in the loop behind the binds. Measured on pyftpdlib (realistic
 /// profile, 4 ports, 40–60 s into a 60 s run): holds 0.31 ms longer where the PASV reply
-/// was 0.64 ms slower than at 100 ports.
+/// was 0.64 ms slower than at 100 ports; 0.5 ms longer in 20 s runs.
 pub const STALL_HOLD_SHARE: f64 = 0.5;
 
 impl ServerModel {
@@ -499,10 +499,11 @@ impl ServerModel {
     }
 
     /// The race window at `width` ports when the server closes `closes_per_s` data
-    /// connections per second first: the base, stretched as the TIME_WAITs on a port slow
-    /// bind and listen (see [`TIME_WAIT_COST_US`]).
-    pub fn window_at(&self, width: u32, closes_per_s: f64) -> f64 {
-        let time_waits = closes_per_s.max(0.0) * TIME_WAIT_S / f64::from(width.max(1));
+    /// connections per second first and their TIME_WAITs have piled up for `horizon_s`
+    /// seconds (at most [`TIME_WAIT_S`]): the base, stretched as the TIME_WAITs on a port
+    /// slow bind and listen (see [`TIME_WAIT_COST_US`]).
+    pub fn window_at(&self, width: u32, closes_per_s: f64, horizon_s: f64) -> f64 {
+        let time_waits = closes_per_s.max(0.0) * horizon_s.clamp(0.0, TIME_WAIT_S) / f64::from(width.max(1));
         self.collision_window_us.value.max(0.0) * (1.0 + TIME_WAIT_COST_US * time_waits / CLEAN_BIND_US)
     }
 
@@ -645,11 +646,15 @@ mod tests {
         let m = ServerModel::known(ServerKind::Proftpd);
         let base = m.collision_window_us.value;
         // No downloads, no TIME_WAITs: the base window whatever the width.
-        assert_eq!(m.window_at(10, 0.0), base);
-        // 400 downloads/s on 100 ports: 240 TIME_WAITs a port, each costing 0.13 µs of a
-        // 20 µs bind: the window is 1 + 240 × 0.13 / 20 = 2.56 times the base.
-        assert!((m.window_at(100, 400.0) / base - 2.56).abs() < 1e-9);
-        assert!(m.window_at(16, 400.0) > m.window_at(32, 400.0));
+        assert_eq!(m.window_at(10, 0.0, TIME_WAIT_S), base);
+        // 400 downloads/s on 100 ports for a minute or more: 240 TIME_WAITs a port, each
+        // costing 0.13 µs of a 20 µs bind: the window is 1 + 240 × 0.13 / 20 = 2.56 times the
+        // base. Linux keeps them 60 s, so a longer load has no more.
+        assert!((m.window_at(100, 400.0, TIME_WAIT_S) / base - 2.56).abs() < 1e-9);
+        assert_eq!(m.window_at(100, 400.0, 600.0), m.window_at(100, 400.0, TIME_WAIT_S));
+        // Ten seconds into the load, a sixth of them.
+        assert!((m.window_at(100, 400.0, 10.0) / base - 1.26).abs() < 1e-9);
+        assert!(m.window_at(16, 400.0, TIME_WAIT_S) > m.window_at(32, 400.0, TIME_WAIT_S));
         // Servers that cannot race have no window.
         assert!(!ServerModel::known(ServerKind::Vsftpd).races());
         assert!(ServerModel::known(ServerKind::PureFtpd).races());

@@ -79,6 +79,8 @@ pub struct Trace {
     /// The width of the range the run had, when it is known: the replay takes the run's own
     /// conditions at that width as its baseline.
     pub run_width: Option<u32>,
+    /// TIME_WAIT sockets on the range when the run began, when they were read.
+    pub time_waits_at_start: Option<u32>,
     /// Rows skipped because they were cut short (a killed run).
     pub warnings: Vec<String>,
 }
@@ -354,6 +356,7 @@ impl Trace {
             offsets_other: offsets(false),
             median_cycle_us: median(cycles),
             run_width: None,
+            time_waits_at_start: None,
             attempts,
             connections,
             sessions,
