@@ -692,7 +692,7 @@ mod tests {
                 .filter(|e| e.kind == Kind::Attempt)
                 .map(|e| (e.connection, e.t, (e.hold_end - e.t) as f64))
                 .collect();
-            a.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+            a.sort_by_key(|x| (x.0, x.1));
             a.into_iter().map(|(c, _, h)| (c, h)).collect()
         };
         let (before, after) = (attempts(&w.events), attempts(&moved));
