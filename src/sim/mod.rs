@@ -10,6 +10,7 @@
 //! - [`pool`]: the range's state and one PASV's exact odds.
 //! - [`replay`]: the run's own connections and PASVs replayed against any width, scaled by
 //!   copies.
+//! - [`stall`]: the TIME_WAITs on the range, and how a one-loop server slows down for them.
 //! - [`calibrate`]: the server's race window and release lag, fitted so that the replay at
 //!   the run's own width reproduces the run's own refusals.
 
@@ -17,11 +18,13 @@ pub mod calibrate;
 pub mod pool;
 pub mod replay;
 pub mod server;
+pub mod stall;
 pub mod synthetic;
 pub mod trace;
 
-pub use replay::{Counts, TimeWaits, Workload};
+pub use replay::{Counts, Workload};
 pub use server::{ServerKind, ServerModel};
+pub use stall::TimeWaits;
 pub use trace::Trace;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,312 @@
+//! What TIME_WAIT sockets do to a server's range over a load's first minute, as the replay
+//! needs it: how many the run had (its own piling up, and those earlier loads left), and how
+//! a server with one event loop for all sessions (pyftpdlib) slows every session down while
+//! a bind() walks them. The race window's stretch is
+//! [`super::server::ServerModel::window_at`].
+
+use super::replay::{Event, Kind, Workload};
+use super::server::{HoldStart, TIME_WAIT_S};
+
+/// How many TIME_WAIT sockets the replay's server has on its range: as many as the run's
+/// load leaves in the 60 s Linux keeps them (a server under this load for good, what a
+/// recommendation is for), or as many as the run itself had piled up (to compare a replay
+/// with the run it came from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeWaits {
+    Steady,
+    AsRun,
+}
+
+/// A one-loop server's bind stall at one width, beyond what the run itself had.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Stall {
+    /// How much longer each file's cycle on a connection takes: its own bind's stall, and
+    /// the longer hold of its transfer.
+    pub(super) per_attempt_us: f64,
+    /// The factor the run's timeline stretches by: every session slows down at once, so the
+    /// load's bursts stay bursts, only further apart.
+    pub(super) dilation: f64,
+    /// How much later a PASV's reply comes.
+    pub(super) reply_us: f64,
+    /// How much longer its port is held after that.
+    pub(super) hold_us: f64,
+}
+
+/// A stall shorter than this moves no event by a whole microsecond.
+const MIN_STALL_US: f64 = 0.5;
+
+/// How many seconds' worth of its own TIME_WAITs the run's range held on average: a run
+/// piles them up for 60 s (on average over its span, min(t, 60 s)), on top of those earlier
+/// loads left, which expire over the next 60 s (taken as evenly aged).
+pub(super) fn run_horizon_s(span_s: f64, closes_per_s: f64, time_waits_at_start: Option<u32>) -> f64 {
+    let own = if span_s <= TIME_WAIT_S {
+        span_s / 2.0
+    } else {
+        TIME_WAIT_S - TIME_WAIT_S * TIME_WAIT_S / 2.0 / span_s
+    };
+    let inherited = match time_waits_at_start {
+        Some(n) if n > 0 && closes_per_s > 0.0 => {
+            // The share of them still there, on average over the span: n (1 - t/60) at t.
+            let still = if span_s <= TIME_WAIT_S {
+                1.0 - span_s / (2.0 * TIME_WAIT_S)
+            } else {
+                TIME_WAIT_S / (2.0 * span_s)
+            };
+            f64::from(n) * still / closes_per_s
+        }
+        _ => 0.0,
+    };
+    (own + inherited).min(TIME_WAIT_S)
+}
+
+impl Workload {
+    /// Seconds' worth of TIME_WAITs on the range: see [`TimeWaits`].
+    pub(super) fn horizon_s(&self) -> f64 {
+        match self.time_waits {
+            TimeWaits::Steady => TIME_WAIT_S,
+            TimeWaits::AsRun => self.run_horizon_s,
+        }
+    }
+
+    /// A one-loop server's bind stall at `width`, beyond the run's own: every PASV's reply
+    /// waits for its bind, and the other sessions' transfer commands wait in the loop behind
+    /// it (see [`super::server::TIME_WAIT_BIND_US`]). The load is closed, so slower cycles
+    /// send fewer PASVs and leave fewer TIME_WAITs: the stall is the fixed point of the two.
+    /// `None` when the server has a process or thread per session.
+    pub(super) fn stall(&self, width: u32) -> Option<Stall> {
+        if !self.model.one_event_loop.value || self.closes_per_s <= 0.0 || self.cycle_us <= 0.0 {
+            return None;
+        }
+        let horizon = self.horizon_s();
+        let baseline = self.run_width.map_or(0.0, |w| {
+            self.model.bind_stall_us(w, self.run_closes_per_s, self.run_horizon_s)
+        });
+        let share = super::server::STALL_HOLD_SHARE;
+        let extra_at = |per_attempt: f64| {
+            let closes = self.closes_per_s * self.cycle_us / (self.cycle_us + per_attempt);
+            self.model.bind_stall_us(width, closes, horizon) - baseline
+        };
+        // per_attempt = (1 + share) · extra(per_attempt), extra falling as per_attempt grows:
+        // bisection on the difference, which rises.
+        let gap = |d: f64| d - (1.0 + share) * extra_at(d);
+        let (mut lo, mut hi) = (-self.cycle_us / 2.0, self.cycle_us);
+        while gap(hi) < 0.0 && hi < 1e9 {
+            hi *= 2.0;
+        }
+        if gap(lo) > 0.0 {
+            hi = lo;
+        }
+        for _ in 0..60 {
+            let mid = (lo + hi) / 2.0;
+            if gap(mid) < 0.0 {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let per_attempt = (lo + hi) / 2.0;
+        if per_attempt.abs() < MIN_STALL_US {
+            // Nothing to move: keep the run's own order of simultaneous events.
+            return None;
+        }
+        let extra = per_attempt / (1.0 + share);
+        Some(Stall {
+            per_attempt_us: per_attempt,
+            dilation: (self.cycle_us + per_attempt) / self.cycle_us,
+            reply_us: extra,
+            hold_us: share * extra,
+        })
+    }
+
+    /// The events as a server stalled by `stall` spaces them: the timeline stretched (holds
+    /// too: a loop that takes longer over every request takes longer over the transfer
+    /// command), each PASV answered later and its port held longer, in time order again.
+    /// Measured on pyftpdlib, burst profile, 18 ports, 90 s: as the TIME_WAITs piled up its
+    /// PASV rate fell from 2,540/s to about 1,000/s and its holds grew from 2.3 to 5 ms,
+    /// while the share of PASVs granted outside the range stayed at 0.1–0.2%: the whole
+    /// closed load slowed down, its occupancy unchanged.
+    pub(super) fn stalled(&self, stall: Stall) -> Vec<Event> {
+        let origin = self.events.first().map_or(0, |e| e.t);
+        let stretched = |t: u64| origin as f64 + t.saturating_sub(origin) as f64 * stall.dilation;
+        let at = |t: f64| t.max(0.0).round() as u64;
+        let reply = if self.model.hold_start.value == HoldStart::PasvReply {
+            stall.reply_us
+        } else {
+            0.0
+        };
+        let mut events: Vec<Event> = self
+            .events
+            .iter()
+            .map(|e| match e.kind {
+                Kind::Open | Kind::Close => Event {
+                    t: at(stretched(e.t)),
+                    ..*e
+                },
+                Kind::Attempt => {
+                    let sent = stretched(e.t);
+                    let held = e.hold_end.saturating_sub(e.t) as f64 * stall.dilation;
+                    let t = at(sent + reply);
+                    let hold_end = at(sent + stall.reply_us + held + stall.hold_us).max(t);
+                    Event { t, hold_end, ..*e }
+                }
+            })
+            .collect();
+        events.sort_unstable_by_key(|e| (e.t, e.kind));
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::server::{ServerKind, ServerModel, STALL_HOLD_SHARE, TIME_WAIT_BIND_US};
+    use crate::sim::synthetic::{trace_for, ProfileLoad};
+    use crate::sim::{Predictor, Trace};
+
+    /// The realistic profile's shape against pyftpdlib: 20 sessions × 2 connections, 8 files,
+    /// 0.6 ms holds and ~110 ms think time, run on 100 ports.
+    fn realistic_trace() -> Trace {
+        let load = ProfileLoad {
+            sessions: Some(20),
+            rate: 0.0,
+            parallel: 2,
+            files: 8,
+            hold_s: 0.0006,
+            per_file_s: 0.0015,
+            think_s: 0.11,
+            login_s: 0.005,
+            ramp_up_s: 2.0,
+            duration_s: 20.0,
+        };
+        let mut trace = trace_for(&load, 7);
+        trace.run_width = Some(100);
+        trace
+    }
+
+    fn without_loop(kind: ServerKind) -> ServerModel {
+        let mut m = ServerModel::known(kind);
+        m.one_event_loop.value = false;
+        m
+    }
+
+    #[test]
+    fn a_one_loop_server_fails_more_on_a_narrow_range_as_its_time_waits_pile_up() {
+        let trace = realistic_trace();
+        let one_loop = Predictor::new(&trace, ServerModel::known(ServerKind::Pyftpdlib), 1.0, 2, 1);
+        let threads = Predictor::new(&trace, without_loop(ServerKind::Pyftpdlib), 1.0, 2, 1);
+        // At 4 ports the steady TIME_WAITs (~300 closes/s × 60 s / 4) stall each bind by
+        // about a millisecond: longer holds, more exhaustion.
+        let (stalled, plain) = (one_loop.at(4), threads.at(4));
+        assert!(
+            plain.pasv_exhausted > 0.0,
+            "the load must reach the range's end at 4 ports"
+        );
+        assert!(
+            stalled.pasv_exhausted > 1.5 * plain.pasv_exhausted,
+            "stalled {stalled:?} against {plain:?}"
+        );
+        // The run's own width under the run's own conditions has no stall beyond the run's:
+        // the replay is the run's.
+        let as_run = Predictor::as_run(&trace, ServerModel::known(ServerKind::Pyftpdlib), 2, 1);
+        let threads_as_run = Predictor::as_run(&trace, without_loop(ServerKind::Pyftpdlib), 2, 1);
+        assert_eq!(as_run.counts(100), threads_as_run.counts(100));
+        // A server with a thread per session is not stalled by other sessions' binds; the
+        // same server with one loop would be.
+        let threads = Predictor::new(&trace, ServerModel::known(ServerKind::Libunftp), 1.0, 2, 1);
+        let mut one_loop = ServerModel::known(ServerKind::Libunftp);
+        one_loop.one_event_loop.value = true;
+        let one_loop = Predictor::new(&trace, one_loop, 1.0, 2, 1);
+        let (stalled, plain) = (one_loop.at(4), threads.at(4));
+        assert!(
+            stalled.pasv_exhausted > plain.pasv_exhausted,
+            "{stalled:?} against {plain:?}"
+        );
+    }
+
+    #[test]
+    fn a_runs_time_waits_are_its_own_piling_up_and_those_it_inherited_expiring() {
+        // A 20 s run on a clean range: 10 s of its closes on average; 60 s at most however
+        // long it runs, and 45 s on average over two minutes.
+        assert_eq!(run_horizon_s(20.0, 300.0, None), 10.0);
+        assert_eq!(run_horizon_s(20.0, 300.0, Some(0)), 10.0);
+        assert!((run_horizon_s(120.0, 300.0, None) - 45.0).abs() < 1e-9);
+        // 6,000 TIME_WAITs left by an earlier load are 20 s of 300 closes/s, of which 5/6
+        // remain on average over 20 s.
+        assert!((run_horizon_s(20.0, 300.0, Some(6_000)) - (10.0 + 20.0 * 5.0 / 6.0)).abs() < 1e-9);
+        // Never more than Linux keeps.
+        assert_eq!(run_horizon_s(20.0, 300.0, Some(1_000_000)), TIME_WAIT_S);
+    }
+
+    #[test]
+    fn the_stall_slows_the_closed_load_that_causes_it() {
+        let trace = realistic_trace();
+        let model = ServerModel::known(ServerKind::Pyftpdlib);
+        let w = Workload::build(&trace, &model, 1.0, 1, TimeWaits::Steady);
+        let at_100 = w.run_horizon_s;
+        assert!(
+            at_100 > 9.0 && at_100 < 11.0,
+            "a 20 s run holds TIME_WAITs for 10 s on average"
+        );
+        for width in [2, 4, 8] {
+            let Some(stall) = w.stall(width) else {
+                panic!("pyftpdlib stalls at {width} ports")
+            };
+            // The fixed point: the stall is what the slowed load's TIME_WAITs cause.
+            let closes = w.closes_per_s * w.cycle_us / (w.cycle_us + stall.per_attempt_us);
+            let baseline = model.bind_stall_us(100, w.closes_per_s, at_100);
+            let extra = TIME_WAIT_BIND_US * closes * TIME_WAIT_S / f64::from(width) - baseline;
+            assert!(
+                (stall.reply_us - extra).abs() < 1e-3 * extra,
+                "{width}: {stall:?} vs {extra}"
+            );
+            assert!((stall.hold_us - STALL_HOLD_SHARE * extra).abs() < 1e-3 * extra);
+            assert!((stall.per_attempt_us - stall.reply_us - stall.hold_us).abs() < 1e-3 * extra);
+            // Slower cycles mean fewer closes than the run had.
+            assert!(closes < w.closes_per_s);
+        }
+        // Halving the width less than doubles the stall: the load slows down.
+        let (s4, s2) = (w.stall(4).map(|s| s.reply_us), w.stall(2).map(|s| s.reply_us));
+        let (Some(s4), Some(s2)) = (s4, s2) else {
+            panic!("stalls at 2 and 4 ports")
+        };
+        assert!(s2 > s4 && s2 < 2.0 * s4 + 1.0, "2 ports: {s2} µs, 4 ports: {s4} µs");
+        // The whole timeline stretches by the slower cycle: the run's bursts stay bursts.
+        let Some(stall) = w.stall(4) else {
+            panic!("a stall at 4 ports")
+        };
+        assert!((stall.dilation - (w.cycle_us + stall.per_attempt_us) / w.cycle_us).abs() < 1e-12);
+        let moved = w.stalled(stall);
+        let span = |events: &[Event]| {
+            let closes = events.iter().filter(|e| e.kind == Kind::Close).map(|e| e.t);
+            closes.max().unwrap_or(0) - events.first().map_or(0, |e| e.t)
+        };
+        let ratio = span(&moved) as f64 / span(&w.events) as f64;
+        assert!(
+            (ratio - stall.dilation).abs() < 1e-3,
+            "stretched {ratio}, dilation {}",
+            stall.dilation
+        );
+        // Each port is held longer: by the stall's share, and stretched with the timeline.
+        let attempts = |events: &[Event]| -> Vec<(u32, f64)> {
+            let mut a: Vec<(u32, u64, f64)> = events
+                .iter()
+                .filter(|e| e.kind == Kind::Attempt)
+                .map(|e| (e.connection, e.t, (e.hold_end - e.t) as f64))
+                .collect();
+            a.sort_by_key(|x| (x.0, x.1));
+            a.into_iter().map(|(c, _, h)| (c, h)).collect()
+        };
+        let (before, after) = (attempts(&w.events), attempts(&moved));
+        assert_eq!(before.len(), after.len());
+        for ((c, b), (d, a)) in before.iter().zip(&after) {
+            assert_eq!(c, d);
+            let expected = b * stall.dilation + stall.hold_us;
+            assert!((a - expected).abs() <= 1.0, "held {a} µs, expected {expected}");
+        }
+        // At the run's own width: none beyond the run's under the run's conditions, some in
+        // steady state, where TIME_WAITs have piled up for 60 s rather than 10 on average.
+        let as_run = Workload::build(&trace, &model, 1.0, 1, TimeWaits::AsRun);
+        assert!(as_run.stall(100).is_none());
+        assert!(w.stall(100).is_some_and(|s| s.reply_us > 0.0));
+    }
+}
