@@ -46,17 +46,17 @@ pub(super) struct Event {
 /// One copy-expanded, time-sorted load, ready to run against any width.
 pub struct Workload {
     pub(super) events: Vec<Event>,
-    pub(super) connections: usize,
+    connections: usize,
     /// Per global session: failed in the run for a reason no width cures.
-    pub(super) background: Vec<bool>,
-    pub(super) included: Vec<bool>,
+    background: Vec<bool>,
+    included: Vec<bool>,
     /// Per global session, the stretch of the run it started in (see [`BUSY_STRETCH_US`]).
-    pub(super) stretch: Vec<u16>,
-    pub(super) stretches: usize,
-    pub(super) admission: Admission,
-    pub(super) on_exhausted: OnExhausted,
-    pub(super) on_refusal: OnRefusal,
-    pub(super) pick: super::server::PickOrder,
+    stretch: Vec<u16>,
+    stretches: usize,
+    admission: Admission,
+    on_exhausted: OnExhausted,
+    on_refusal: OnRefusal,
+    pick: super::server::PickOrder,
     pub(super) model: ServerModel,
     /// Data connections the server closes first per second (downloads, listings): each
     /// leaves a TIME_WAIT on its port, which lengthens the bind race.
@@ -69,7 +69,7 @@ pub struct Workload {
     pub(super) run_horizon_s: f64,
     pub(super) run_width: Option<u32>,
     pub(super) time_waits: TimeWaits,
-    pub(super) seed: u64,
+    seed: u64,
 }
 
 /// Sessions are grouped by the stretch of the run they started in, this long (at least five
