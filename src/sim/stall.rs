@@ -88,13 +88,12 @@ impl Workload {
         };
         // per_attempt = (1 + share) · extra(per_attempt), extra falling as per_attempt grows:
         // bisection on the difference, which rises.
+        // A range wider than the run's can at most take away the stall the run had: the
+        // bracket's low end, where the difference is never above zero.
         let gap = |d: f64| d - (1.0 + share) * extra_at(d);
-        let (mut lo, mut hi) = (-self.cycle_us / 2.0, self.cycle_us);
+        let (mut lo, mut hi) = (-(1.0 + share) * baseline.min(self.cycle_us / 2.0), self.cycle_us);
         while gap(hi) < 0.0 && hi < 1e9 {
             hi *= 2.0;
-        }
-        if gap(lo) > 0.0 {
-            hi = lo;
         }
         for _ in 0..60 {
             let mid = (lo + hi) / 2.0;
@@ -303,6 +302,20 @@ mod tests {
             let expected = b * stall.dilation + stall.hold_us;
             assert!((a - expected).abs() <= 1.0, "held {a} µs, expected {expected}");
         }
+        // On a range wider than a narrow run's, the loop is faster than in the run, but by no
+        // more than the stall the run itself had.
+        let mut narrow = trace.clone();
+        narrow.run_width = Some(4);
+        let n = Workload::build(&narrow, &model, 1.0, 1, TimeWaits::AsRun);
+        let had = model.bind_stall_us(4, n.run_closes_per_s, n.run_horizon_s);
+        let Some(faster) = n.stall(100) else {
+            panic!("a run at 4 ports stalls more than 100 ports would")
+        };
+        assert!(faster.per_attempt_us < 0.0 && faster.dilation < 1.0, "{faster:?}");
+        assert!(
+            faster.per_attempt_us >= -(1.0 + STALL_HOLD_SHARE) * had - 1e-6,
+            "{faster:?} vs {had}"
+        );
         // At the run's own width: none beyond the run's under the run's conditions, some in
         // steady state, where TIME_WAITs have piled up for 60 s rather than 10 on average.
         let as_run = Workload::build(&trace, &model, 1.0, 1, TimeWaits::AsRun);
