@@ -15,8 +15,8 @@ The recommendation holds when W's upper bound is at most 2x the target and 0.7 W
 "predicted (sweep's run)" what the plan made on the sweep's first run at its widest width
 says (the sweep's own prediction). --table-only re-plans the runs already in --out.
 
---scale 2 also checks scaling: the plan made on the plain run predicts a run with twice the
-sessions, which is then measured at the widths the plan names.
+--scale 2 also checks scaling: the plan made on the plain run, for twice its sessions, names W
+and predicts each width; the sweep then runs twice the sessions.
 
 --steady 60 measures what the plan predicts: a load that has run longer than the 60 s Linux
 keeps TIME_WAIT sockets. Each width is swept in one run of 60 + 30 s, and only the sessions
@@ -144,19 +144,21 @@ def check(kind, profile, out, budget, extra, scale, measure=True, range_start=RA
         finally:
             if server:
                 server.stop()
-    rec = json.loads(ftpswarm("plan", "--run", plain, "--json"))
+    sessions, users = [], []
+    if scale != 1:
+        # The plan for `scale` times the sessions, made on the plain run, names the widths.
+        with open(prof) as f:
+            base = int([l for l in f if l.strip().startswith("sessions")][0].split("=")[1])
+        sessions = ["--sessions", str(base * scale)]
+        users = ["--users", str(base * scale)]
+    rec = json.loads(ftpswarm("plan", "--run", plain, "--json", *users))
     width = rec["model_width"]
     widths = sorted({width, max(1 if kind != "proftpd" else 2, round(0.7 * width)), *extra})
     sweep_dir = os.path.join(out, f"{kind}-{profile}-sweep")
     if measure:
         shutil.rmtree(sweep_dir, ignore_errors=True)
-    sessions = []
     if scale != 1:
-        with open(prof) as f:
-            base = int([l for l in f if l.strip().startswith("sessions")][0].split("=")[1])
-        sessions = ["--sessions", str(base * scale)]
-        rec = json.loads(ftpswarm("plan", "--run", plain, "--json", "--users", str(base * scale),
-                                  "--at", ",".join(map(str, widths))))
+        rec = json.loads(ftpswarm("plan", "--run", plain, "--json", *users, "--at", ",".join(map(str, widths))))
     if measure:
         duration = ["--duration", f"{steady + 30}s"] if steady else []
         per_width = steady + 30 if steady else budget

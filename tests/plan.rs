@@ -75,6 +75,10 @@ async fn plan_from_a_recorded_run_is_consistent_with_the_fit_and_the_simulator()
     )
     .unwrap();
     assert_eq!(bigger.inputs.scale, 2.0);
+    // It says that it extrapolates; the run's own load does not.
+    let extrapolates = |r: &plan::Recommendation| r.warnings.iter().any(|w| w.contains("as copies of the run"));
+    assert!(extrapolates(&bigger), "{:?}", bigger.warnings);
+    assert!(!extrapolates(&rec), "{:?}", rec.warnings);
     let ratio = bigger.analytic.target.offered_erlangs / rec.analytic.target.offered_erlangs;
     assert!((ratio - 2.0).abs() < 1e-9, "{ratio}");
     assert!(bigger.width >= rec.width);

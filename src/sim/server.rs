@@ -576,7 +576,8 @@ impl ServerModel {
                 "bind race",
                 if self.races() {
                     format!(
-                        "{:.1} µs window on a clean port, stretched as TIME_WAITs slow bind and listen",
+                        "{:.1} µs window on a clean port, doubled by every {RACE_WINDOW_DOUBLING_TIME_WAITS:.0} \
+                         TIME_WAITs on it",
                         self.collision_window_us.value
                     )
                 } else {
