@@ -221,7 +221,7 @@ fn parse_six_numbers(s: &str) -> Option<PassiveAddress> {
     }
     Some(PassiveAddress {
         ip: std::net::Ipv4Addr::new(nums[0], nums[1], nums[2], nums[3]),
-        port: u16::from(nums[4]) << 8 | u16::from(nums[5]),
+        port: u16::from_be_bytes([nums[4], nums[5]]),
     })
 }
 
@@ -455,6 +455,9 @@ mod tests {
             // Five numbers at the very end: the scan must stop at the last byte.
             "Entering Passive Mode 10,0,0,1,4",
             "9999",
+            // Zero-padded past three digits: not a byte as RFC 959 writes one, although it
+            // would fit one; the scan moves on and finds only five numbers.
+            "(0127,0,0,1,4,1)",
         ] {
             assert_eq!(parse_pasv_reply(t), None, "{t}");
         }
@@ -476,6 +479,10 @@ mod tests {
             "(|||abc|)",
             "(|||6446",
             "no parens",
+            // RFC 2428 §2: the delimiter is a printable character other than a digit; a digit
+            // or a control character would otherwise read as a port of the right shape.
+            "(7776446 7)",
+            "(\u{1}\u{1}\u{1}6446\u{1})",
         ] {
             assert_eq!(parse_epsv_reply(t), None, "{t}");
         }
