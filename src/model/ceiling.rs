@@ -130,6 +130,10 @@ mod tests {
         assert_eq!(random_try_width_ceiling(50, 0, 0.01), None);
         assert_eq!(random_try_width_ceiling(50, 9, f64::NAN), None);
         assert_eq!(random_try_width_ceiling(50, 9, -0.2), None);
+        // A negative target is refused whatever the load; a zero one is met by one connection
+        // alone, which nobody else can take a port from.
+        assert_eq!(random_try_width_ceiling(1, 9, -0.2), None);
+        assert_eq!(random_try_width_ceiling(1, 9, 0.0), Some(1));
         assert_eq!(random_try_width_ceiling(100_000, 1, 1e-9), None);
     }
 }
