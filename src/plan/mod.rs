@@ -431,10 +431,6 @@ fn run_sessions(obs: &observed::Observed) -> f64 {
     }
 }
 
-/// A plan for more (or fewer) control connections than the run had by more than this share
-/// says that it extrapolates.
-pub const SCALE_WARNING_MARGIN: f64 = 0.1;
-
 /// The longest stretch of a run a plan reads (see [`observed::busiest_span`]).
 pub const PLAN_SPAN_US: u64 = 300_000_000;
 
@@ -552,14 +548,7 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
         ));
     }
     let scale = control_connections / run_connections.max(1e-9);
-    if (scale - 1.0).abs() > SCALE_WARNING_MARGIN {
-        warnings.push(format!(
-            "this plan is for {scale:.2} × the run's control connections, as copies of the run: it assumes the \
-             server answers them as fast as it answered the run. Measured on one 2-core host at 2 ×, that \
-             over-stated a CPU-bound vsftpd (0.12% of sessions failing where 7.6% was predicted) and under-stated \
-             pyftpdlib's one event loop (2.87% where 0.79% was): confirm with `ftpswarm sweep` at the target load"
-        ));
-    }
+    warnings.extend(text::scaling_warning(scale));
     // The analytic check scales the busiest window's rate per configured connection.
     let pasv_per_s = fit.pasv_per_s / run_connections.max(1e-9) * control_connections;
     let sources = control_connections.ceil().max(1.0) as u32;
