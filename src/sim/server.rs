@@ -282,13 +282,13 @@ pub const EMBEDDED_COMMAND_TAKEN_SHARE: f64 = 1.0;
 /// them (`inet_bhash2_conflict`); they crowd a narrow range: at 400 downloads/s a 100-port
 /// range carries 240 per port, a 32-port range 750. The window in which two sessions' binds
 /// race grows with them, far faster than the time one bind takes (0.13 µs per TIME_WAIT on
-/// a 20 µs bind + listen, measured alone): the race window doubles with every this many
-/// TIME_WAITs on the port. Fitted on five 90 s runs of ProFTPD 1.3.8 and Pure-FTPd 1.0.50 on
+/// a 20 µs bind + listen, measured alone): the race window gains its clean-port base again
+/// for every this many TIME_WAITs on the port (twice the base at 20, three times at 40). Fitted on five 90 s runs of ProFTPD 1.3.8 and Pure-FTPd 1.0.50 on
 /// loopback (burst profile at 60 and 141 ports, realistic at 34, 60 and 80), by the base
 /// window the replay of each run calibrates and by what the fitted model then predicts for
 /// the run's own last 30 s (measured share of PASVs lost to races / predicted):
 ///
-/// | doubling | ProFTPD base windows | measured / predicted |
+/// | TIME_WAITs per base | ProFTPD base windows | the five runs above, measured / predicted |
 /// |---:|---|---|
 /// | 154 (the cost of one bind) | burst 43–56 µs, realistic 27–38 | 0.105/0.297, 0.64/1.01, 0.10/0.137, 0.25/0.31, 0.27/0.26 |
 /// | 40 | 8–13, 9–14 | 0.105/0.170, 0.64/0.60, 0.10/0.139, 0.25/0.31, 0.27/0.26 |
@@ -519,7 +519,7 @@ impl ServerModel {
 
     /// The race window at `width` ports when the server closes `closes_per_s` data
     /// connections per second first and their TIME_WAITs have piled up for `horizon_s`
-    /// seconds (at most [`TIME_WAIT_S`]): the base, doubled for every
+    /// seconds (at most [`TIME_WAIT_S`]): the base once more for every
     /// [`RACE_WINDOW_DOUBLING_TIME_WAITS`] TIME_WAITs on a port.
     pub fn window_at(&self, width: u32, closes_per_s: f64, horizon_s: f64) -> f64 {
         let time_waits = closes_per_s.max(0.0) * horizon_s.clamp(0.0, TIME_WAIT_S) / f64::from(width.max(1));
@@ -576,7 +576,7 @@ impl ServerModel {
                 "bind race",
                 if self.races() {
                     format!(
-                        "{:.1} µs window on a clean port, doubled by every {RACE_WINDOW_DOUBLING_TIME_WAITS:.0} \
+                        "{:.1} µs window on a clean port, once more for every {RACE_WINDOW_DOUBLING_TIME_WAITS:.0} \
                          TIME_WAITs on it",
                         self.collision_window_us.value
                     )
@@ -668,7 +668,7 @@ mod tests {
         // No downloads, no TIME_WAITs: the base window whatever the width.
         assert_eq!(m.window_at(10, 0.0, TIME_WAIT_S), base);
         // 400 downloads/s on 100 ports for a minute or more: 240 TIME_WAITs a port, twelve
-        // doublings' worth of 20: the window is 1 + 240 / 20 = 13 times the base. Linux
+        // times 20: the window is 1 + 240 / 20 = 13 times the base. Linux
         // keeps them 60 s, so a longer load has no more.
         assert!((m.window_at(100, 400.0, TIME_WAIT_S) / base - 13.0).abs() < 1e-9);
         assert_eq!(m.window_at(100, 400.0, 600.0), m.window_at(100, 400.0, TIME_WAIT_S));
