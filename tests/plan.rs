@@ -27,6 +27,32 @@ async fn plan_from_a_recorded_run_is_consistent_with_the_fit_and_the_simulator()
 
     let rec = plan::plan_from_run(&dir, &PlanRequest::default()).unwrap();
     let fit = rec.fit.clone().unwrap();
+    // The server's listeners were counted between the rows while the load ran, and with no
+    // refusal on 100 ports to fit the server's release on, the plan fitted it on them.
+    let timeline = ftpswarm::observe::timeline::read_timeline(&dir).unwrap();
+    let loaded: Vec<_> = timeline.iter().skip(1).filter(|r| r.grants_total > 0).collect();
+    let counted: Vec<_> = loaded
+        .iter()
+        .filter_map(|r| r.server_listening.filter(|l| l.samples >= 5))
+        .collect();
+    assert!(
+        counted.len() * 10 >= loaded.len() * 8,
+        "{} of {} rows",
+        counted.len(),
+        loaded.len()
+    );
+    match &rec.server.release_lag_us.source {
+        ftpswarm::sim::server::Source::Measured(why) => assert!(why.contains("listeners on the range"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // Two views of the same ports: the server listens from just before its 227 until it takes
+    // the transfer command; we count a port from the 227 until the transfer ends.
+    let listening = counted.iter().map(|l| l.mean).sum::<f64>() / counted.len() as f64;
+    let ours = loaded.iter().map(|r| r.ports_held as f64).sum::<f64>() / loaded.len() as f64;
+    assert!(
+        listening > 0.0 && listening <= 1.1 * ours + 0.5,
+        "listening {listening:.2}, ours {ours:.2}"
+    );
     // λ is the busiest window's PASVs, recounted here from events.csv by brute force: the
     // most any window of that length starting at a PASV holds.
     let sent: Vec<u64> = csv::Reader::from_path(dir.join(ftpswarm::rundir::EVENTS))

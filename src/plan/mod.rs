@@ -462,6 +462,27 @@ pub fn predict_at(dir: &std::path::Path, req: &PlanRequest, widths: &[u32]) -> R
     Ok(widths.iter().map(|&w| predictor.at(w)).collect())
 }
 
+/// The timeline's fast listener counts as the simulator compares them with its holds: each
+/// row's mean covers the time since the row before, less what other processes held before the
+/// load.
+fn listener_ticks(
+    timeline: &[crate::observe::timeline::TimelineRow],
+    others: u32,
+) -> Vec<crate::sim::trace::ListenerTick> {
+    timeline
+        .windows(2)
+        .filter_map(|pair| {
+            let l = pair[1].server_listening?;
+            Some(crate::sim::trace::ListenerTick {
+                from_us: pair[0].t_us,
+                to_us: pair[1].t_us,
+                mean: (l.mean - f64::from(others)).max(0.0),
+                samples: l.samples,
+            })
+        })
+        .collect()
+}
+
 fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanError> {
     req.validate()?;
     // A long run is planned on its busiest stretch: the replay of an hour is no better a
@@ -474,6 +495,10 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     let mut trace = Trace::read_within(dir, span).map_err(observed::ObservedError::from)?;
     trace.run_width = obs.head.expected_range.map(|r| r.width());
     trace.time_waits_at_start = obs.head.manifest.sockets_before_load.and_then(|s| s.time_wait);
+    trace.listening = listener_ticks(
+        &obs.head.timeline,
+        obs.head.manifest.sockets_before_load.map_or(0, |s| s.listen),
+    );
     let mut warnings = obs.head.warnings.clone();
     if let Some((from, to)) = span {
         warnings.push(format!(

@@ -7,6 +7,11 @@ pub mod guard;
 pub mod storage;
 
 use crate::port_range::PortRange;
+
+/// How the embedded server names itself in its greeting: `plan` recognises it by this when a
+/// run drove it by URL (a sweep, `ftpswarm serve`).
+pub const GREETING_NAME: &str = "ftpswarm embedded server";
+pub const GREETING: &str = "ftpswarm embedded server ready";
 use crate::target::Secret;
 use async_trait::async_trait;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -108,7 +113,7 @@ fn build_server(config: &EmbeddedConfig, stats: &Arc<StorageStats>) -> Result<Ft
         password: config.password.clone(),
     });
     libunftp::ServerBuilder::with_authenticator(Box::new(move || SyntheticStorage::new(backend_stats.clone())), auth)
-        .greeting("ftpswarm embedded server ready")
+        .greeting(GREETING)
         .passive_ports(config.pasv.min..=config.pasv.max)
         .binder(binder::ListeningBinder)
         .idle_session_timeout(600)

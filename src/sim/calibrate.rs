@@ -1,7 +1,8 @@
 //! Fitting what the run can tell about the server: the bind-race window from the run's
 //! collisions (weighed against the typical window), and the release lag from its refusals
-//! (chosen so that replaying the run at its own width reproduces them). A run on a wide range
-//! that saw neither keeps the known values.
+//! (chosen so that replaying the run at its own width reproduces them) or, on a range too wide
+//! to refuse, from the server's own listeners (chosen so that the replayed holds add up to
+//! the ports it was seen holding). A remote server on a wide range keeps the known values.
 
 use super::server::{OnExhausted, ServerModel, Source};
 use super::trace::{AttemptResult, Trace};
@@ -16,6 +17,11 @@ const MIN_REFUSALS_FOR_LAG: usize = 3;
 /// refusals are fitted as 22.
 const LAG_QUANTILE: f64 = 0.8;
 const REPLICATIONS: u32 = 3;
+/// Fewer fast listener counts than this (about 1 s of sampling) say too little to fit a lag on.
+const MIN_LISTENER_SAMPLES: u32 = 250;
+/// The standard normal quantile of [`LAG_QUANTILE`]: the listener fit sizes on the same upper
+/// quantile as the refusal fit.
+const LAG_QUANTILE_Z: f64 = 0.8416;
 
 fn expected(trace: &Trace, model: &ServerModel, width: u32, seed: u64, f: fn(&super::Counts) -> f64) -> f64 {
     let p = Predictor::as_run(trace, model.clone(), REPLICATIONS, seed);
@@ -75,7 +81,15 @@ pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u
             OnExhausted::Refuse => count(AttemptResult::Refused),
             OnExhausted::GrantOutside => count(AttemptResult::GrantedOutside),
         };
-        if seen > 0 && seen < MIN_REFUSALS_FOR_LAG {
+        let on_listeners = if seen < MIN_REFUSALS_FOR_LAG {
+            fit_lag_on_listeners(trace, model)
+        } else {
+            None
+        };
+        if let Some(fit) = on_listeners {
+            model.release_lag_us.value = fit.lag_us;
+            model.release_lag_us.source = Source::Measured(fit.describe(model));
+        } else if seen > 0 && seen < MIN_REFUSALS_FOR_LAG {
             notes.push(format!(
                 "the run had {seen} refusal(s) at {run_width} ports, too few to calibrate the server's release lag on"
             ));
@@ -122,4 +136,258 @@ pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u
         }
     }
     notes
+}
+
+/// The release lag that makes the replayed holds add up to the ports the server was seen
+/// holding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ListenerFit {
+    pub lag_us: f64,
+    /// Mean ports held over the sampled ticks: seen, by the hold rule alone, and sized on.
+    pub seen: f64,
+    pub by_rule: f64,
+    pub sized_on: f64,
+    pub samples: u32,
+    pub seconds: f64,
+}
+
+impl ListenerFit {
+    fn describe(&self, model: &ServerModel) -> String {
+        format!(
+            "the server's listeners on the range, counted {} times over {:.0} s of the run: {:.2} ports held on \
+             average, where holding {} gives {:.2}; {:+.2} ms on each hold matches them at their {:.0}% upper \
+             bound ({:.2})",
+            self.samples,
+            self.seconds,
+            self.seen,
+            model.hold_end.value.describe(),
+            self.by_rule,
+            self.lag_us / 1e3,
+            LAG_QUANTILE * 100.0,
+            self.sized_on,
+        )
+    }
+}
+
+/// Fits the release lag on the server's own listener counts (see [`ListenerFit`]): by Little's
+/// law the mean number of ports held is the PASV rate times the mean hold, so the counts pin
+/// the mean of the server's holds down where our timestamps only bracket them. Each tick's
+/// shortfall against the replay is one batch: their spread gives the fit's uncertainty, and
+/// the lag is sized on [`LAG_QUANTILE`] of it, as the refusal fit is. `None` without enough
+/// counts (a remote server, or a build that did not take them).
+pub fn fit_lag_on_listeners(trace: &Trace, model: &ServerModel) -> Option<ListenerFit> {
+    let (lo, hi) = trace.span()?;
+    let ticks: Vec<_> = trace
+        .listening
+        .iter()
+        .filter(|t| t.from_us >= lo && t.to_us <= hi && t.to_us > t.from_us && t.samples > 0)
+        .copied()
+        .collect();
+    let samples: u32 = ticks.iter().map(|t| t.samples).sum();
+    if samples < MIN_LISTENER_SAMPLES || ticks.len() < 3 {
+        return None;
+    }
+    let mut rule = model.clone();
+    rule.release_lag_us.value = 0.0;
+    // The ports the run's granted PASVs held on the range, by the hold rule, without a lag.
+    let held: Vec<(u64, u64)> = super::replay::holds(trace, &rule)
+        .filter(|(i, _)| trace.attempts[*i].result == AttemptResult::Granted)
+        .map(|(_, h)| h)
+        .collect();
+    let per_tick = |lag: f64| -> Vec<f64> {
+        let mut area = vec![0.0; ticks.len()];
+        for &(start, end) in &held {
+            let (s, e) = (start as f64, (end as f64 + lag).max(start as f64));
+            let first = ticks.partition_point(|t| (t.to_us as f64) <= s);
+            for (k, t) in ticks.iter().enumerate().skip(first) {
+                if t.from_us as f64 >= e {
+                    break;
+                }
+                area[k] += e.min(t.to_us as f64) - s.max(t.from_us as f64);
+            }
+        }
+        area
+    };
+    let seen: Vec<f64> = ticks.iter().map(|t| t.mean * (t.to_us - t.from_us) as f64).collect();
+    let total_seen: f64 = seen.iter().sum();
+    let duration: f64 = ticks.iter().map(|t| (t.to_us - t.from_us) as f64).sum();
+    // The lag at which the replayed area reaches `goal`: the area only grows with the lag.
+    let solve = |goal: f64| -> f64 {
+        let total = |lag: f64| per_tick(lag).iter().sum::<f64>();
+        let (mut a, mut b) = (-1e6, 1e6);
+        if total(b) < goal {
+            return b;
+        }
+        if total(a) >= goal {
+            return a;
+        }
+        while b - a > 1.0 {
+            let mid = (a + b) / 2.0;
+            if total(mid) < goal {
+                a = mid;
+            } else {
+                b = mid;
+            }
+        }
+        (a + b) / 2.0
+    };
+    let central = solve(total_seen);
+    let residuals: Vec<f64> = per_tick(central).iter().zip(&seen).map(|(sim, s)| s - sim).collect();
+    let n = residuals.len() as f64;
+    let mean_residual = residuals.iter().sum::<f64>() / n;
+    let variance = residuals.iter().map(|r| (r - mean_residual).powi(2)).sum::<f64>() / (n - 1.0);
+    let sized_on = total_seen + LAG_QUANTILE_Z * (variance * n).sqrt();
+    Some(ListenerFit {
+        lag_us: solve(sized_on),
+        seen: total_seen / duration,
+        by_rule: per_tick(0.0).iter().sum::<f64>() / duration,
+        sized_on: sized_on / duration,
+        samples,
+        seconds: duration / 1e6,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::server::ServerKind;
+    use crate::sim::trace::{ListenerTick, TraceAttempt, TraceConnection, TraceSession};
+
+    /// vsftpd holds from its 227 to its 226 plus a lag. The trace's PASVs hold 900 µs by that
+    /// rule; the "server" below really held each 2 ms longer.
+    const TRUE_LAG_US: u64 = 2_000;
+    const TICK_US: u64 = 100_000;
+
+    fn trace() -> Trace {
+        let mut trace = Trace::default();
+        let connections = 4u32;
+        for c in 0..connections {
+            trace.sessions.push(TraceSession::default());
+            trace.connections.push(TraceConnection {
+                session: c,
+                t_open: 0,
+                t_close: 5_100_000,
+                greeting_refused: false,
+            });
+            // Irregular gaps, so holds overlap and straddle tick edges.
+            let mut t = 1_000 + u64::from(c) * 333;
+            let mut i = 0u64;
+            while t < 5_000_000 {
+                trace.attempts.push(TraceAttempt {
+                    session: c,
+                    connection: c,
+                    is_stor: false,
+                    t_sent: t,
+                    t_reply: Some(t + 100),
+                    t_connected: Some(t + 300),
+                    t_first_byte: Some(t + 500),
+                    t_closed: Some(t + 900),
+                    t_final: Some(t + 1_000),
+                    result: AttemptResult::Granted,
+                });
+                i += 1;
+                t += 3_500 + (i * 7_919 + u64::from(c) * 104_729) % 2_000;
+            }
+        }
+        trace
+    }
+
+    /// What a sampler would have seen: each tick's mean count of ports held, counted on a
+    /// 10 µs grid from the true holds (reply to final reply plus the true lag).
+    fn seen(trace: &Trace, from_us: u64, to_us: u64) -> Vec<ListenerTick> {
+        let holds: Vec<(u64, u64)> = trace
+            .attempts
+            .iter()
+            .map(|a| (a.t_reply.unwrap(), a.t_final.unwrap() + TRUE_LAG_US))
+            .collect();
+        (from_us / TICK_US..to_us / TICK_US)
+            .map(|k| {
+                let (from, to) = (k * TICK_US, (k + 1) * TICK_US);
+                let grid: Vec<u64> = (from..to).step_by(10).collect();
+                let held = grid
+                    .iter()
+                    .map(|&t| holds.iter().filter(|&&(s, e)| s <= t && t < e).count())
+                    .sum::<usize>();
+                ListenerTick {
+                    from_us: from,
+                    to_us: to,
+                    mean: held as f64 / grid.len() as f64,
+                    samples: 30,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_servers_listeners_give_back_the_lag_its_holds_had() {
+        let mut trace = trace();
+        trace.listening = seen(&trace, 0, 5_000_000);
+        let model = ServerModel::known(ServerKind::Vsftpd);
+        let fit = fit_lag_on_listeners(&trace, &model).unwrap();
+        // The first and last ticks start before the first PASV or end after the last: left out.
+        assert_eq!(fit.samples, 30 * 48);
+        // Hold 900 µs by the rule, 2,900 in truth: the counts say so (to the grid's 10 µs),
+        // and the lag sized on their upper bound is a little above, never below.
+        let ratio = fit.seen / fit.by_rule;
+        assert!((ratio - 2_900.0 / 900.0).abs() < 0.05, "{fit:?}");
+        assert!(
+            fit.lag_us >= TRUE_LAG_US as f64 - 20.0 && fit.lag_us < TRUE_LAG_US as f64 + 100.0,
+            "{fit:?}"
+        );
+        assert!(fit.sized_on >= fit.seen, "{fit:?}");
+
+        // Counts from outside the replayed span (a long run planned on its busiest stretch)
+        // are not compared with holds the replay does not have.
+        let mut padded = trace.clone();
+        padded.listening.push(ListenerTick {
+            from_us: 6_000_000,
+            to_us: 6_100_000,
+            mean: 50.0,
+            samples: 30,
+        });
+        assert_eq!(fit_lag_on_listeners(&padded, &model), Some(fit));
+    }
+
+    #[test]
+    fn shorter_holds_than_our_timestamps_give_a_negative_lag() {
+        let mut trace = trace();
+        trace.listening = seen(&trace, 0, 5_000_000);
+        // Our 226s arrive 3 ms later than the ones the holds above ended on, so the server
+        // freed each port 1 ms before we saw its 226.
+        let model = ServerModel::known(ServerKind::Vsftpd);
+        for t in &mut trace.attempts {
+            t.t_final = t.t_final.map(|f| f + 3_000);
+        }
+        let fit = fit_lag_on_listeners(&trace, &model).unwrap();
+        assert!((fit.lag_us - (TRUE_LAG_US as f64 - 3_000.0)).abs() < 100.0, "{fit:?}");
+        assert!(fit.lag_us < 0.0);
+    }
+
+    #[test]
+    fn without_enough_counts_the_known_lag_stays() {
+        let mut trace = trace();
+        let model = ServerModel::known(ServerKind::Vsftpd);
+        assert_eq!(fit_lag_on_listeners(&trace, &model), None);
+        // 250 counts are needed: 8 ticks of 30 are not enough.
+        trace.listening = seen(&trace, 100_000, 900_000);
+        assert_eq!(fit_lag_on_listeners(&trace, &model), None);
+        let mut calibrated = model.clone();
+        calibrate(&trace, &mut calibrated, 100, 1);
+        assert_eq!(calibrated.release_lag_us, model.release_lag_us);
+
+        // With them, and no refusals to go by, calibration takes the listeners' lag and says so.
+        trace.listening = seen(&trace, 0, 5_000_000);
+        let mut calibrated = model.clone();
+        calibrate(&trace, &mut calibrated, 100, 1);
+        assert!((calibrated.release_lag_us.value - TRUE_LAG_US as f64).abs() < 100.0);
+        match &calibrated.release_lag_us.source {
+            Source::Measured(why) => assert!(why.contains("listeners on the range"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // A lag given on the command line is the user's to keep.
+        let mut given = model.clone();
+        given.release_lag_us = crate::sim::server::Sourced::new(500.0, Source::Given);
+        calibrate(&trace, &mut given, 100, 1);
+        assert_eq!(given.release_lag_us.value, 500.0);
+    }
 }

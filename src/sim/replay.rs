@@ -195,6 +195,24 @@ fn hold_bounds(trace: &Trace, a: &TraceAttempt, next_sent: Option<u64>, model: &
     (start, (end.max(start as f64)) as u64)
 }
 
+/// Each PASV the run answered, with the stretch the server would hold its port for under
+/// `model` (whether or not the run granted it).
+pub(super) fn holds<'a>(trace: &'a Trace, model: &'a ServerModel) -> impl Iterator<Item = (usize, (u64, u64))> + 'a {
+    trace
+        .attempts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.result != AttemptResult::NoAnswer)
+        .map(move |(i, a)| {
+            let next_sent = trace
+                .attempts
+                .get(i + 1)
+                .filter(|n| n.connection == a.connection)
+                .map(|n| n.t_sent);
+            (i, hold_bounds(trace, a, next_sent, model))
+        })
+}
+
 /// A deterministic share of sessions for the fractional copy.
 fn keeps(session: u32, copy: u32, share: f64, seed: u64) -> bool {
     if share >= 1.0 {
@@ -255,16 +273,11 @@ impl Workload {
                     hold_end: 0,
                 });
             }
-            for (i, a) in trace.attempts.iter().enumerate() {
-                if !included[s_base + a.session as usize] || a.result == AttemptResult::NoAnswer {
+            for (i, (start, end)) in holds(trace, model) {
+                let a = &trace.attempts[i];
+                if !included[s_base + a.session as usize] {
                     continue;
                 }
-                let next_sent = trace
-                    .attempts
-                    .get(i + 1)
-                    .filter(|n| n.connection == a.connection)
-                    .map(|n| n.t_sent);
-                let (start, end) = hold_bounds(trace, a, next_sent, model);
                 events.push(Event {
                     t: start + shift,
                     kind: Kind::Attempt,

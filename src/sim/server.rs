@@ -195,7 +195,11 @@ impl ServerKind {
     /// Identifies a server from its `220` greeting (all lines).
     pub fn from_greeting(greeting: &str) -> ServerKind {
         let g = greeting.to_ascii_lowercase();
-        if g.contains("vsftpd") {
+        // Ours, driven by URL (a sweep's server, `ftpswarm serve`): its binder cannot race, and
+        // its greeting would otherwise make it the unknown server with every safe-side guess.
+        if g.contains(crate::server::GREETING_NAME) {
+            ServerKind::Embedded
+        } else if g.contains("vsftpd") {
             ServerKind::Vsftpd
         } else if g.contains("proftpd") {
             ServerKind::Proftpd
@@ -631,6 +635,7 @@ mod tests {
 
     #[test]
     fn greetings_name_their_servers() {
+        let ours = format!("220 {}", crate::server::GREETING);
         let cases = [
             ("220 (vsFTPd 3.0.3)", ServerKind::Vsftpd),
             ("220 ProFTPD Server (ProFTPD) [127.0.0.1]", ServerKind::Proftpd),
@@ -640,6 +645,7 @@ mod tests {
             ),
             ("220 pyftpdlib 2.2.0 ready.", ServerKind::Pyftpdlib),
             ("220 Welcome to unFTP", ServerKind::Libunftp),
+            (ours.as_str(), ServerKind::Embedded),
             // Pure-FTPd with its banner replaced by a fortune (-F) still counts its users.
             ("220-You are user number 3 of 50 allowed.\n220 bye", ServerKind::PureFtpd),
             ("220 Microsoft FTP Service", ServerKind::Unknown),

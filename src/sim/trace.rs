@@ -65,6 +65,16 @@ pub struct PhaseOffsets {
     pub final_reply: u64,
 }
 
+/// The server's listeners on the range over one stretch of the run, from the timeline's fast
+/// LISTEN counts, less those held by other processes before the load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ListenerTick {
+    pub from_us: u64,
+    pub to_us: u64,
+    pub mean: f64,
+    pub samples: u32,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
     /// Sorted by connection, then by time sent.
@@ -81,6 +91,9 @@ pub struct Trace {
     pub run_width: Option<u32>,
     /// TIME_WAIT sockets on the range when the run began, when they were read.
     pub time_waits_at_start: Option<u32>,
+    /// The server's own view of its holds, when it ran on this host (empty otherwise):
+    /// what calibrates the release lag on a run whose range was never short.
+    pub listening: Vec<ListenerTick>,
     /// Rows skipped because they were cut short (a killed run).
     pub warnings: Vec<String>,
 }
@@ -360,6 +373,7 @@ impl Trace {
             attempts,
             connections,
             sessions,
+            listening: Vec::new(),
             warnings,
         })
     }

@@ -76,6 +76,7 @@ fn row(t_s: u64, n: i64, failed: u64, sockets: bool) -> TimelineRow {
             time_wait: Some(5 * t_s as u32),
             other: 0,
         }),
+        server_listening: None,
     }
 }
 
