@@ -304,7 +304,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     let collector_done = CancellationToken::new();
     // Stops the load early on an interrupt, or when the records cannot be written.
     let stop_load = interrupt.child_token();
-    let collector = spawn_collector(
+    let mut collector = spawn_collector(
         RecordWriter::create(&dir)?,
         IntervalLog::create(&dir, &clock, Duration::from_secs(1))?,
         Accumulator::new(profile.target.pasv_range),
@@ -366,17 +366,8 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         None => None,
     };
     // Give aborted tasks a moment to drop their senders, then drain what is queued.
-    let collected = match tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            if collector.is_finished() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    {
-        Ok(()) => collector.await?,
+    let collected = match tokio::time::timeout(Duration::from_secs(5), &mut collector).await {
+        Ok(joined) => joined?,
         Err(_) => {
             collector_done.cancel();
             collector.await?

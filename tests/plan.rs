@@ -195,111 +195,30 @@ async fn ports_held_by_other_processes_widen_the_range() {
 /// connections open during it, are read, so a plan's memory does not grow with the run.
 #[test]
 fn a_long_run_is_planned_on_its_busiest_stretch() {
-    use ftpswarm::event::{
-        ConnectionRecord, Outcome, PassiveCommand, Record, SessionRecord, TransferCommand, TransferEvent,
-    };
-    use ftpswarm::rundir::{self, Manifest, RecordWriter, RunStatus, SCHEMA_VERSION};
-    use ftpswarm::summary::Accumulator;
+    use ftpswarm::event::TransferCommand;
+    use ftpswarm::summary::synthetic::SyntheticRun;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let range = PortRange { min: 30000, max: 30099 };
-    let manifest = Manifest {
-        schema_version: SCHEMA_VERSION,
-        tool: "ftpswarm".into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        profile: serde_json::to_value(ftpswarm::profile::Profile::default()).unwrap(),
-        target: "ftp://test@127.0.0.1:21".into(),
-        embedded_server: false,
-        expected_pasv_range: Some(range),
-        started_at: String::new(),
-        clock_origin_unix_us: 0,
-        ended_at: None,
-        status: RunStatus::Complete,
-        partial_reason: None,
-        files: vec![],
-        server_greeting: Some("220 (vsFTPd 3.0.3)".into()),
-        sockets_before_load: None,
-    };
-    rundir::write_json(&dir.join(rundir::MANIFEST), &manifest).unwrap();
-    let mut writer = RecordWriter::create(dir).unwrap();
-    let mut acc = Accumulator::new(Some(range));
-    let mut put = |r: Record| {
-        writer.write(&r).unwrap();
-        acc.add(&r);
-    };
+    let mut run = SyntheticRun::create(dir, range, "220 (vsFTPd 3.0.3)").unwrap();
+    let mut put = |r: ftpswarm::event::Record| run.put(&r).unwrap();
     // A quiet connection for the first 299 s (a PASV a second), then ten busy ones for 300 s
     // (a PASV every 100 ms each).
     let s = 1_000_000u64;
-    let connection = |id: u64, from: u64, to: u64| {
-        [
-            Record::Connection(ConnectionRecord {
-                session_id: id,
-                connection_id: id,
-                t_connect_start_us: from,
-                t_connected_us: Some(from + 10),
-                t_greeting_us: Some(from + 20),
-                t_login_done_us: Some(from + 30),
-                t_closed_us: to,
-                transfers_ok: 0,
-                transfers_failed: 0,
-                outcome: Outcome::Ok,
-                detail: String::new(),
-            }),
-            Record::Session(SessionRecord {
-                session_id: id,
-                t_intended_start_us: from,
-                t_start_us: from,
-                t_login_done_us: Some(from + 30),
-                t_end_us: to,
-                connections: 1,
-                files_planned: 0,
-                files_ok: 0,
-                files_failed: 0,
-                files_not_attempted: 0,
-                bytes: 0,
-                outcome: Outcome::Ok,
-                detail: String::new(),
-            }),
-        ]
-    };
-    let transfer = |id: u64, t: u64, port: u16| {
-        Record::Transfer(TransferEvent {
-            session_id: id,
-            connection_id: id,
-            seq_in_session: 0,
-            command: TransferCommand::Retr,
-            passive_command: PassiveCommand::Pasv,
-            path: "size-1.bin".into(),
-            pasv_port: Some(port),
-            in_range: Some(true),
-            t_pasv_sent_us: t,
-            t_pasv_reply_us: Some(t + 100),
-            t_data_connected_us: Some(t + 150),
-            t_first_byte_us: Some(t + 300),
-            t_transfer_done_us: Some(t + 2000),
-            t_data_closed_us: Some(t + 2010),
-            t_final_reply_us: Some(t + 2100),
-            bytes: 1,
-            expected_bytes: Some(1),
-            pasv_reply_code: Some(227),
-            transfer_reply_code: Some(150),
-            final_reply_code: Some(226),
-            outcome: Outcome::Ok,
-            detail: String::new(),
-        })
-    };
+    let transfer = |id: u64, t: u64, port: u16| SyntheticRun::transfer(id, 0, t, port, TransferCommand::Retr, 1);
     for i in 0..298 {
         put(transfer(1, 1_000 + i * s, 30000));
     }
-    connection(1, 0, 299 * s).into_iter().for_each(&mut put);
+    SyntheticRun::connection(1, 0, 299 * s).into_iter().for_each(&mut put);
     for c in 0..10u64 {
         for i in 0..3_000 {
             put(transfer(2 + c, 300 * s + c * 1_000 + i * 100_000, 30001 + c as u16));
         }
-        connection(2 + c, 300 * s, 600 * s).into_iter().for_each(&mut put);
+        SyntheticRun::connection(2 + c, 300 * s, 600 * s)
+            .into_iter()
+            .for_each(&mut put);
     }
-    writer.sync().unwrap();
-    rundir::write_json(&dir.join(rundir::SUMMARY), &acc.finish()).unwrap();
+    run.finish().unwrap();
 
     let span = plan::observed::busiest_span(dir, plan::PLAN_SPAN_US).unwrap().unwrap();
     assert!(span.0 >= 299 * s && span.1 - span.0 == plan::PLAN_SPAN_US, "{span:?}");

@@ -50,13 +50,15 @@ pub async fn command(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
     );
     if let Some(st) = &report.sampler {
         println!(
-            "timeline     {} samples; server sockets: {} live (netlink, {} failed, {:.1} ms CPU), TIME_WAIT read {} times ({:.1} ms CPU)",
+            "timeline     {} samples; server sockets: {} live (netlink, {} failed, {:.1} ms CPU), TIME_WAIT read {} times ({:.1} ms CPU), listeners counted {} times ({:.1} ms)",
             st.samples,
             st.diag_samples,
             st.diag_errors,
             st.diag_cpu.as_secs_f64() * 1e3,
             st.socket_reads,
             st.socket_cpu.as_secs_f64() * 1e3,
+            st.listener_dumps,
+            st.listener_time.as_secs_f64() * 1e3,
         );
     }
     // The recommendation for the load just observed; a run it cannot plan from (no grants,

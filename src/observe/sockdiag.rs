@@ -62,6 +62,9 @@ pub fn sample_sockets(range: PortRange) -> Option<SocketCounts> {
 pub struct SockDiag {
     socket: Socket,
     buf: Vec<u8>,
+    /// Each dump's sequence number: replies left over from a dump that failed half-way are
+    /// recognised by theirs and skipped, so they are never counted as the next dump's.
+    sequence: u32,
 }
 
 impl SockDiag {
@@ -72,6 +75,7 @@ impl SockDiag {
         Ok(SockDiag {
             socket,
             buf: vec![0; 64 * 1024],
+            sequence: 0,
         })
     }
 
@@ -90,25 +94,25 @@ impl SockDiag {
         Ok(counts)
     }
 
-    /// Listening sockets whose local port is in `range`: the ports the server holds. A dump of
-    /// LISTEN alone walks only the kernel's listener table, never the established and TIME_WAIT
-    /// ones (`inet_diag_dump_icsk`), so it stays cheap however busy the host is: cheap enough to
-    /// take hundreds of times a second and average the server's holds (see the timeline's
-    /// `srv_listen_mean`).
-    pub fn count_listeners(&mut self, range: PortRange, ipv6: bool) -> io::Result<u32> {
+    /// Listening sockets whose local port is in `range`, in both address families: the ports
+    /// the server holds (a dual-stack server reached over 127.0.0.1 may listen on `::` for its
+    /// passive ports). A dump of LISTEN alone walks only the kernel's listener table, never the
+    /// established and TIME_WAIT ones (`inet_diag_dump_icsk`), so it stays cheap however busy
+    /// the host is: cheap enough to take hundreds of times a second and average the server's
+    /// holds (see the timeline's `srv_listen_mean`).
+    pub fn count_listeners(&mut self, range: PortRange) -> io::Result<u32> {
         let mut counts = SocketCounts::default();
-        self.dump(
-            if ipv6 { AF_INET6 } else { AF_INET },
-            StateFlags::LISTEN,
-            range,
-            &mut counts,
-        )?;
+        for family in [AF_INET, AF_INET6] {
+            self.dump(family, StateFlags::LISTEN, range, &mut counts)?;
+        }
         Ok(counts.listen)
     }
 
     fn dump(&mut self, family: u8, states: StateFlags, range: PortRange, counts: &mut SocketCounts) -> io::Result<()> {
+        self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.sequence_number = self.sequence;
         let mut request = NetlinkMessage::new(
             header,
             SockDiagMessage::InetRequest(InetRequest {
@@ -135,6 +139,14 @@ impl SockDiag {
                 let message = NetlinkMessage::<SockDiagMessage>::deserialize(&self.buf[offset..size])
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
                 let length = message.header.length as usize;
+                if message.header.sequence_number != self.sequence {
+                    // The tail of an earlier dump that failed half-way.
+                    if length == 0 {
+                        break;
+                    }
+                    offset += length;
+                    continue;
+                }
                 match message.payload {
                     NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r))
                         if range.contains(r.header.socket_id.source_port) =>
@@ -185,10 +197,10 @@ mod tests {
         let c = diag.count(range, false).unwrap();
         // The accepted socket has the range's port locally; the client's does not.
         assert_eq!((c.listen, c.established), (1, 1));
-        assert_eq!(diag.count_listeners(range, false).unwrap(), 1);
+        assert_eq!(diag.count_listeners(range).unwrap(), 1);
         drop(l);
         // The established pair stays; the listener is gone.
-        assert_eq!(diag.count_listeners(range, false).unwrap(), 0);
+        assert_eq!(diag.count_listeners(range).unwrap(), 0);
         assert_eq!(diag.count(range, false).unwrap().established, 1);
         drop(client);
     }
@@ -210,7 +222,7 @@ fn listener_dump_cost() {
         t.elapsed() / 1000
     };
     let listeners = time(&mut diag, &|d| {
-        d.count_listeners(range, false).unwrap();
+        d.count_listeners(range).unwrap();
     });
     let live = time(&mut diag, &|d| {
         d.count(range, false).unwrap();

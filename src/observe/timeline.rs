@@ -258,31 +258,34 @@ fn within(process_start: Option<cpu_time::ProcessTime>, spent: Duration, budget:
 struct ListenerSampler {
     sum: u64,
     samples: u32,
-    /// Mean cost of one dump so far, for the interval.
+    /// Dumps made and their total cost, for the interval and the overhead report.
+    dumps: u64,
     cost: Duration,
-    dumps: u32,
+    ever_counted: bool,
     failed: bool,
 }
 
 impl ListenerSampler {
-    /// Counts once; returns how long to wait before the next count.
-    fn sample(&mut self, diag: &mut super::sockdiag::SockDiag, range: PortRange, ipv6: bool) -> Duration {
+    /// Counts once with `count`; returns how long to wait before the next count.
+    fn sample(&mut self, count: impl FnOnce() -> std::io::Result<u32>) -> Duration {
         if self.failed {
             return Duration::from_millis(20);
         }
         let t0 = std::time::Instant::now();
-        match diag.count_listeners(range, ipv6) {
+        match count() {
             Ok(n) => {
                 self.sum += u64::from(n);
                 self.samples += 1;
+                self.ever_counted = true;
             }
-            // A kernel without LISTEN-only dumps fails every time: stop asking.
-            Err(_) => self.failed = self.samples == 0 && self.dumps >= 3,
+            // A kernel without LISTEN-only dumps fails every time: stop asking. A dump that
+            // fails now and then (the table changed under it) is only skipped.
+            Err(_) => self.failed = !self.ever_counted && self.dumps >= 2,
         }
-        let spent = t0.elapsed();
-        self.dumps = self.dumps.saturating_add(1);
-        self.cost = (self.cost * (self.dumps - 1) + spent) / self.dumps;
-        LISTENER_SAMPLE_INTERVAL.max(self.cost.div_f64(LISTENER_CORE_SHARE))
+        self.cost += t0.elapsed();
+        self.dumps += 1;
+        let mean_cost = self.cost.div_f64(self.dumps as f64);
+        LISTENER_SAMPLE_INTERVAL.max(mean_cost.div_f64(LISTENER_CORE_SHARE))
     }
 
     fn take(&mut self) -> Option<ListenerAverage> {
@@ -310,6 +313,9 @@ pub struct SamplerStats {
     /// Dumps that failed (e.g. interrupted by the socket table changing under them).
     pub diag_errors: u64,
     pub diag_cpu: Duration,
+    /// LISTEN-only dumps between rows, and their wall time (`srv_listen_mean`).
+    pub listener_dumps: u64,
+    pub listener_time: Duration,
 }
 
 /// Samples until `stop`, then writes one last row. Runs on the blocking pool: reading
@@ -404,7 +410,7 @@ pub fn spawn_sampler(
             // Sleep in short steps so a stop is seen promptly, counting the listeners between.
             while std::time::Instant::now() < next && !stop.is_cancelled() {
                 let step = match (diag.as_mut(), config.server_range) {
-                    (Some(d), Some(range)) => listeners.sample(d, range, config.server_ipv6),
+                    (Some(d), Some(range)) => listeners.sample(|| d.count_listeners(range)),
                     _ => Duration::from_millis(20),
                 };
                 std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()).min(step));
@@ -414,6 +420,8 @@ pub fn spawn_sampler(
             path: path.clone(),
             message: e.to_string(),
         })?;
+        stats.listener_dumps = listeners.dumps;
+        stats.listener_time = listeners.cost;
         Ok(stats)
     }))
 }
@@ -470,6 +478,42 @@ mod tests {
             .position(|c| *c == FailureClass::PasvOutOfRange)
             .unwrap();
         assert_eq!(back[0].failures_total[i], 1);
+    }
+
+    #[test]
+    fn listener_counts_average_per_row_and_survive_a_failed_dump() {
+        let mut l = ListenerSampler::default();
+        let refused = || Err(std::io::Error::other("interrupted"));
+        for n in [2, 4, 3] {
+            assert_eq!(l.sample(|| Ok(n)), LISTENER_SAMPLE_INTERVAL);
+        }
+        // A dump that fails is skipped, not counted as nothing held.
+        l.sample(refused);
+        assert_eq!(l.take(), Some(ListenerAverage { mean: 3.0, samples: 3 }));
+        assert_eq!(l.take(), None, "each row starts afresh");
+        // Once dumps have worked, failures never stop the counting, even right after a row.
+        for _ in 0..5 {
+            l.sample(refused);
+        }
+        l.sample(|| Ok(1));
+        assert_eq!(l.take(), Some(ListenerAverage { mean: 1.0, samples: 1 }));
+        assert_eq!(l.dumps, 10);
+
+        // A kernel that refuses LISTEN-only dumps from the start is given up on after three.
+        let mut never = ListenerSampler::default();
+        for _ in 0..3 {
+            never.sample(refused);
+        }
+        assert_eq!(never.sample(|| Ok(1)), Duration::from_millis(20));
+        assert_eq!(never.take(), None);
+
+        // Dumps that cost more than 1% of the interval stretch it.
+        let mut slow = ListenerSampler::default();
+        let wait = slow.sample(|| {
+            std::thread::sleep(Duration::from_millis(1));
+            Ok(0)
+        });
+        assert!(wait >= Duration::from_millis(100), "{wait:?}");
     }
 
     #[test]

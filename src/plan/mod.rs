@@ -464,13 +464,15 @@ pub fn predict_at(dir: &std::path::Path, req: &PlanRequest, widths: &[u32]) -> R
 
 /// The timeline's fast listener counts as the simulator compares them with its holds: each
 /// row's mean covers the time since the row before, less what other processes held before the
-/// load.
-fn listener_ticks(
+/// load; only rows within the planned stretch of a long run (the replay has no other holds).
+pub(crate) fn listener_ticks(
     timeline: &[crate::observe::timeline::TimelineRow],
     others: u32,
+    span: Option<(u64, u64)>,
 ) -> Vec<crate::sim::trace::ListenerTick> {
     timeline
         .windows(2)
+        .filter(|pair| span.is_none_or(|(from, to)| pair[0].t_us >= from && pair[1].t_us <= to))
         .filter_map(|pair| {
             let l = pair[1].server_listening?;
             Some(crate::sim::trace::ListenerTick {
@@ -498,6 +500,7 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     trace.listening = listener_ticks(
         &obs.head.timeline,
         obs.head.manifest.sockets_before_load.map_or(0, |s| s.listen),
+        span,
     );
     let mut warnings = obs.head.warnings.clone();
     if let Some((from, to)) = span {

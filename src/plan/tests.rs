@@ -276,3 +276,32 @@ fn a_scanning_server_never_needs_more_ports_than_connections() {
     assert!(r.width <= 4, "{}", r.width);
     assert_eq!(prediction_at(&r, 4).pasv_failure, 0.0);
 }
+
+#[test]
+fn each_rows_listener_mean_covers_the_time_since_the_row_before() {
+    use crate::observe::timeline::{ListenerAverage, TimelineRow};
+    let live = crate::observe::LiveCounters::default();
+    let row = |t_us: u64, mean: Option<f64>| {
+        TimelineRow::capture(
+            t_us,
+            &live,
+            None,
+            mean.map(|mean| ListenerAverage { mean, samples: 30 }),
+        )
+    };
+    // Two ports held by another process before the load; a row without counts is left out.
+    let timeline = [
+        row(0, None),
+        row(100, Some(3.5)),
+        row(200, None),
+        row(300, Some(1.0)),
+        row(400, Some(2.5)),
+    ];
+    let ticks = listener_ticks(&timeline, 2, None);
+    let got: Vec<(u64, u64, f64)> = ticks.iter().map(|t| (t.from_us, t.to_us, t.mean)).collect();
+    assert_eq!(got, vec![(0, 100, 1.5), (200, 300, 0.0), (300, 400, 0.5)]);
+    // A long run is planned on its busiest stretch: rows outside it are left out.
+    let within = listener_ticks(&timeline, 0, Some((100, 400)));
+    let got: Vec<(u64, u64)> = within.iter().map(|t| (t.from_us, t.to_us)).collect();
+    assert_eq!(got, vec![(200, 300), (300, 400)]);
+}

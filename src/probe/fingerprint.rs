@@ -2,11 +2,12 @@
 //! the sizing model.
 
 use super::epsv::Epsv;
-use super::exhaustion::{AtExhaustion, Exhaustion, TryModel};
+use super::exhaustion::{AtExhaustion, Exhaustion};
 use super::lifetime::{Lifetime, LifetimeVerdict};
 use super::pick::PickOrder;
 use super::reuse::{Reuse, ReuseVerdict};
 use super::source::{ForeignSource, ForeignVerdict};
+use super::tries::TryModel;
 use crate::event::PassiveCommand;
 use crate::model::HoldPolicy;
 use crate::model::PortPickPolicy;
@@ -244,7 +245,7 @@ fn render_exhaustion(s: &mut String, f: &Fingerprint) {
             ),
             TryModel::RandomTries => {
                 let hi = match est.k_high {
-                    Some(h) if h >= super::exhaustion::MAX_K => "≥".to_string() + &est.k_low.unwrap_or(1).to_string(),
+                    Some(h) if h >= super::tries::MAX_K => "≥".to_string() + &est.k_low.unwrap_or(1).to_string(),
                     Some(h) => format!("{}–{h}", est.k_low.unwrap_or(1)),
                     None => "?".into(),
                 };

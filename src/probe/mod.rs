@@ -25,15 +25,17 @@ mod link;
 mod pick;
 mod reuse;
 mod source;
+mod tries;
 
 pub use epsv::Epsv;
-pub use exhaustion::{AtExhaustion, Exhaustion, ExhaustionStep, TryEstimate, TryModel};
+pub use exhaustion::{AtExhaustion, Exhaustion, ExhaustionStep};
 pub use fingerprint::{render, Fingerprint, RangeSource};
 pub use lifetime::{Lifetime, LifetimeCheck, LifetimeVerdict};
 pub use link::GrantOutcome;
 pub use pick::{PickOrder, PickVerdict};
 pub use reuse::{Reuse, ReuseVerdict};
 pub use source::{ForeignSource, ForeignVerdict};
+pub use tries::{TryEstimate, TryModel};
 
 use crate::clock::RunClock;
 use crate::event::PassiveCommand;

@@ -17,11 +17,18 @@ const MIN_REFUSALS_FOR_LAG: usize = 3;
 /// refusals are fitted as 22.
 const LAG_QUANTILE: f64 = 0.8;
 const REPLICATIONS: u32 = 3;
-/// Fewer fast listener counts than this (about 1 s of sampling) say too little to fit a lag on.
+/// Fewer fast listener counts than this (about a second of sampling) say too little to fit a
+/// lag on.
 const MIN_LISTENER_SAMPLES: u32 = 250;
 /// The standard normal quantile of [`LAG_QUANTILE`]: the listener fit sizes on the same upper
 /// quantile as the refusal fit.
 const LAG_QUANTILE_Z: f64 = 0.8416;
+/// Counts below this share of what the run's grants held by our own timestamps cannot be the
+/// server's listeners: no server frees a port nine tenths of the way before our 227 says it has
+/// it.
+const MIN_SEEN_SHARE: f64 = 0.1;
+/// The largest lag, either way, a listener fit may find (1 s).
+const LAG_BOUND_US: f64 = 1e6;
 
 fn expected(trace: &Trace, model: &ServerModel, width: u32, seed: u64, f: fn(&super::Counts) -> f64) -> f64 {
     let p = Predictor::as_run(trace, model.clone(), REPLICATIONS, seed);
@@ -86,10 +93,21 @@ pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u
         } else {
             None
         };
-        if let Some(fit) = on_listeners {
-            model.release_lag_us.value = fit.lag_us;
-            model.release_lag_us.source = Source::Measured(fit.describe(model));
-        } else if seen > 0 && seen < MIN_REFUSALS_FOR_LAG {
+        let fitted = match on_listeners {
+            Some(Ok(fit)) => {
+                model.release_lag_us.value = fit.lag_us;
+                model.release_lag_us.source = Source::Measured(fit.describe(model));
+                true
+            }
+            Some(Err(why)) => {
+                notes.push(format!(
+                    "the server's listener counts were not used for its release lag: {why}"
+                ));
+                false
+            }
+            None => false,
+        };
+        if !fitted && seen > 0 && seen < MIN_REFUSALS_FOR_LAG {
             notes.push(format!(
                 "the run had {seen} refusal(s) at {run_width} ports, too few to calibrate the server's release lag on"
             ));
@@ -174,8 +192,10 @@ impl ListenerFit {
 /// the mean of the server's holds down where our timestamps only bracket them. Each tick's
 /// shortfall against the replay is one batch: their spread gives the fit's uncertainty, and
 /// the lag is sized on [`LAG_QUANTILE`] of it, as the refusal fit is. `None` without enough
-/// counts (a remote server, or a build that did not take them).
-pub fn fit_lag_on_listeners(trace: &Trace, model: &ServerModel) -> Option<ListenerFit> {
+/// counts (a remote server, or a build that did not take them); an error when the counts
+/// cannot be the server's (far fewer than its grants must have held: another address family,
+/// a container's proxy, another range).
+pub fn fit_lag_on_listeners(trace: &Trace, model: &ServerModel) -> Option<Result<ListenerFit, String>> {
     let (lo, hi) = trace.span()?;
     let ticks: Vec<_> = trace
         .listening
@@ -211,15 +231,20 @@ pub fn fit_lag_on_listeners(trace: &Trace, model: &ServerModel) -> Option<Listen
     let seen: Vec<f64> = ticks.iter().map(|t| t.mean * (t.to_us - t.from_us) as f64).collect();
     let total_seen: f64 = seen.iter().sum();
     let duration: f64 = ticks.iter().map(|t| (t.to_us - t.from_us) as f64).sum();
+    let by_rule = per_tick(0.0).iter().sum::<f64>();
+    if total_seen < MIN_SEEN_SHARE * by_rule {
+        return Some(Err(format!(
+            "they average {:.2} ports where the run's grants held {:.2} by our timestamps",
+            total_seen / duration,
+            by_rule / duration
+        )));
+    }
     // The lag at which the replayed area reaches `goal`: the area only grows with the lag.
-    let solve = |goal: f64| -> f64 {
+    let solve = |goal: f64| -> Option<f64> {
         let total = |lag: f64| per_tick(lag).iter().sum::<f64>();
-        let (mut a, mut b) = (-1e6, 1e6);
-        if total(b) < goal {
-            return b;
-        }
-        if total(a) >= goal {
-            return a;
+        let (mut a, mut b) = (-LAG_BOUND_US, LAG_BOUND_US);
+        if total(b) < goal || total(a) >= goal {
+            return None;
         }
         while b - a > 1.0 {
             let mid = (a + b) / 2.0;
@@ -229,22 +254,28 @@ pub fn fit_lag_on_listeners(trace: &Trace, model: &ServerModel) -> Option<Listen
                 b = mid;
             }
         }
-        (a + b) / 2.0
+        Some((a + b) / 2.0)
     };
-    let central = solve(total_seen);
+    let out_of_bounds = || format!("no lag within ±{:.0} s matches them", LAG_BOUND_US / 1e6);
+    let Some(central) = solve(total_seen) else {
+        return Some(Err(out_of_bounds()));
+    };
     let residuals: Vec<f64> = per_tick(central).iter().zip(&seen).map(|(sim, s)| s - sim).collect();
     let n = residuals.len() as f64;
     let mean_residual = residuals.iter().sum::<f64>() / n;
     let variance = residuals.iter().map(|r| (r - mean_residual).powi(2)).sum::<f64>() / (n - 1.0);
     let sized_on = total_seen + LAG_QUANTILE_Z * (variance * n).sqrt();
-    Some(ListenerFit {
-        lag_us: solve(sized_on),
+    let Some(lag_us) = solve(sized_on) else {
+        return Some(Err(out_of_bounds()));
+    };
+    Some(Ok(ListenerFit {
+        lag_us,
         seen: total_seen / duration,
-        by_rule: per_tick(0.0).iter().sum::<f64>() / duration,
+        by_rule: by_rule / duration,
         sized_on: sized_on / duration,
         samples,
         seconds: duration / 1e6,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -323,7 +354,7 @@ mod tests {
         let mut trace = trace();
         trace.listening = seen(&trace, 0, 5_000_000);
         let model = ServerModel::known(ServerKind::Vsftpd);
-        let fit = fit_lag_on_listeners(&trace, &model).unwrap();
+        let fit = fit_lag_on_listeners(&trace, &model).unwrap().unwrap();
         // The first and last ticks start before the first PASV or end after the last: left out.
         assert_eq!(fit.samples, 30 * 48);
         // Hold 900 µs by the rule, 2,900 in truth: the counts say so (to the grid's 10 µs),
@@ -345,7 +376,7 @@ mod tests {
             mean: 50.0,
             samples: 30,
         });
-        assert_eq!(fit_lag_on_listeners(&padded, &model), Some(fit));
+        assert_eq!(fit_lag_on_listeners(&padded, &model), Some(Ok(fit)));
     }
 
     #[test]
@@ -358,9 +389,95 @@ mod tests {
         for t in &mut trace.attempts {
             t.t_final = t.t_final.map(|f| f + 3_000);
         }
-        let fit = fit_lag_on_listeners(&trace, &model).unwrap();
+        let fit = fit_lag_on_listeners(&trace, &model).unwrap().unwrap();
         assert!((fit.lag_us - (TRUE_LAG_US as f64 - 3_000.0)).abs() < 100.0, "{fit:?}");
         assert!(fit.lag_us < 0.0);
+    }
+
+    #[test]
+    fn only_the_ports_the_run_was_granted_in_the_range_are_held() {
+        let mut trace = trace();
+        trace.listening = seen(&trace, 0, 5_000_000);
+        let model = ServerModel::known(ServerKind::Vsftpd);
+        let fit = fit_lag_on_listeners(&trace, &model).unwrap().unwrap();
+        // PASVs refused, colliding, granted outside the range or never answered held nothing
+        // on the range: adding them changes nothing.
+        let extra: Vec<TraceAttempt> = [
+            AttemptResult::Refused,
+            AttemptResult::Collided,
+            AttemptResult::GrantedOutside,
+            AttemptResult::NoAnswer,
+        ]
+        .iter()
+        .enumerate()
+        .flat_map(|(k, &result)| {
+            (0..200u64).map(move |i| TraceAttempt {
+                session: 0,
+                connection: 0,
+                is_stor: false,
+                t_sent: 200_000 + i * 20_000 + k as u64 * 5_000,
+                t_reply: Some(200_100 + i * 20_000 + k as u64 * 5_000),
+                t_connected: None,
+                t_first_byte: None,
+                t_closed: None,
+                t_final: None,
+                result,
+            })
+        })
+        .collect();
+        let mut with = trace.clone();
+        with.attempts.extend(extra);
+        with.attempts.sort_by_key(|a| (a.connection, a.t_sent));
+        let other = fit_lag_on_listeners(&with, &model).unwrap().unwrap();
+        assert!((other.lag_us - fit.lag_us).abs() < 2.0, "{fit:?} vs {other:?}");
+    }
+
+    #[test]
+    fn the_upper_bound_grows_with_the_counts_scatter_as_a_mean_does() {
+        use rand::{Rng, SeedableRng};
+        let mut trace = trace();
+        trace.listening = seen(&trace, 0, 5_000_000);
+        let model = ServerModel::known(ServerKind::Vsftpd);
+        let exact = fit_lag_on_listeners(&trace, &model).unwrap().unwrap();
+        // Each tick's mean off by independent noise of standard deviation 0.3 ports: the mean of
+        // the 48 fitted ticks is then uncertain by 0.3 / √48, and its 80% upper bound lies
+        // 0.8416 of that above it.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let sd = 0.3;
+        for t in &mut trace.listening {
+            let normal: f64 = (0..12).map(|_| rng.random::<f64>()).sum::<f64>() - 6.0;
+            t.mean = (t.mean + sd * normal).max(0.0);
+        }
+        let noisy = fit_lag_on_listeners(&trace, &model).unwrap().unwrap();
+        let margin = noisy.sized_on - noisy.seen;
+        let expected = 0.8416 * sd / 48f64.sqrt();
+        assert!(
+            margin > 0.6 * expected && margin < 1.5 * expected,
+            "{margin} vs {expected}"
+        );
+        assert!(exact.sized_on - exact.seen < 0.1 * expected, "{exact:?}");
+    }
+
+    #[test]
+    fn counts_that_cannot_be_the_servers_are_not_used() {
+        let mut trace = trace();
+        trace.listening = seen(&trace, 0, 5_000_000);
+        // The sampler watched another family or range: hardly anything listening.
+        for t in &mut trace.listening {
+            t.mean *= 0.02;
+        }
+        let model = ServerModel::known(ServerKind::Vsftpd);
+        match fit_lag_on_listeners(&trace, &model) {
+            Some(Err(why)) => assert!(why.contains("ports where the run's grants held"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let mut calibrated = model.clone();
+        let notes = calibrate(&trace, &mut calibrated, 100, 1);
+        assert_eq!(calibrated.release_lag_us, model.release_lag_us);
+        assert!(
+            notes.iter().any(|n| n.contains("listener counts were not used")),
+            "{notes:?}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod ledger;
 mod ordered;
+pub mod synthetic;
 mod text;
 
 pub use text::render;
