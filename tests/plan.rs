@@ -28,7 +28,8 @@ async fn plan_from_a_recorded_run_is_consistent_with_the_fit_and_the_simulator()
     let rec = plan::plan_from_run(&dir, &PlanRequest::default()).unwrap();
     let fit = rec.fit.clone().unwrap();
     // The server's listeners were counted between the rows while the load ran, and with no
-    // refusal on 100 ports to fit the server's release on, the plan fitted it on them.
+    // refusal on 100 ports to fit the server's release on, the plan fitted it on them: it took
+    // the fit, or kept the known lag where that is longer and said what the counts showed.
     let timeline = ftpswarm::observe::timeline::read_timeline(&dir).unwrap();
     let loaded: Vec<_> = timeline.iter().skip(1).filter(|r| r.grants_total > 0).collect();
     let counted: Vec<_> = loaded
@@ -41,10 +42,10 @@ async fn plan_from_a_recorded_run_is_consistent_with_the_fit_and_the_simulator()
         counted.len(),
         loaded.len()
     );
-    match &rec.server.release_lag_us.source {
-        ftpswarm::sim::server::Source::Measured(why) => assert!(why.contains("listeners on the range"), "{why}"),
-        other => panic!("{other:?}"),
-    }
+    let taken = matches!(&rec.server.release_lag_us.source,
+        ftpswarm::sim::server::Source::Measured(why) if why.contains("listeners on the range"));
+    let noted = rec.warnings.iter().any(|w| w.contains("listeners on the range"));
+    assert!(taken || noted, "{:?} {:?}", rec.server.release_lag_us, rec.warnings);
     // Two views of the same ports: the server listens from just before its 227 until it takes
     // the transfer command; we count a port from the 227 until the transfer ends.
     let listening = counted.iter().map(|l| l.mean).sum::<f64>() / counted.len() as f64;
