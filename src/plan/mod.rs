@@ -462,29 +462,6 @@ pub fn predict_at(dir: &std::path::Path, req: &PlanRequest, widths: &[u32]) -> R
     Ok(widths.iter().map(|&w| predictor.at(w)).collect())
 }
 
-/// The timeline's fast listener counts as the simulator compares them with its holds: each
-/// row's mean covers the time since the row before, less what other processes held before the
-/// load; only rows within the planned stretch of a long run (the replay has no other holds).
-pub(crate) fn listener_ticks(
-    timeline: &[crate::observe::timeline::TimelineRow],
-    others: u32,
-    span: Option<(u64, u64)>,
-) -> Vec<crate::sim::trace::ListenerTick> {
-    timeline
-        .windows(2)
-        .filter(|pair| span.is_none_or(|(from, to)| pair[0].t_us >= from && pair[1].t_us <= to))
-        .filter_map(|pair| {
-            let l = pair[1].server_listening?;
-            Some(crate::sim::trace::ListenerTick {
-                from_us: pair[0].t_us,
-                to_us: pair[1].t_us,
-                mean: (l.mean - f64::from(others)).max(0.0),
-                samples: l.samples,
-            })
-        })
-        .collect()
-}
-
 fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanError> {
     req.validate()?;
     // A long run is planned on its busiest stretch: the replay of an hour is no better a
@@ -497,7 +474,7 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     let mut trace = Trace::read_within(dir, span).map_err(observed::ObservedError::from)?;
     trace.run_width = obs.head.expected_range.map(|r| r.width());
     trace.time_waits_at_start = obs.head.manifest.sockets_before_load.and_then(|s| s.time_wait);
-    trace.listening = listener_ticks(
+    trace.listening = observed::listener_ticks(
         &obs.head.timeline,
         obs.head.manifest.sockets_before_load.map_or(0, |s| s.listen),
         span,

@@ -390,6 +390,29 @@ impl Observed {
     }
 }
 
+/// The timeline's fast listener counts as the simulator compares them with its holds: each
+/// row's mean covers the time since the row before, less what other processes held before the
+/// load; only rows within the planned stretch of a long run (the replay has no other holds).
+pub(crate) fn listener_ticks(
+    timeline: &[crate::observe::timeline::TimelineRow],
+    others: u32,
+    span: Option<(u64, u64)>,
+) -> Vec<crate::sim::trace::ListenerTick> {
+    timeline
+        .windows(2)
+        .filter(|pair| span.is_none_or(|(from, to)| pair[0].t_us >= from && pair[1].t_us <= to))
+        .filter_map(|pair| {
+            let l = pair[1].server_listening?;
+            Some(crate::sim::trace::ListenerTick {
+                from_us: pair[0].t_us,
+                to_us: pair[1].t_us,
+                mean: (l.mean - f64::from(others)).max(0.0),
+                samples: l.samples,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

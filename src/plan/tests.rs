@@ -297,11 +297,11 @@ fn each_rows_listener_mean_covers_the_time_since_the_row_before() {
         row(300, Some(1.0)),
         row(400, Some(2.5)),
     ];
-    let ticks = listener_ticks(&timeline, 2, None);
+    let ticks = observed::listener_ticks(&timeline, 2, None);
     let got: Vec<(u64, u64, f64)> = ticks.iter().map(|t| (t.from_us, t.to_us, t.mean)).collect();
     assert_eq!(got, vec![(0, 100, 1.5), (200, 300, 0.0), (300, 400, 0.5)]);
     // A long run is planned on its busiest stretch: rows outside it are left out.
-    let within = listener_ticks(&timeline, 0, Some((100, 400)));
+    let within = observed::listener_ticks(&timeline, 0, Some((100, 400)));
     let got: Vec<(u64, u64)> = within.iter().map(|t| (t.from_us, t.to_us)).collect();
     assert_eq!(got, vec![(200, 300), (300, 400)]);
 }
