@@ -215,10 +215,12 @@ pub struct SamplerConfig {
     pub server_ipv6: bool,
 }
 
-/// How often the server's listeners on the range are counted between two rows. One
-/// LISTEN-only dump costs ~11 µs on the 2-core CI host (`listener_dump_cost`), so this is
-/// about half a percent of one core.
-const LISTENER_SAMPLE_INTERVAL: Duration = Duration::from_millis(2);
+/// How often the server's listeners on the range are counted between two rows. A count (two
+/// LISTEN-only dumps, one per family) costs ~22 µs on the 2-core CI host
+/// (`listener_dump_cost`), but each wake-up costs more: every 2 ms the generator spent 14–18%
+/// more CPU per transfer (`benches/sampler_overhead.py`); every 5 ms gives ~18 counts a row,
+/// plenty for a mean, at a third of that.
+const LISTENER_SAMPLE_INTERVAL: Duration = Duration::from_millis(5);
 /// A host where one dump costs more stretches the interval to keep the sampler's share of a
 /// core at this.
 const LISTENER_CORE_SHARE: f64 = 0.01;
