@@ -25,6 +25,8 @@ enum PasvStyle {
     Garbage,
     /// `425` to every PASV: a storm of refusals.
     Refused,
+    /// vsftpd's way of refusing: both its processes' `500 OOPS`, then the session is gone.
+    OopsAndGone,
 }
 
 /// What the data phase of a LIST does.
@@ -163,6 +165,12 @@ async fn serve_one(
                 w.write_all(&long).await?;
             }
             "TYPE" => w.write_all(b"200 binary\r\n").await?,
+            "NOOP" => w.write_all(b"200 still here\r\n").await?,
+            "PASV" if script.pasv == PasvStyle::OopsAndGone && connection > 0 => {
+                return w
+                    .write_all(b"500 OOPS: vsf_sysutil_bind\r\n500 OOPS: priv_sock_get_int\r\n")
+                    .await;
+            }
             "PASV" if script.pasv == PasvStyle::Refused => {
                 w.write_all(b"425 Can't open passive connection: no ports left\r\n")
                     .await?
@@ -172,7 +180,7 @@ async fn serve_one(
                 let port = l.local_addr()?.port();
                 let (p1, p2) = (port >> 8, port & 0xff);
                 let reply = match script.pasv {
-                    PasvStyle::Normal | PasvStyle::Refused => {
+                    PasvStyle::Normal | PasvStyle::Refused | PasvStyle::OopsAndGone => {
                         format!("227 Entering Passive Mode (127,0,0,1,{p1},{p2}).\r\n")
                     }
                     PasvStyle::OtherAddress => format!("227 =127, 0,0 ,99 , {p1},{p2}\r\n"),
@@ -515,6 +523,27 @@ async fn a_425_storm_and_a_control_connection_closed_mid_session_are_classified(
     assert_eq!(events.iter().filter(|e| e.outcome == Outcome::Ok).count(), 12);
     assert_eq!(s.sessions.failed, 12, "{:?}", s.failures);
     assert_eq!(s.sessions.files_not_attempted, 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_that_ends_the_session_counts_once_not_for_each_reply_it_leaves() {
+    let addr = start_fake(Script {
+        pasv: PasvStyle::OopsAndGone,
+        ..Script::default()
+    })
+    .await;
+    let (report, events, _tmp) = run_bounded(addr, "pw").await;
+    let s = report.unwrap().summary;
+    // One refusal per session: the second OOPS is not the answer to a next PASV, and no
+    // PASV is written to the closed connection.
+    assert_eq!(s.failures.get("pasv_rejected"), Some(&12), "{:?}", s.failures);
+    assert_eq!(s.failures.values().sum::<u64>(), 12, "{:?}", s.failures);
+    assert_eq!(s.sessions.failed, 12);
+    assert_eq!(s.sessions.files_not_attempted, 24);
+    for e in &events {
+        assert!(e.detail.starts_with("OOPS: vsf_sysutil_bind"), "{}", e.detail);
+        assert!(e.detail.contains("closed the control connection"), "{}", e.detail);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

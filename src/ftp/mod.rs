@@ -1,13 +1,14 @@
 //! The instrumented FTP client: our own protocol code on tokio, so that every reply and the
 //! time of every phase is seen and recorded. One file per protocol step: `control` (the
 //! connection and reply reading), `login`, `passive` (PASV/EPSV and the data connection),
-//! `transfer` (RETR/STOR/LIST), `housekeeping` (MKD/DELE/RMD/NLST/SIZE for preparing and
-//! cleaning a real server).
+//! `transfer` (RETR/STOR/LIST), `noop` (is the session still there), `housekeeping`
+//! (MKD/DELE/RMD/NLST/SIZE for preparing and cleaning a real server).
 
 pub mod control;
 pub mod error;
 pub mod housekeeping;
 pub mod login;
+pub mod noop;
 pub mod passive;
 pub mod reply;
 pub mod transfer;

@@ -175,6 +175,16 @@ impl ControlConnection {
             Ok(g) => g,
             Err(e) => {
                 ev.pasv_reply_code = e.reply_code;
+                if e.reply_code.is_some() && !e.control_lost && !self.alive().await {
+                    // The server ended the session with its refusal (vsftpd's `500 OOPS`).
+                    // Going on would read its remains as the answers to our next PASVs and
+                    // count each as one more refusal of the range.
+                    return Err(ClientError {
+                        control_lost: true,
+                        detail: format!("{}; the server then closed the control connection", e.detail),
+                        ..e
+                    });
+                }
                 return Err(e);
             }
         };

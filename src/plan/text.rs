@@ -14,8 +14,9 @@ pub fn scaling_warning(scale: f64) -> Option<String> {
         format!(
             "this plan is for {scale:.2} × the run's control connections, as copies of the run: it assumes the \
              server answers them as fast as it answered the run. Measured on one 2-core host at 2 ×, that \
-             over-stated a CPU-bound vsftpd (0.12% of sessions failing where 7.6% was predicted) and under-stated \
-             pyftpdlib's one event loop (2.87% where 0.79% was): confirm with `ftpswarm sweep` at the target load"
+             over-stated a CPU-bound vsftpd's bursts (1.8% of sessions failing where 10.7% was predicted) and \
+             under-stated its realistic load (2.23% where 0.55% was) and pyftpdlib's one event loop (2.87% where \
+             0.79% was): confirm with `ftpswarm sweep` at the target load"
         )
     })
 }

@@ -142,7 +142,7 @@ async fn classify_error(conn: &mut ControlConnection, e: ClientError, reply_time
         (Some(code), _) => {
             // 421 announces the close itself; anything else may still be followed by one
             // (vsftpd's `500 OOPS` is its last word), so ask.
-            let session_dropped = code == 421 || !session_alive(conn).await;
+            let session_dropped = code == 421 || !conn.alive().await;
             GrantOutcome::Refused {
                 code,
                 text: e.detail,
@@ -157,22 +157,6 @@ async fn classify_error(conn: &mut ControlConnection, e: ClientError, reply_time
     }
 }
 
-/// NOOP until a positive reply (alive) or a closed connection (dropped). A server that is
-/// dying may answer with more error lines first, so a few replies are read.
-pub(crate) async fn session_alive(conn: &mut ControlConnection) -> bool {
-    if conn.send("NOOP", Phase::Housekeeping).await.is_err() {
-        return false;
-    }
-    for _ in 0..4 {
-        match conn.read_reply(Phase::Housekeeping).await {
-            Ok(r) if r.is_completion() => return true,
-            Ok(_) => continue,
-            Err(_) => return false,
-        }
-    }
-    false
-}
-
 /// Connects to a granted port and closes at once, then waits for a NOOP round trip.
 ///
 /// This frees the port on every server we know without a transfer: libunftp and pyftpdlib
@@ -184,7 +168,7 @@ pub(crate) async fn session_alive(conn: &mut ControlConnection) -> bool {
 /// next request reads its own reply.
 pub(crate) async fn release(conn: &mut ControlConnection, grant: &PassiveGrant) -> Result<(), ClientError> {
     drop(conn.connect_data(grant).await);
-    if session_alive(conn).await {
+    if conn.alive().await {
         Ok(())
     } else {
         Err(ClientError::closed(
