@@ -321,6 +321,10 @@ struct LoadArgs {
     /// Seed for every random choice.
     #[arg(long)]
     seed: Option<u64>,
+    /// Local addresses to open connections from, spread round-robin: addresses and ranges,
+    /// e.g. 127.0.0.2-127.0.0.250 (each gives its own ~28,000 ephemeral ports).
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    source_addresses: Option<Vec<String>>,
 }
 
 impl LoadArgs {
@@ -336,6 +340,7 @@ impl LoadArgs {
             mix: self.mix,
             pasv_range,
             seed: self.seed,
+            source_addresses: self.source_addresses.clone(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod event;
+pub mod fd_limit;
 pub mod ftp;
 pub mod model;
 pub mod observe;

@@ -214,6 +214,20 @@ fn iso(t: std::time::SystemTime) -> String {
 /// load early; everything recorded is still written and the run is marked partial.
 pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Result<RunReport> {
     let mut profile = Profile::load_with_overrides(opts.profile.as_deref(), &opts.overrides)?;
+    // Before any connection: a run that cannot open its sockets fails here, not mid-run with
+    // errors that look like the server's.
+    let embedded = opts.target.is_none() && profile.target.url.is_none();
+    match crate::fd_limit::ensure(crate::fd_limit::FdBudget::of(&profile, embedded))? {
+        crate::fd_limit::FdLimit::Enough { .. } => {}
+        crate::fd_limit::FdLimit::Raised { from, to } => {
+            tracing::info!("open-file limit raised from {from} to {to} for this run's connections")
+        }
+        crate::fd_limit::FdLimit::RaisedShort { from, to, needed } => tracing::warn!(
+            "open-file limit raised from {from} to {to}, the hard limit; the open model may need up to {needed} \
+             if the server falls behind (load.max_in_flight sessions at once): raise the hard limit or lower \
+             max_in_flight"
+        ),
+    }
     let resolved = resolve_target(&opts, &mut profile).await?;
     let target_text = resolved.target.redacted();
     let tag = run_tag();

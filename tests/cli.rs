@@ -76,6 +76,56 @@ fn bad_override_names_the_flag() {
 }
 
 #[test]
+fn a_bad_source_address_names_the_flag() {
+    let err = assert_clean_failure(&ftpswarm(&["run", "--source-addresses", "127.0.0.9-127.0.0.2"], &[]));
+    assert!(err.starts_with("error: --source-addresses"), "{err}");
+}
+
+#[test]
+fn more_sessions_than_the_hard_open_file_limit_fail_before_any_traffic() {
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpswarm"));
+    cmd.args([
+        "run",
+        "--sessions",
+        "1000",
+        "--duration",
+        "1s",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .env_remove("FTPSWARM_PASSWORD");
+    // SAFETY: setrlimit is async-signal-safe; lowering a limit needs no privilege.
+    unsafe {
+        cmd.pre_exec(|| {
+            let low = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &low) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let err = assert_clean_failure(&cmd.output().unwrap());
+    // 1,000 sessions × 2 connections (the quick profile) × 5 sockets (the embedded server's
+    // ends too) + 64.
+    for part in [
+        "10064",
+        "2000 control connections",
+        "at most 256",
+        "RLIMIT_NOFILE",
+        "lower --sessions",
+    ] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    assert!(!out.exists(), "nothing is written before the check");
+}
+
+#[test]
 fn password_in_url_never_echoed() {
     let err = assert_clean_failure(&ftpswarm(&["run", "--target", "ftp://bob:hunter2@127.0.0.1:1"], &[]));
     assert!(!err.contains("hunter2"), "{err}");

@@ -387,3 +387,37 @@ async fn our_own_failures_are_local_errors_and_stop_the_run() {
     let reason = report.manifest.partial_reason.unwrap_or_default();
     assert!(reason.contains("the load machine, not the server"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_come_from_the_source_addresses_given() {
+    use ftpswarm::server::{EmbeddedConfig, EmbeddedServer, DEFAULT_PASSWORD, DEFAULT_USER};
+    let pasv = PortRange { min: 30490, max: 30499 };
+    let server = EmbeddedServer::start(EmbeddedConfig::loopback(pasv)).await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        target: Some(format!("ftp://{DEFAULT_USER}:{DEFAULT_PASSWORD}@{}", server.addr)),
+        ..options(
+            &tmp.path().join("run"),
+            ProfileOverrides {
+                sessions: Some(4),
+                total_sessions: Some(8),
+                files_per_session: Some(2),
+                pasv_range: Some(pasv),
+                source_addresses: Some(vec!["127.0.0.2-127.0.0.3".into()]),
+                ..ProfileOverrides::default()
+            },
+        )
+    };
+    let report = run(opts, CancellationToken::new()).await.unwrap();
+    let s = &report.summary;
+    // The embedded server takes data connections only from the control connection's address,
+    // so every transfer working says they came from the same source too.
+    assert_eq!((s.sessions.ok, s.sessions.failed), (8, 0), "{:?}", s.failures);
+    assert_eq!(s.transfers.ok, 16);
+    // The preflight connects from wherever the kernel picks; the load only from the two.
+    let peers = server.control_peers();
+    for ip in ["127.0.0.2", "127.0.0.3"] {
+        assert!(peers.contains(&ip.parse().unwrap()), "{peers:?}");
+    }
+    assert!(peers.len() <= 3, "{peers:?}");
+}

@@ -15,6 +15,8 @@ pub struct ProfileOverrides {
     pub mix: Option<Mix>,
     pub pasv_range: Option<PortRange>,
     pub seed: Option<u64>,
+    /// Local addresses to spread connections over (see `session.source_addresses`).
+    pub source_addresses: Option<Vec<String>>,
 }
 
 impl ProfileOverrides {
@@ -52,6 +54,9 @@ impl ProfileOverrides {
         if let Some(s) = self.seed {
             p.seed = s;
         }
+        if let Some(a) = &self.source_addresses {
+            p.session.source_addresses = a.clone();
+        }
     }
 
     /// The flag that set `field`, when one did.
@@ -66,6 +71,7 @@ impl ProfileOverrides {
             "session.parallel_connections" => set(self.parallel.is_some(), "--parallel"),
             "session.think_time" | "session.think_time_max" => set(self.think_time.is_some(), "--think-time"),
             "mix" => set(self.mix.is_some(), "--mix"),
+            "session.source_addresses" => set(self.source_addresses.is_some(), "--source-addresses"),
             _ => None,
         }
     }

@@ -140,6 +140,24 @@ fn override_errors_name_the_flag() {
 }
 
 #[test]
+fn source_addresses_from_the_command_line_replace_the_profiles_and_are_checked() {
+    let o = ProfileOverrides {
+        source_addresses: Some(vec!["127.0.0.2-127.0.0.4".into(), "127.0.1.1".into()]),
+        ..Default::default()
+    };
+    let p = Profile::load_with_overrides(None, &o).unwrap();
+    assert_eq!(p.session.source_addresses, ["127.0.0.2-127.0.0.4", "127.0.1.1"]);
+    let bad = ProfileOverrides {
+        source_addresses: Some(vec!["127.0.0.9-127.0.0.2".into()]),
+        ..Default::default()
+    };
+    match Profile::load_with_overrides(None, &bad) {
+        Err(ProfileError::Override { flag, .. }) => assert_eq!(flag, "--source-addresses"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn overrides_apply() {
     let o = ProfileOverrides {
         rate: Some(5.0),

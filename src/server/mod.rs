@@ -97,6 +97,8 @@ pub struct EmbeddedServer {
     pub pasv: PortRange,
     pub user: String,
     pub stats: Arc<StorageStats>,
+    /// The addresses control connections came from (to check a load's source addresses).
+    control_peers: Arc<std::sync::Mutex<std::collections::BTreeSet<IpAddr>>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -122,6 +124,11 @@ fn build_server(config: &EmbeddedConfig, stats: &Arc<StorageStats>) -> Result<Ft
 }
 
 impl EmbeddedServer {
+    /// Every address a control connection came from so far.
+    pub fn control_peers(&self) -> std::collections::BTreeSet<IpAddr> {
+        self.control_peers.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
     /// Binds the control port and returns once the server has greeted a client on it.
     ///
     /// We run the accept loop ourselves rather than libunftp's `listen()`: it binds the port
@@ -145,12 +152,20 @@ impl EmbeddedServer {
             message: e.to_string(),
         })?;
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(accept_loop(listener, config.clone(), stats.clone(), rx));
+        let control_peers = Arc::default();
+        let task = tokio::spawn(accept_loop(
+            listener,
+            config.clone(),
+            stats.clone(),
+            Arc::clone(&control_peers),
+            rx,
+        ));
         let server = EmbeddedServer {
             addr,
             pasv: config.pasv,
             user: config.user,
             stats,
+            control_peers,
             shutdown: Some(tx),
             task,
         };
@@ -202,6 +217,7 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     config: EmbeddedConfig,
     stats: Arc<StorageStats>,
+    control_peers: Arc<std::sync::Mutex<std::collections::BTreeSet<IpAddr>>>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut sessions = tokio::task::JoinSet::new();
@@ -209,8 +225,11 @@ async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
+                    if let Ok(mut peers) = control_peers.lock() {
+                        peers.insert(peer.ip());
+                    }
                     let pairing = if config.cap_control_lines {
                         guard.pairing(&stream).await
                     } else {
