@@ -36,6 +36,11 @@ pub struct TimelineRow {
     /// The server's listeners on the range, averaged over fast samples since the previous
     /// row (see [`ListenerAverage`]).
     pub server_listening: Option<ListenerAverage>,
+    /// The share of the host's CPU time, all cores together, spent busy since the previous
+    /// row (0 to 1, from /proc/stat). With the server on the same host this is how close the
+    /// two are to running out of CPU together; `plan` stretches holds with it when it plans
+    /// for more sessions than the run had.
+    pub host_cpu_busy: Option<f64>,
 }
 
 /// The mean number of listening sockets on the range over one tick, from LISTEN-only sock_diag
@@ -62,6 +67,7 @@ const FIXED_COLUMNS: &[&str] = &[
 ];
 const SOCKET_COLUMNS: &[&str] = &["srv_listen", "srv_established", "srv_time_wait", "srv_other"];
 const LISTENER_COLUMNS: &[&str] = &["srv_listen_mean", "srv_listen_samples"];
+const HOST_COLUMN: &str = "host_cpu_busy";
 
 pub fn columns() -> Vec<String> {
     FIXED_COLUMNS
@@ -70,6 +76,7 @@ pub fn columns() -> Vec<String> {
         .chain(FailureClass::ALL.iter().map(|c| format!("failed_{c}_total")))
         .chain(SOCKET_COLUMNS.iter().map(|s| s.to_string()))
         .chain(LISTENER_COLUMNS.iter().map(|s| s.to_string()))
+        .chain(std::iter::once(HOST_COLUMN.to_string()))
         .collect()
 }
 
@@ -79,6 +86,7 @@ impl TimelineRow {
         live: &LiveCounters,
         server_sockets: Option<SocketCounts>,
         server_listening: Option<ListenerAverage>,
+        host_cpu_busy: Option<f64>,
     ) -> Self {
         TimelineRow {
             t_us,
@@ -94,6 +102,7 @@ impl TimelineRow {
             failures_total: FailureClass::ALL.map(|c| live.failures_of(c)),
             server_sockets,
             server_listening,
+            host_cpu_busy,
         }
     }
 
@@ -124,6 +133,7 @@ impl TimelineRow {
             Some(l) => r.extend([format!("{:.3}", l.mean), l.samples.to_string()]),
             None => r.extend(std::iter::repeat_n(String::new(), LISTENER_COLUMNS.len())),
         }
+        r.push(self.host_cpu_busy.map(|b| format!("{b:.3}")).unwrap_or_default());
         r
     }
 
@@ -169,6 +179,16 @@ impl TimelineRow {
             }),
             _ => None,
         };
+        // Absent from timelines written before it was sampled.
+        let host_cpu_busy = match get(HOST_COLUMN) {
+            Ok(b) if !b.is_empty() => Some(
+                b.parse::<f64>()
+                    .ok()
+                    .filter(|b| (0.0..=1.0).contains(b))
+                    .ok_or_else(|| format!("column {HOST_COLUMN}: {b:?} is not a share from 0 to 1"))?,
+            ),
+            _ => None,
+        };
         Ok(TimelineRow {
             t_us: unum("t_us")?,
             sessions_active: num("sessions_active")?,
@@ -183,6 +203,7 @@ impl TimelineRow {
             failures_total,
             server_sockets: sockets,
             server_listening,
+            host_cpu_busy,
         })
     }
 }
@@ -252,6 +273,44 @@ fn within(process_start: Option<cpu_time::ProcessTime>, spent: Duration, budget:
     match process_start.and_then(|p| p.try_elapsed().ok()) {
         Some(process_cpu) => spent.as_secs_f64() <= budget * process_cpu.as_secs_f64(),
         None => false,
+    }
+}
+
+/// The host's CPU time from /proc/stat, busy and in all, between two rows.
+#[derive(Default)]
+struct HostCpu {
+    last: Option<(u64, u64)>,
+}
+
+impl HostCpu {
+    fn read() -> Option<(u64, u64)> {
+        use procfs::CurrentSI;
+        let t = procfs::KernelStats::current().ok()?.total;
+        // Guest time is already inside user time.
+        let idle = t.idle + t.iowait.unwrap_or(0);
+        let total = t.user
+            + t.nice
+            + t.system
+            + t.idle
+            + t.iowait.unwrap_or(0)
+            + t.irq.unwrap_or(0)
+            + t.softirq.unwrap_or(0)
+            + t.steal.unwrap_or(0);
+        Some((total.saturating_sub(idle), total))
+    }
+
+    /// The busy share since the previous call; `None` the first time, or when no clock tick
+    /// passed (the counters move in 10 ms steps per core).
+    fn busy_since(&mut self) -> Option<f64> {
+        let now = Self::read();
+        let share = match (self.last, now) {
+            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+                Some((b1.saturating_sub(b0) as f64 / (t1 - t0) as f64).clamp(0.0, 1.0))
+            }
+            _ => None,
+        };
+        self.last = now;
+        share
     }
 }
 
@@ -350,6 +409,7 @@ pub fn spawn_sampler(
         // Netlink sock_diag where the kernel offers it; /proc alone otherwise.
         let mut diag = config.server_range.and_then(|_| super::sockdiag::SockDiag::open().ok());
         let mut listeners = ListenerSampler::default();
+        let mut host = HostCpu::default();
         loop {
             let stopping = stop.is_cancelled();
             let started = std::time::Instant::now();
@@ -398,7 +458,7 @@ pub fn spawn_sampler(
                 }
                 None => None,
             };
-            let row = TimelineRow::capture(clock.now_us(), &live, sockets, listeners.take());
+            let row = TimelineRow::capture(clock.now_us(), &live, sockets, listeners.take(), host.busy_since());
             // Each row on disk as it is taken (ten a second): a killed run keeps its timeline.
             w.write_record(row.to_record())
                 .and_then(|()| Ok(w.flush()?))
@@ -437,7 +497,7 @@ mod tests {
         let live = LiveCounters::default();
         live.granted(30001, Some(false));
         live.failure(FailureClass::PasvOutOfRange);
-        let a = TimelineRow::capture(100, &live, None, None);
+        let a = TimelineRow::capture(100, &live, None, None, None);
         let b = TimelineRow::capture(
             200,
             &live,
@@ -451,6 +511,7 @@ mod tests {
                 mean: 2.125,
                 samples: 32,
             }),
+            Some(0.5),
         );
         // Live counts without a TIME_WAIT reading keep that one field unknown.
         let c = TimelineRow::capture(
@@ -462,6 +523,7 @@ mod tests {
                 time_wait: None,
                 other: 0,
             }),
+            None,
             None,
         );
         let tmp = tempfile::tempdir().unwrap();
@@ -520,12 +582,12 @@ mod tests {
 
     #[test]
     fn timelines_without_the_listener_columns_still_read() {
-        // As written before the fast listener counts: the last two columns absent.
+        // As written before the fast listener counts: their two columns and the host's absent.
         let tmp = tempfile::tempdir().unwrap();
         let live = LiveCounters::default();
-        let row = TimelineRow::capture(100, &live, None, None);
+        let row = TimelineRow::capture(100, &live, None, None, None);
         let cols = columns();
-        let old = cols.len() - LISTENER_COLUMNS.len();
+        let old = cols.len() - LISTENER_COLUMNS.len() - 1;
         let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
         w.write_record(&cols[..old]).unwrap();
         w.write_record(&row.to_record()[..old]).unwrap();
@@ -536,12 +598,45 @@ mod tests {
         w.write_record(&cols).unwrap();
         let mut bad = row.to_record();
         let n = bad.len();
-        bad[n - 2] = "-1".into();
-        bad[n - 1] = "3".into();
+        bad[n - 3] = "-1".into();
+        bad[n - 2] = "3".into();
         w.write_record(&bad).unwrap();
         w.flush().unwrap();
         let e = read_timeline(tmp.path()).unwrap_err().to_string();
         assert!(e.contains("srv_listen_mean") && e.contains("row 2"), "{e}");
+    }
+
+    #[test]
+    fn the_hosts_busy_share_is_written_read_back_and_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let live = LiveCounters::default();
+        let row = TimelineRow::capture(100, &live, None, None, Some(0.375));
+        let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
+        w.write_record(columns()).unwrap();
+        w.write_record(row.to_record()).unwrap();
+        w.flush().unwrap();
+        assert_eq!(read_timeline(tmp.path()).unwrap(), vec![row.clone()]);
+        let mut bad = row.to_record();
+        let n = bad.len();
+        bad[n - 1] = "1.5".into();
+        let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
+        w.write_record(columns()).unwrap();
+        w.write_record(&bad).unwrap();
+        w.flush().unwrap();
+        let e = read_timeline(tmp.path()).unwrap_err().to_string();
+        assert!(e.contains("host_cpu_busy") && e.contains("row 2"), "{e}");
+
+        // Live: a busy loop on one core shows up as at least a share of the host.
+        let mut host = HostCpu::default();
+        assert_eq!(host.busy_since(), None, "nothing to compare with yet");
+        let until = std::time::Instant::now() + Duration::from_millis(300);
+        let mut x = 0u64;
+        while std::time::Instant::now() < until {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let busy = host.busy_since().expect("300 ms move the counters");
+        assert!(busy >= 0.8 / cores && busy <= 1.0, "{busy} on {cores} cores");
     }
 
     #[test]

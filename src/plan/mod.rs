@@ -479,6 +479,11 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
         obs.head.manifest.sockets_before_load.map_or(0, |s| s.listen),
         span,
     );
+    // The host's CPU tells how holds grow at more sessions only when the server used it too:
+    // when the sampler saw the server's own listeners.
+    if !trace.listening.is_empty() {
+        trace.host_cpu_busy = observed::host_cpu_busy(&obs.head.timeline, span);
+    }
     let mut warnings = obs.head.warnings.clone();
     if let Some((from, to)) = span {
         warnings.push(format!(
@@ -554,6 +559,7 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     }
     let scale = control_connections / run_connections.max(1e-9);
     warnings.extend(text::scaling_warning(scale));
+    warnings.extend(text::contention_note(trace.host_cpu_busy, scale));
     // The analytic check scales the busiest window's rate per configured connection.
     let pasv_per_s = fit.pasv_per_s / run_connections.max(1e-9) * control_connections;
     let sources = control_connections.ceil().max(1.0) as u32;

@@ -413,6 +413,20 @@ pub(crate) fn listener_ticks(
         .collect()
 }
 
+/// The host's mean busy CPU share over the rows inside `span` (all rows without one), or
+/// `None` when the timeline did not record it (older runs) or has fewer than five rows of it.
+pub(crate) fn host_cpu_busy(
+    timeline: &[crate::observe::timeline::TimelineRow],
+    span: Option<(u64, u64)>,
+) -> Option<f64> {
+    let shares: Vec<f64> = timeline
+        .iter()
+        .filter(|r| span.is_none_or(|(from, to)| r.t_us >= from && r.t_us <= to))
+        .filter_map(|r| r.host_cpu_busy)
+        .collect();
+    (shares.len() >= 5).then(|| shares.iter().sum::<f64>() / shares.len() as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -287,6 +287,7 @@ fn each_rows_listener_mean_covers_the_time_since_the_row_before() {
             &live,
             None,
             mean.map(|mean| ListenerAverage { mean, samples: 30 }),
+            None,
         )
     };
     // Two ports held by another process before the load; a row without counts is left out.

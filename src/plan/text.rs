@@ -21,6 +21,31 @@ pub fn scaling_warning(scale: f64) -> Option<String> {
     })
 }
 
+/// How the plan lengthens holds for another load than the run's, when the server shared this
+/// host's CPU (see [`crate::sim::contention`]).
+pub fn contention_note(host_cpu_busy: Option<f64>, scale: f64) -> Option<String> {
+    let busy = host_cpu_busy?;
+    if scale <= 1.0 + SCALE_WARNING_MARGIN {
+        return None;
+    }
+    let stretch = crate::sim::contention::hold_stretch(Some(busy), scale);
+    let saturation = if crate::sim::contention::saturates(Some(busy), scale) {
+        format!(
+            "; {scale:.2} × would need {:.0}% of it, more than the host has, so it is planned at {:.0}% busy and \
+             the server will not keep up with the load",
+            busy * scale * 100.0,
+            crate::sim::contention::MAX_BUSY * 100.0
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "the host's CPU was {:.0}% busy during the run, the server's share and ours: at {scale:.2} × the load \
+         every hold is taken {stretch:.2} × as long as in the run (processor sharing){saturation}",
+        busy * 100.0
+    ))
+}
+
 pub fn pct(x: f64) -> String {
     if x == 0.0 {
         "0%".into()

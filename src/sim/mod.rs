@@ -11,10 +11,12 @@
 //! - [`replay`]: the run's own connections and PASVs replayed against any width, scaled by
 //!   copies.
 //! - [`stall`]: the TIME_WAITs on the range, and how a one-loop server slows down for them.
+//! - [`contention`]: how holds lengthen when more sessions share the host's CPU.
 //! - [`calibrate`]: the server's race window and release lag, fitted so that the replay at
 //!   the run's own width reproduces the run's own refusals.
 
 pub mod calibrate;
+pub mod contention;
 pub mod pool;
 pub mod replay;
 pub mod server;

@@ -242,6 +242,7 @@ impl Workload {
         // Whether a greeting refused in the run is the range's doing (an admission cap tied
         // to the width) or the server's for other reasons.
         let refusal_is_background = model.admission.value == Admission::Unlimited;
+        let stretch = super::contention::hold_stretch(trace.host_cpu_busy, scale);
         for copy in 0..copies {
             let share = if copy + 1 == copies { last_share } else { 1.0 };
             let shift = if copy == 0 { 0 } else { rng.random_range(0..cycle) };
@@ -278,12 +279,13 @@ impl Workload {
                 if !included[s_base + a.session as usize] {
                     continue;
                 }
+                let held = ((end - start) as f64 * stretch).round() as u64;
                 events.push(Event {
                     t: start + shift,
                     kind: Kind::Attempt,
                     connection: (c_base + a.connection as usize) as u32,
                     session: (s_base + a.session as usize) as u32,
-                    hold_end: end + shift,
+                    hold_end: start + held + shift,
                 });
             }
         }

@@ -94,6 +94,9 @@ pub struct Trace {
     /// The server's own view of its holds, when it ran on this host (empty otherwise):
     /// what calibrates the release lag on a run whose range was never short.
     pub listening: Vec<ListenerTick>,
+    /// The share of the host's CPU busy during the run, when the server ran on this host:
+    /// how much longer holds take at more sessions (see [`super::contention`]).
+    pub host_cpu_busy: Option<f64>,
     /// Rows skipped because they were cut short (a killed run).
     pub warnings: Vec<String>,
 }
@@ -374,6 +377,7 @@ impl Trace {
             connections,
             sessions,
             listening: Vec::new(),
+            host_cpu_busy: None,
             warnings,
         })
     }

@@ -77,6 +77,7 @@ fn row(t_s: u64, n: i64, failed: u64, sockets: bool) -> TimelineRow {
             other: 0,
         }),
         server_listening: None,
+        host_cpu_busy: None,
     }
 }
 

@@ -1,0 +1,110 @@
+//! How a server's holds lengthen when more sessions share the host's CPU.
+//!
+//! A plan for more sessions than the run had replays copies of the run, each PASV holding its
+//! port as long as in the run. On a host whose CPU the server (and, on loopback, the load
+//! generator) shares, twice the sessions also make every step slower: vsftpd's holds, from
+//! our 227 to its 226, were 0.34 ms on average at 20 sessions × 2 connections and 0.74 ms at
+//! twice that (realistic profile, the second run past its first minute; the 90th percentile
+//! 0.56 and 1.7 ms), and the plan for twice the sessions that kept the run's holds was refuted.
+//!
+//! Processor sharing says by how much: a request that needs the CPU for `s` takes
+//! `s / (1 - U)` on a host busy a share `U` of the time, so going from `U` to `scale × U`
+//! stretches it by `(1 - U) / (1 - scale × U)`. The run's own busy share is measured (the
+//! timeline's `host_cpu_busy`) when the server ran on this host; a server elsewhere keeps the
+//! run's holds, and the plan says it assumed so.
+
+/// The busy share past which processor sharing stops describing a host (it queues without
+/// bound at 1): targets beyond it are planned at this share, and the plan says the host
+/// saturates.
+pub const MAX_BUSY: f64 = 0.95;
+
+/// The factor the run's holds lengthen by at `scale` times its load, on a host that was
+/// `busy` (0 to 1) during the run. Never below 1: a plan for fewer sessions keeps the run's
+/// holds, the safe side.
+pub fn hold_stretch(busy: Option<f64>, scale: f64) -> f64 {
+    let Some(u) = busy.filter(|u| u.is_finite() && *u > 0.0) else {
+        return 1.0;
+    };
+    if !scale.is_finite() || scale <= 1.0 {
+        return 1.0;
+    }
+    let u = u.min(MAX_BUSY);
+    let target = (u * scale).min(MAX_BUSY);
+    ((1.0 - u) / (1.0 - target)).max(1.0)
+}
+
+/// Whether `scale` times the run's load takes the host past [`MAX_BUSY`].
+pub fn saturates(busy: Option<f64>, scale: f64) -> bool {
+    busy.is_some_and(|u| u.is_finite() && u * scale > MAX_BUSY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processor_sharing_stretches_holds_by_the_busy_share() {
+        // A host 35% busy at twice the load: (1 - 0.35) / (1 - 0.7) = 2.17, what vsftpd's
+        // mean hold did (0.34 -> 0.74 ms).
+        assert!((hold_stretch(Some(0.35), 2.0) - 0.65 / 0.30).abs() < 1e-12);
+        // An idle host barely changes; the run's own load not at all.
+        assert!((hold_stretch(Some(0.05), 2.0) - 0.95 / 0.90).abs() < 1e-12);
+        assert_eq!(hold_stretch(Some(0.35), 1.0), 1.0);
+        // Fewer sessions keep the run's holds, and an unknown host too.
+        assert_eq!(hold_stretch(Some(0.35), 0.5), 1.0);
+        assert_eq!(hold_stretch(None, 2.0), 1.0);
+        assert_eq!(hold_stretch(Some(f64::NAN), 2.0), 1.0);
+        // Past saturation the target is held at MAX_BUSY: finite, and the plan says so.
+        let s = hold_stretch(Some(0.8), 2.0);
+        assert!((s - 0.2 / 0.05).abs() < 1e-9, "{s}");
+        assert!(saturates(Some(0.8), 2.0) && !saturates(Some(0.35), 2.0) && !saturates(None, 2.0));
+        // It grows with the scale.
+        assert!(hold_stretch(Some(0.3), 1.5) < hold_stretch(Some(0.3), 2.0));
+    }
+
+    #[test]
+    fn a_busy_host_makes_the_replay_at_twice_the_load_hold_ports_longer() {
+        use crate::sim::synthetic::{trace_for, ProfileLoad};
+        use crate::sim::{Predictor, ServerKind, ServerModel, Workload};
+        let load = ProfileLoad {
+            sessions: Some(20),
+            rate: 0.0,
+            parallel: 2,
+            files: 8,
+            hold_s: 0.0006,
+            per_file_s: 0.0015,
+            think_s: 0.11,
+            login_s: 0.005,
+            ramp_up_s: 2.0,
+            duration_s: 20.0,
+        };
+        let mut trace = trace_for(&load, 7);
+        trace.run_width = Some(100);
+        let model = ServerModel::known(ServerKind::Vsftpd);
+        let held = |w: &Workload| -> u64 {
+            w.events
+                .iter()
+                .filter(|e| e.kind == crate::sim::replay::Kind::Attempt)
+                .map(|e| e.hold_end - e.t)
+                .sum()
+        };
+        let idle = Workload::build(&trace, &model, 2.0, 1, crate::sim::TimeWaits::Steady);
+        trace.host_cpu_busy = Some(0.35);
+        let busy = Workload::build(&trace, &model, 2.0, 1, crate::sim::TimeWaits::Steady);
+        let ratio = held(&busy) as f64 / held(&idle) as f64;
+        assert!((ratio - 0.65 / 0.30).abs() < 0.01, "{ratio}");
+        // At the run's own load nothing changes, and the narrow range fails more when busy.
+        let own = Workload::build(&trace, &model, 1.0, 1, crate::sim::TimeWaits::Steady);
+        trace.host_cpu_busy = None;
+        assert_eq!(
+            held(&own),
+            held(&Workload::build(&trace, &model, 1.0, 1, crate::sim::TimeWaits::Steady))
+        );
+        let at = |busy: Option<f64>| {
+            let mut t = trace.clone();
+            t.host_cpu_busy = busy;
+            Predictor::new(&t, model.clone(), 2.0, 2, 1).at(6).session_failure
+        };
+        assert!(at(Some(0.35)) > at(None), "{} vs {}", at(Some(0.35)), at(None));
+    }
+}
