@@ -243,6 +243,12 @@ impl Workload {
         // to the width) or the server's for other reasons.
         let refusal_is_background = model.admission.value == Admission::Unlimited;
         let stretch = super::contention::hold_stretch(trace.host_cpu_busy, scale);
+        // A closed load's connections go round slower by as much as their exchanges take
+        // longer: with no think time (a burst) the rate falls by the stretch itself, with long
+        // think time hardly at all.
+        let dilation = super::contention::cycle_dilation(stretch, trace.active_share);
+        let origin = trace.connections.iter().map(|c| c.t_open).min().unwrap_or(0);
+        let at = |t: u64| origin + ((t.saturating_sub(origin)) as f64 * dilation).round() as u64;
         for copy in 0..copies {
             let share = if copy + 1 == copies { last_share } else { 1.0 };
             let shift = if copy == 0 { 0 } else { rng.random_range(0..cycle) };
@@ -260,14 +266,14 @@ impl Workload {
                 }
                 let (connection, session) = ((c_base + c) as u32, (s_base + conn.session as usize) as u32);
                 events.push(Event {
-                    t: conn.t_open + shift,
+                    t: at(conn.t_open) + shift,
                     kind: Kind::Open,
                     connection,
                     session,
                     hold_end: 0,
                 });
                 events.push(Event {
-                    t: conn.t_close + shift,
+                    t: at(conn.t_close) + shift,
                     kind: Kind::Close,
                     connection,
                     session,
@@ -280,6 +286,7 @@ impl Workload {
                     continue;
                 }
                 let held = ((end - start) as f64 * stretch).round() as u64;
+                let start = at(start);
                 events.push(Event {
                     t: start + shift,
                     kind: Kind::Attempt,
@@ -297,8 +304,13 @@ impl Workload {
             .count() as f64
             * scale;
         let span_s = trace.span().map_or(0.0, |(lo, hi)| (hi - lo) as f64 / 1e6);
-        let closes_per_s = if span_s > 0.0 { closes / span_s } else { 0.0 };
-        let run_horizon_s = run_horizon_s(span_s, closes_per_s / scale, trace.time_waits_at_start);
+        let closes_per_s = if span_s > 0.0 {
+            closes / (span_s * dilation)
+        } else {
+            0.0
+        };
+        let run_closes_per_s = if span_s > 0.0 { closes / scale / span_s } else { 0.0 };
+        let run_horizon_s = run_horizon_s(span_s, run_closes_per_s, trace.time_waits_at_start);
         // Each session's stretch, from its first connection's opening.
         let mut started = vec![u64::MAX; n_sessions];
         for c in &trace.connections {
@@ -332,7 +344,7 @@ impl Workload {
             pick: model.pick.value,
             model: model.clone(),
             closes_per_s,
-            run_closes_per_s: closes_per_s / scale,
+            run_closes_per_s,
             cycle_us: trace.median_cycle_us as f64,
             run_horizon_s,
             run_width: trace.run_width,

@@ -158,6 +158,7 @@ pub fn trace_for(load: &ProfileLoad, seed: u64) -> Trace {
         .filter(|w| w[0].connection == w[1].connection)
         .map(|w| w[1].t_sent - w[0].t_sent)
         .collect();
+    trace.active_share = super::trace::active_share(&trace.attempts);
     trace.median_cycle_us = if cycles.is_empty() {
         1
     } else {

@@ -97,6 +97,10 @@ pub struct Trace {
     /// The share of the host's CPU busy during the run, when the server ran on this host:
     /// how much longer holds take at more sessions (see [`super::contention`]).
     pub host_cpu_busy: Option<f64>,
+    /// The share of a connection's time between two PASVs spent in the exchange itself (PASV
+    /// to final reply), the rest being think time: the part of a closed load's cycle that
+    /// slower steps lengthen (see [`super::contention`]).
+    pub active_share: f64,
     /// Rows skipped because they were cut short (a killed run).
     pub warnings: Vec<String>,
 }
@@ -168,6 +172,28 @@ fn read_rows(
 
 fn is_range_class(class: FailureClass) -> bool {
     matches!(class, FailureClass::PasvRejected | FailureClass::PasvOutOfRange)
+}
+
+/// Of the time between consecutive PASVs on a connection, the share from the first PASV to its
+/// final reply, over all such pairs (sorted by connection, then time).
+pub fn active_share(attempts: &[TraceAttempt]) -> f64 {
+    let (mut active, mut cycle) = (0u64, 0u64);
+    for w in attempts.windows(2).filter(|w| w[0].connection == w[1].connection) {
+        let gap = w[1].t_sent.saturating_sub(w[0].t_sent);
+        let busy = w[0]
+            .t_final
+            .or(w[0].t_closed)
+            .or(w[0].t_reply)
+            .map_or(0, |t| t.saturating_sub(w[0].t_sent))
+            .min(gap);
+        active += busy;
+        cycle += gap;
+    }
+    if cycle == 0 {
+        0.0
+    } else {
+        active as f64 / cycle as f64
+    }
 }
 
 fn median(mut v: Vec<u64>) -> u64 {
@@ -367,6 +393,7 @@ impl Trace {
             .filter(|w| w[0].connection == w[1].connection)
             .map(|w| w[1].t_sent - w[0].t_sent)
             .collect();
+        let active_share = active_share(&attempts);
         Ok(Trace {
             offsets_stor: offsets(true),
             offsets_other: offsets(false),
@@ -378,6 +405,7 @@ impl Trace {
             sessions,
             listening: Vec::new(),
             host_cpu_busy: None,
+            active_share,
             warnings,
         })
     }
