@@ -12,11 +12,11 @@ pub const SCALE_WARNING_MARGIN: f64 = 0.1;
 pub fn scaling_warning(scale: f64) -> Option<String> {
     ((scale - 1.0).abs() > SCALE_WARNING_MARGIN).then(|| {
         format!(
-            "this plan is for {scale:.2} × the run's control connections, as copies of the run: it assumes the \
-             server answers them as fast as it answered the run. Measured on one 2-core host at 2 ×, that \
-             over-stated a CPU-bound vsftpd's bursts (1.8% of sessions failing where 10.7% was predicted) and \
-             under-stated its realistic load (2.23% where 0.55% was) and pyftpdlib's one event loop (2.87% where \
-             0.79% was): confirm with `ftpswarm sweep` at the target load"
+            "this plan is for {scale:.2} × the run's control connections, as copies of the run whose holds \
+             stretch with the host's CPU contention where the server ran on this host (and are the run's \
+             otherwise). Measured on one 2-core host at 2 ×, that over-stated CPU-bound bursts (vsftpd: 2.4% of \
+             sessions failing where 10.3% was predicted) and under-stated pyftpdlib's one event loop (5.2% where \
+             0.72% was): confirm with `ftpswarm sweep` at the target load"
         )
     })
 }
