@@ -414,23 +414,6 @@ fn control_port_of(url: &str) -> u16 {
     crate::target::Target::parse(url).map_or(21, |t| t.port)
 }
 
-/// The concurrency a run was configured with, in sessions: the closed model's sessions, or
-/// the open model's peak of sessions at once (from the timeline, else arrivals × duration).
-fn run_sessions(obs: &observed::Observed) -> f64 {
-    let peak = obs
-        .head
-        .timeline
-        .iter()
-        .map(|r| r.sessions_active.max(0))
-        .max()
-        .unwrap_or(0) as f64;
-    match &obs.head.profile {
-        Some(p) if p.load.model == crate::profile::LoadModel::Closed => f64::from(p.load.sessions),
-        _ if peak > 0.0 => peak,
-        _ => (obs.head.summary.sessions.completed as f64).max(1.0),
-    }
-}
-
 /// The longest stretch of a run a plan reads (see [`observed::busiest_span`]).
 pub const PLAN_SPAN_US: u64 = 300_000_000;
 
@@ -505,7 +488,7 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
         .unwrap_or((1, 1));
     let parallel = req.parallel.unwrap_or(run_parallel);
     let files = req.files.unwrap_or(run_files);
-    let run_users = run_sessions(&obs);
+    let run_users = observed::run_sessions(&obs);
     let users = req.users.map_or(run_users, f64::from);
     let run_connections = run_users * f64::from(run_parallel.max(1));
     let control_connections = users * f64::from(parallel) * req.growth;

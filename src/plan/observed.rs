@@ -413,6 +413,23 @@ pub(crate) fn listener_ticks(
         .collect()
 }
 
+/// The concurrency a run was configured with, in sessions: the closed model's sessions, or
+/// the open model's peak of sessions at once (from the timeline, else arrivals × duration).
+pub(crate) fn run_sessions(obs: &Observed) -> f64 {
+    let peak = obs
+        .head
+        .timeline
+        .iter()
+        .map(|r| r.sessions_active.max(0))
+        .max()
+        .unwrap_or(0) as f64;
+    match &obs.head.profile {
+        Some(p) if p.load.model == crate::profile::LoadModel::Closed => f64::from(p.load.sessions),
+        _ if peak > 0.0 => peak,
+        _ => (obs.head.summary.sessions.completed as f64).max(1.0),
+    }
+}
+
 /// The host's mean busy CPU share over the rows inside `span` (all rows without one), or
 /// `None` when the timeline did not record it (older runs) or has fewer than five rows of it.
 pub(crate) fn host_cpu_busy(

@@ -94,22 +94,8 @@ mod tests {
 
     #[test]
     fn a_busy_host_makes_the_replay_at_twice_the_load_hold_ports_longer() {
-        use crate::sim::synthetic::{trace_for, ProfileLoad};
         use crate::sim::{Predictor, ServerKind, ServerModel, Workload};
-        let load = ProfileLoad {
-            sessions: Some(20),
-            rate: 0.0,
-            parallel: 2,
-            files: 8,
-            hold_s: 0.0006,
-            per_file_s: 0.0015,
-            think_s: 0.11,
-            login_s: 0.005,
-            ramp_up_s: 2.0,
-            duration_s: 20.0,
-        };
-        let mut trace = trace_for(&load, 7);
-        trace.run_width = Some(100);
+        let mut trace = crate::sim::synthetic::realistic_trace();
         let model = ServerModel::known(ServerKind::Vsftpd);
         let held = |w: &Workload| -> u64 {
             w.events

@@ -159,28 +159,8 @@ impl Workload {
 mod tests {
     use super::*;
     use crate::sim::server::{ServerKind, ServerModel, STALL_HOLD_SHARE, TIME_WAIT_BIND_US};
-    use crate::sim::synthetic::{trace_for, ProfileLoad};
-    use crate::sim::{Predictor, Trace};
-
-    /// The realistic profile's shape against pyftpdlib: 20 sessions × 2 connections, 8 files,
-    /// 0.6 ms holds and ~110 ms think time, run on 100 ports.
-    fn realistic_trace() -> Trace {
-        let load = ProfileLoad {
-            sessions: Some(20),
-            rate: 0.0,
-            parallel: 2,
-            files: 8,
-            hold_s: 0.0006,
-            per_file_s: 0.0015,
-            think_s: 0.11,
-            login_s: 0.005,
-            ramp_up_s: 2.0,
-            duration_s: 20.0,
-        };
-        let mut trace = trace_for(&load, 7);
-        trace.run_width = Some(100);
-        trace
-    }
+    use crate::sim::synthetic::realistic_trace;
+    use crate::sim::Predictor;
 
     fn without_loop(kind: ServerKind) -> ServerModel {
         let mut m = ServerModel::known(kind);

@@ -169,6 +169,27 @@ pub fn trace_for(load: &ProfileLoad, seed: u64) -> Trace {
     trace
 }
 
+/// The realistic profile's shape: 20 sessions × 2 connections, 8 files, 0.6 ms holds and
+/// ~110 ms think time, run on 100 ports (what several of the simulator's tests replay).
+#[cfg(test)]
+pub(crate) fn realistic_trace() -> Trace {
+    let load = ProfileLoad {
+        sessions: Some(20),
+        rate: 0.0,
+        parallel: 2,
+        files: 8,
+        hold_s: 0.0006,
+        per_file_s: 0.0015,
+        think_s: 0.11,
+        login_s: 0.005,
+        ramp_up_s: 2.0,
+        duration_s: 20.0,
+    };
+    let mut trace = trace_for(&load, 7);
+    trace.run_width = Some(100);
+    trace
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
