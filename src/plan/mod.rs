@@ -542,7 +542,7 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     }
     let scale = control_connections / run_connections.max(1e-9);
     warnings.extend(text::scaling_warning(scale));
-    warnings.extend(text::contention_note(trace.host_cpu_busy, scale));
+    warnings.extend(text::contention_note(trace.host_cpu_busy, scale, trace.active_share));
     // The analytic check scales the busiest window's rate per configured connection.
     let pasv_per_s = fit.pasv_per_s / run_connections.max(1e-9) * control_connections;
     let sources = control_connections.ceil().max(1.0) as u32;

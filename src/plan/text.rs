@@ -23,12 +23,12 @@ pub fn scaling_warning(scale: f64) -> Option<String> {
 
 /// How the plan lengthens holds for another load than the run's, when the server shared this
 /// host's CPU (see [`crate::sim::contention`]).
-pub fn contention_note(host_cpu_busy: Option<f64>, scale: f64) -> Option<String> {
+pub fn contention_note(host_cpu_busy: Option<f64>, scale: f64, active_share: f64) -> Option<String> {
     let busy = host_cpu_busy?;
     if scale <= 1.0 + SCALE_WARNING_MARGIN {
         return None;
     }
-    let stretch = crate::sim::contention::hold_stretch(Some(busy), scale);
+    let (stretch, dilation) = crate::sim::contention::closed_loop(Some(busy), scale, active_share);
     let saturation = if crate::sim::contention::saturates(Some(busy), scale) {
         format!(
             "; {scale:.2} × would need {:.0}% of it, more than the host has, so it is planned at {:.0}% busy and \
@@ -41,8 +41,10 @@ pub fn contention_note(host_cpu_busy: Option<f64>, scale: f64) -> Option<String>
     };
     Some(format!(
         "the host's CPU was {:.0}% busy during the run, the server's share and ours: at {scale:.2} × the load \
-         every hold is taken {stretch:.2} × as long as in the run (processor sharing){saturation}",
-        busy * 100.0
+         every hold is taken {stretch:.2} × as long as in the run (processor sharing), and each connection's \
+         cycle, {:.0}% of it in exchanges, {dilation:.2} × as long{saturation}",
+        busy * 100.0,
+        active_share * 100.0
     ))
 }
 

@@ -242,11 +242,9 @@ impl Workload {
         // Whether a greeting refused in the run is the range's doing (an admission cap tied
         // to the width) or the server's for other reasons.
         let refusal_is_background = model.admission.value == Admission::Unlimited;
-        let stretch = super::contention::hold_stretch(trace.host_cpu_busy, scale);
-        // A closed load's connections go round slower by as much as their exchanges take
-        // longer: with no think time (a burst) the rate falls by the stretch itself, with long
-        // think time hardly at all.
-        let dilation = super::contention::cycle_dilation(stretch, trace.active_share);
+        // Holds stretch with the host's CPU contention, and a closed load's connections go
+        // round slower by as much as their exchanges take longer.
+        let (stretch, dilation) = super::contention::closed_loop(trace.host_cpu_busy, scale, trace.active_share);
         let origin = trace.connections.iter().map(|c| c.t_open).min().unwrap_or(0);
         let at = |t: u64| origin + ((t.saturating_sub(origin)) as f64 * dilation).round() as u64;
         for copy in 0..copies {
