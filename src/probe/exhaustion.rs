@@ -10,18 +10,29 @@
 //! top: the same number of ports held, one more request at a time, each released again.
 //! k is then estimated by maximum likelihood over every request of every round
 //! ([`super::tries`]).
+//!
+//! A released port is not free the moment we release it: the server closes its listener when
+//! it gets to it, which on a busy host can be after our next request. Each such straggler
+//! looks like a failure with a free port left and reads k low (k̂ 5 for libunftp's 9 tries in
+//! one CI run). When the server is on this host, each request therefore waits (bounded) until
+//! the kernel lists no more listeners on the range than we hold, and records the kernel's
+//! count, which is what the server's bind() saw.
 
 use super::link::{ask_port, close, quit_and_wait, GrantOutcome, Link, SETTLE};
 use super::tries::{estimate, TryEstimate};
 use crate::ftp::passive::PassiveGrant;
 use crate::ftp::ControlConnection;
+use crate::observe::sockdiag::SockDiag;
 use crate::port_range::PortRange;
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 /// Requests per round made at the top of the climb, each released before the next.
 pub(crate) const TRIALS_PER_ROUND: u32 = 10;
+/// Longest wait for the server to close listeners we released, before a request.
+const STRAGGLER_WAIT: Duration = Duration::from_millis(500);
+const STRAGGLER_POLL: Duration = Duration::from_millis(2);
 
 /// One PASV of the exhaustion step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -29,6 +40,10 @@ pub struct ExhaustionStep {
     pub round: u32,
     /// Ports of the range we held pending when this request was sent.
     pub held: u32,
+    /// Listeners on the range the kernel listed just before the request (a server on this
+    /// host only): `held` plus ports held by others or not closed yet. The estimate uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listening: Option<u32>,
     /// A trial at the top of the climb (released again) rather than a step of the climb.
     pub trial: bool,
     pub outcome: GrantOutcome,
@@ -73,6 +88,17 @@ pub struct Exhaustion {
 }
 
 impl Exhaustion {
+    /// Each answered request as (ports held when it was sent, failed for want of a port): the
+    /// kernel's count of listeners where we had it, else our own.
+    pub fn observations(&self) -> Vec<(u32, bool)> {
+        let w = self.width.unwrap_or(u32::MAX);
+        self.steps
+            .iter()
+            .filter(|s| !matches!(s.outcome, GrantOutcome::Error { .. }))
+            .map(|s| (s.listening.unwrap_or(s.held).min(w), s.outcome.is_capacity_failure()))
+            .collect()
+    }
+
     pub(crate) fn skipped(reason: &str, max_pending: u32) -> Exhaustion {
         Exhaustion {
             width: None,
@@ -110,12 +136,21 @@ pub(crate) async fn measure(
     let mut first_failure_held = Vec::new();
     let mut notes = Vec::new();
     let mut rounds_done = 0;
+    let mut view = RangeView::open(link, range);
     for round in 1..=rounds {
         if Instant::now() >= deadline {
             notes.push(format!("out of time after {rounds_done} rounds"));
             break;
         }
-        let end = one_round(link, range, max_pending, round, deadline, &mut steps).await;
+        let mut round_ctx = Round {
+            link,
+            range,
+            max_pending,
+            round,
+            deadline,
+            view: view.as_mut(),
+        };
+        let end = one_round(&mut round_ctx, &mut steps).await;
         rounds_done += 1;
         first_failure_held.push(match &end {
             ClimbEnd::Failure { held } => Some(*held),
@@ -134,73 +169,87 @@ pub(crate) async fn measure(
             }
         }
     }
+    if let Some(v) = &view {
+        notes.push(v.describe(&steps));
+    }
     let at_exhaustion = summarise(&steps, &first_failure_held);
-    let observations: Vec<(u32, bool)> = steps
-        .iter()
-        .filter(|s| !matches!(s.outcome, GrantOutcome::Error { .. }))
-        .map(|s| (s.held, s.outcome.is_capacity_failure()))
-        .collect();
-    Exhaustion {
+    let mut exhaustion = Exhaustion {
         width: Some(w),
         max_pending,
         rounds_done,
         first_failure_held,
         at_exhaustion,
-        estimate: estimate(&observations, w),
+        estimate: None,
         steps,
         notes,
-    }
+    };
+    exhaustion.estimate = estimate(&exhaustion.observations(), w);
+    exhaustion
 }
 
 type Held = Vec<(ControlConnection, PassiveGrant)>;
 
-async fn one_round(
-    link: &Link,
+/// What every request of one round shares.
+struct Round<'a> {
+    link: &'a Link,
     range: PortRange,
     max_pending: u32,
     round: u32,
     deadline: Instant,
-    steps: &mut Vec<ExhaustionStep>,
-) -> ClimbEnd {
+    view: Option<&'a mut RangeView>,
+}
+
+impl Round<'_> {
+    /// Opens a connection and asks for a port with `held` ports of ours pending, first letting
+    /// the server close what we released (when we can see its listeners).
+    async fn request(
+        &mut self,
+        held: u32,
+        trial: bool,
+        steps: &mut Vec<ExhaustionStep>,
+    ) -> Result<(ControlConnection, GrantOutcome, Option<PassiveGrant>), String> {
+        let mut conn = self.link.open().await.map_err(|e| e.to_string())?;
+        let listening = match self.view.as_deref_mut() {
+            Some(v) => v.settled(held).await,
+            None => None,
+        };
+        let (outcome, grant) = ask_port(&mut conn, Some(self.range), self.link.reply_timeout()).await;
+        steps.push(ExhaustionStep {
+            round: self.round,
+            held,
+            listening,
+            trial,
+            outcome: outcome.clone(),
+        });
+        Ok((conn, outcome, grant))
+    }
+}
+
+async fn one_round(r: &mut Round<'_>, steps: &mut Vec<ExhaustionStep>) -> ClimbEnd {
     let mut held: Held = Vec::new();
-    let end = climb(link, range, max_pending, round, deadline, steps, &mut held).await;
+    let end = climb(r, steps, &mut held).await;
     if let ClimbEnd::Failure { held: at } = end {
         if at > 0 {
-            trials(link, range, max_pending, round, deadline, steps, &mut held).await;
+            trials(r, steps, &mut held).await;
         }
     }
     release_all(held).await;
     end
 }
 
-async fn climb(
-    link: &Link,
-    range: PortRange,
-    max_pending: u32,
-    round: u32,
-    deadline: Instant,
-    steps: &mut Vec<ExhaustionStep>,
-    held: &mut Held,
-) -> ClimbEnd {
+async fn climb(r: &mut Round<'_>, steps: &mut Vec<ExhaustionStep>, held: &mut Held) -> ClimbEnd {
     loop {
-        if held.len() as u32 >= max_pending {
+        if held.len() as u32 >= r.max_pending {
             return ClimbEnd::MaxPending;
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= r.deadline {
             return ClimbEnd::OutOfTime;
         }
         let n = held.len() as u32;
-        let mut conn = match link.open().await {
-            Ok(c) => c,
+        let (conn, outcome, grant) = match r.request(n, false, steps).await {
+            Ok(asked) => asked,
             Err(e) => return ClimbEnd::Error(format!("control connection {} failed: {e}", n + 1)),
         };
-        let (outcome, grant) = ask_port(&mut conn, Some(range), link.reply_timeout()).await;
-        steps.push(ExhaustionStep {
-            round,
-            held: n,
-            trial: false,
-            outcome: outcome.clone(),
-        });
         match (outcome, grant) {
             (GrantOutcome::InRange { .. }, Some(g)) => held.push((conn, g)),
             (GrantOutcome::Error { detail }, _) => {
@@ -219,16 +268,8 @@ async fn climb(
 /// Requests at the top of the climb, each released before the next, so they all see the
 /// same number of ports held: where the climb failed, or one below full when it only failed
 /// with every port held (the last free port is where a random picker and a scan differ most).
-async fn trials(
-    link: &Link,
-    range: PortRange,
-    max_pending: u32,
-    round: u32,
-    deadline: Instant,
-    steps: &mut Vec<ExhaustionStep>,
-    held: &mut Held,
-) {
-    if held.len() as u32 >= range.width() {
+async fn trials(r: &mut Round<'_>, steps: &mut Vec<ExhaustionStep>, held: &mut Held) {
+    if held.len() as u32 >= r.range.width() {
         if let Some((conn, g)) = held.pop() {
             close(conn, Some(&g)).await;
             tokio::time::sleep(SETTLE).await;
@@ -236,19 +277,12 @@ async fn trials(
     }
     let n = held.len() as u32;
     for _ in 0..TRIALS_PER_ROUND {
-        if n + 1 > max_pending || Instant::now() >= deadline {
+        if n + 1 > r.max_pending || Instant::now() >= r.deadline {
             return;
         }
-        let Ok(mut conn) = link.open().await else {
+        let Ok((conn, outcome, grant)) = r.request(n, true, steps).await else {
             return;
         };
-        let (outcome, grant) = ask_port(&mut conn, Some(range), link.reply_timeout()).await;
-        steps.push(ExhaustionStep {
-            round,
-            held: n,
-            trial: true,
-            outcome: outcome.clone(),
-        });
         let stop = matches!(outcome, GrantOutcome::Wait { .. } | GrantOutcome::Error { .. });
         finish(conn, &outcome, grant.as_ref()).await;
         tokio::time::sleep(SETTLE).await;
@@ -256,6 +290,69 @@ async fn trials(
             // Each wait costs a full timeout, and an error will repeat.
             return;
         }
+    }
+}
+
+/// The kernel's listeners on the range, for a server on this host (loopback).
+pub(crate) struct RangeView {
+    diag: SockDiag,
+    range: PortRange,
+    /// Requests that found more listeners than ports we held, and how many of them were still
+    /// there after [`STRAGGLER_WAIT`].
+    waited: u32,
+    still_there: u32,
+}
+
+impl RangeView {
+    fn open(link: &Link, range: PortRange) -> Option<RangeView> {
+        if !link.addr.ip().is_loopback() {
+            return None;
+        }
+        let mut diag = SockDiag::open().ok()?;
+        // A host that refuses the dump (no sock_diag) is one we cannot see: fall back to our
+        // own count rather than record zeros.
+        diag.count_listeners(range).ok()?;
+        Some(RangeView {
+            diag,
+            range,
+            waited: 0,
+            still_there: 0,
+        })
+    }
+
+    /// Waits until no more than `ours` ports listen (bounded), and returns the count then.
+    async fn settled(&mut self, ours: u32) -> Option<u32> {
+        let give_up = Instant::now() + STRAGGLER_WAIT;
+        let mut first = true;
+        loop {
+            let n = self.diag.count_listeners(self.range).ok()?;
+            if n <= ours {
+                return Some(n);
+            }
+            if first {
+                self.waited += 1;
+                first = false;
+            }
+            if Instant::now() >= give_up {
+                self.still_there += 1;
+                return Some(n);
+            }
+            tokio::time::sleep(STRAGGLER_POLL).await;
+        }
+    }
+
+    fn describe(&self, steps: &[ExhaustionStep]) -> String {
+        let others = steps.iter().filter(|s| s.listening.is_some_and(|l| l > s.held)).count();
+        format!(
+            "held ports counted from the kernel's listeners (server on this host): {} of {} requests \
+             waited for listeners the server had not closed yet, {} found more listeners than ports \
+             we held ({} still after {} ms)",
+            self.waited,
+            steps.len(),
+            others,
+            self.still_there,
+            STRAGGLER_WAIT.as_millis()
+        )
     }
 }
 
@@ -344,6 +441,7 @@ mod tests {
         let step = |outcome| ExhaustionStep {
             round: 1,
             held: 9,
+            listening: None,
             trial: false,
             outcome,
         };

@@ -35,7 +35,7 @@ pub use link::GrantOutcome;
 pub use pick::{PickOrder, PickVerdict};
 pub use reuse::{Reuse, ReuseVerdict};
 pub use source::{ForeignSource, ForeignVerdict};
-pub use tries::{TryEstimate, TryModel};
+pub use tries::{log_likelihood_drop, TryEstimate, TryModel};
 
 use crate::clock::RunClock;
 use crate::event::PassiveCommand;

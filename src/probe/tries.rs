@@ -61,6 +61,29 @@ fn log_likelihood(obs: &[(u32, bool)], w: u32, k: u32) -> f64 {
         .sum()
 }
 
+/// The requests either model can explain: no failure with nothing held, no port of the range
+/// granted with all of it held.
+fn usable(obs: &[(u32, bool)], w: u32) -> Vec<(u32, bool)> {
+    obs.iter()
+        .copied()
+        .filter(|&(n, f)| if f { n > 0 } else { n < w })
+        .collect()
+}
+
+/// How far below the best fit the likelihood of `k` tries lies (natural log): the
+/// likelihood-ratio statistic halved. k is outside the 95% interval above 1.92 and would be
+/// rejected at the 99.9% level above 5.41 (χ²(1) quantiles halved).
+pub fn log_likelihood_drop(obs: &[(u32, bool)], w: u32, k: u32) -> Option<f64> {
+    let usable = usable(obs, w);
+    if w == 0 || usable.is_empty() || k == 0 {
+        return None;
+    }
+    let best = (1..=MAX_K.max(k))
+        .map(|j| log_likelihood(&usable, w, j))
+        .fold(f64::NEG_INFINITY, f64::max);
+    Some(best - log_likelihood(&usable, w, k))
+}
+
 /// Scan or k random tries, from every request's held count and result.
 pub(crate) fn estimate(obs: &[(u32, bool)], w: u32) -> Option<TryEstimate> {
     if w == 0 {
@@ -81,11 +104,7 @@ pub(crate) fn estimate(obs: &[(u32, bool)], w: u32) -> Option<TryEstimate> {
             "{overfull} request(s) got a port of the range with all {w} held: the range is wider than assumed"
         ));
     }
-    let usable: Vec<(u32, bool)> = obs
-        .iter()
-        .copied()
-        .filter(|&(n, f)| if f { n > 0 } else { n < w })
-        .collect();
+    let usable = usable(obs, w);
     if usable.is_empty() {
         return None;
     }
@@ -206,6 +225,29 @@ mod tests {
             covered >= 180,
             "the 95% interval covered k = 9 in {covered} of 200 probes"
         );
+    }
+
+    #[test]
+    fn the_likelihood_drop_agrees_with_the_interval() {
+        for seed in 0..20 {
+            let obs = simulate(Some(9), 10, 3, seed);
+            let est = estimate(&obs, 10).unwrap();
+            let (lo, hi) = (est.k_low.unwrap(), est.k_high.unwrap());
+            for k in 1..=MAX_K {
+                let drop = log_likelihood_drop(&obs, 10, k).unwrap();
+                assert!(drop >= 0.0, "seed {seed} k {k}: {drop}");
+                assert_eq!(
+                    (lo..=hi).contains(&k),
+                    drop <= INTERVAL_DROP,
+                    "seed {seed} k {k}: {drop} {est:?}"
+                );
+            }
+            assert_eq!(log_likelihood_drop(&obs, 10, est.k_hat.unwrap()), Some(0.0));
+        }
+        // Rejected outright: a scanning server's requests never fail early.
+        let scan = simulate(Some(1), 10, 3, 5);
+        assert!(log_likelihood_drop(&scan, 10, 9).unwrap() > 5.41);
+        assert_eq!(log_likelihood_drop(&[], 10, 9), None);
     }
 
     #[test]
