@@ -325,6 +325,16 @@ struct LoadArgs {
     /// e.g. 127.0.0.2-127.0.0.250 (each gives its own ~28,000 ephemeral ports).
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     source_addresses: Option<Vec<String>>,
+    /// FTPS: explicit TLS (AUTH TLS, PROT P) on control and data connections, as ftps://
+    /// does; the embedded server then offers it with a self-signed certificate.
+    #[arg(long)]
+    tls: bool,
+    /// PEM file with the CA certificate(s) of the server's certificate (FTPS).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// Accept any server certificate (FTPS against self-signed test servers only).
+    #[arg(long)]
+    insecure: bool,
 }
 
 impl LoadArgs {
@@ -341,6 +351,9 @@ impl LoadArgs {
             pasv_range,
             seed: self.seed,
             source_addresses: self.source_addresses.clone(),
+            tls: self.tls.then_some(crate::profile::TlsMode::Explicit),
+            ca_file: self.ca_file.as_ref().map(|p| p.display().to_string()),
+            insecure: self.insecure,
         }
     }
 }

@@ -200,6 +200,9 @@ pub struct TransferEvent {
     pub t_pasv_sent_us: u64,
     pub t_pasv_reply_us: Option<u64>,
     pub t_data_connected_us: Option<u64>,
+    /// The data connection's TLS handshake finished (FTPS, PROT P); absent in older runs.
+    #[serde(default)]
+    pub t_data_tls_us: Option<u64>,
     pub t_first_byte_us: Option<u64>,
     pub t_transfer_done_us: Option<u64>,
     pub t_data_closed_us: Option<u64>,
@@ -222,6 +225,9 @@ pub struct ConnectionRecord {
     pub t_connect_start_us: u64,
     pub t_connected_us: Option<u64>,
     pub t_greeting_us: Option<u64>,
+    /// The control connection's TLS handshake finished (FTPS); absent in older runs.
+    #[serde(default)]
+    pub t_tls_us: Option<u64>,
     pub t_login_done_us: Option<u64>,
     pub t_closed_us: u64,
     pub transfers_ok: u32,

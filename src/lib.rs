@@ -25,3 +25,4 @@ pub mod summary;
 pub mod swarm;
 pub mod sweep;
 pub mod target;
+pub mod tls;

@@ -8,7 +8,7 @@ use crate::observe::hlog::{IntervalLog, LATENCY_LOG};
 use crate::observe::progress::{spawn_progress, ProgressTarget};
 use crate::observe::timeline::{spawn_sampler, SamplerConfig, SamplerStats, TIMELINE};
 use crate::observe::LiveCounters;
-use crate::profile::{PassiveMode, PortRange, Profile, ProfileOverrides};
+use crate::profile::{PassiveMode, PortRange, Profile, ProfileOverrides, TlsMode};
 use crate::rundir::{self, Manifest, RecordWriter, RunStatus, SCHEMA_VERSION};
 use crate::server::{EmbeddedConfig, EmbeddedServer};
 use crate::signals::InterruptedBefore;
@@ -16,7 +16,8 @@ use crate::summary::{Accumulator, Summary};
 use crate::swarm::files::{FilePlan, RetrSource};
 use crate::swarm::remote::{self, Created};
 use crate::swarm::{self, SwarmContext, SwarmOutcome};
-use crate::target::{Secret, Target};
+use crate::target::{Secret, Security, Target};
+use crate::tls::{TlsClient, TlsOptions};
 use anyhow::{bail, Context};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -109,14 +110,24 @@ async fn resolve_target(opts: &RunOptions, profile: &mut Profile) -> anyhow::Res
     match opts.target.as_ref().or(profile.target.url.as_ref()) {
         None => {
             let pasv = *profile.target.pasv_range.get_or_insert(DEFAULT_PASV_RANGE);
-            let config = EmbeddedConfig::loopback(pasv);
+            let security = match profile.target.tls {
+                None | Some(TlsMode::Off) => Security::Plain,
+                Some(TlsMode::Explicit) => Security::ExplicitTls,
+                Some(TlsMode::Implicit) => anyhow::bail!(
+                    "the embedded server speaks explicit FTPS only; use tls = \"explicit\" (--tls), or give --target ftps-implicit://… for a server that speaks implicit FTPS"
+                ),
+            };
+            let config = EmbeddedConfig {
+                tls: security.is_tls(),
+                ..EmbeddedConfig::loopback(pasv)
+            };
             let server = EmbeddedServer::start(config.clone()).await?;
             let target = Target {
                 host: server.addr.ip().to_string(),
                 port: server.addr.port(),
                 user: config.user,
                 password: Some(config.password),
-                security: crate::target::Security::Plain,
+                security,
             };
             Ok(ResolvedTarget {
                 addr: server.addr,
@@ -134,7 +145,9 @@ async fn resolve_target(opts: &RunOptions, profile: &mut Profile) -> anyhow::Res
             } else {
                 None
             };
-            let mut target = Target::parse(url).with_context(|| "--target")?;
+            let mut target = Target::parse(url)
+                .and_then(|t| t.with_tls_mode(profile.target.tls))
+                .with_context(|| "--target")?;
             target.resolve_password()?;
             let hostport = if target.host.contains(':') {
                 format!("[{}]:{}", target.host, target.port)
@@ -173,7 +186,39 @@ async fn reachable_address(addrs: &[SocketAddr]) -> Option<SocketAddr> {
     addrs.first().copied()
 }
 
-fn client_config(profile: &Profile, target: &Target, use_announced_ip: bool) -> ClientConfig {
+/// The TLS client for an FTPS target: the embedded server's own certificate is trusted as a
+/// CA, so verification stays on with no setup.
+fn tls_client(
+    profile: &Profile,
+    target: &Target,
+    embedded: Option<&EmbeddedServer>,
+) -> anyhow::Result<Option<Arc<TlsClient>>> {
+    if !target.security.is_tls() {
+        return Ok(None);
+    }
+    let options = TlsOptions {
+        ca_file: profile.target.ca_file.as_ref().map(PathBuf::from),
+        insecure: profile.target.insecure,
+        extra_roots: embedded
+            .and_then(|s| s.certificate.as_ref())
+            .map(|c| vec![c.der.clone()])
+            .unwrap_or_default(),
+    };
+    if options.insecure {
+        tracing::warn!(
+            "--insecure: the server's certificate is not checked; anyone on the path could pose as {}",
+            target.host
+        );
+    }
+    Ok(Some(Arc::new(TlsClient::new(target.security, &target.host, &options)?)))
+}
+
+fn client_config(
+    profile: &Profile,
+    target: &Target,
+    use_announced_ip: bool,
+    tls: Option<Arc<TlsClient>>,
+) -> ClientConfig {
     let t = &profile.timeouts;
     ClientConfig {
         clock: RunClock::start(),
@@ -194,6 +239,7 @@ fn client_config(profile: &Profile, target: &Target, use_announced_ip: bool) -> 
         bandwidth_cap: profile.session.bandwidth_cap.map(|b| b.0),
         announced_ip_warned: AtomicBool::new(false),
         live: Arc::new(LiveCounters::default()),
+        tls,
         cut: CancellationToken::new(),
     }
 }
@@ -246,8 +292,14 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
             time_wait: c.time_wait,
         }),
     };
+    let tls = tls_client(&profile, &resolved.target, resolved.embedded.as_ref())?;
     // Preflight on its own clock: the load's t = 0 is when the load starts.
-    let prep_config = Arc::new(client_config(&profile, &resolved.target, opts.use_announced_ip));
+    let prep_config = Arc::new(client_config(
+        &profile,
+        &resolved.target,
+        opts.use_announced_ip,
+        tls.clone(),
+    ));
     let (files, created, server_greeting) = match &resolved.embedded {
         Some(_) => (
             FilePlan {
@@ -278,7 +330,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         crate::profile::expand_source_addresses(&profile.session.source_addresses).map_err(anyhow::Error::msg)?;
 
     let dir = rundir::create_run_dir(&opts.output_base, opts.out.as_deref(), &profile.name, opts.force)?;
-    let client = Arc::new(client_config(&profile, &resolved.target, opts.use_announced_ip));
+    let client = Arc::new(client_config(&profile, &resolved.target, opts.use_announced_ip, tls));
     let clock = client.clock;
     let mut manifest = Manifest {
         schema_version: SCHEMA_VERSION,

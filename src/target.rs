@@ -9,8 +9,16 @@ pub const PASSWORD_ENV: &str = "FTPSWARM_PASSWORD";
 #[serde(rename_all = "lowercase")]
 pub enum Security {
     Plain,
-    /// Explicit FTPS (`AUTH TLS`).
+    /// Explicit FTPS (`ftps://`): AUTH TLS after the greeting.
     ExplicitTls,
+    /// Implicit FTPS (`ftps-implicit://`, port 990 style): TLS from the first byte.
+    ImplicitTls,
+}
+
+impl Security {
+    pub fn is_tls(self) -> bool {
+        self != Security::Plain
+    }
 }
 
 /// A password that cannot leak through `Debug`, `Display` or serialisation.
@@ -60,8 +68,10 @@ pub struct Target {
 pub enum TargetError {
     #[error("{0:?} is not a URL ({1}); write it like ftp://user@127.0.0.1:2121")]
     Unparseable(String, String),
-    #[error("scheme {0:?} is not supported; use ftp:// (ftps:// arrives with FTPS support)")]
+    #[error("scheme {0:?} is not supported; use ftp://, ftps:// (explicit FTPS) or ftps-implicit:// (implicit FTPS)")]
     Scheme(String),
+    #[error("{url} and tls = {mode} disagree; drop the profile's target.tls (or --tls), or change the URL's scheme")]
+    TlsConflict { url: String, mode: String },
     #[error("{0:?} has no host; write it like ftp://user@127.0.0.1:2121")]
     NoHost(String),
     #[error("{0:?} names port 0, which no server listens on; give the control port, e.g. ftp://user@127.0.0.1:2121")]
@@ -77,6 +87,8 @@ impl Target {
         let url = url::Url::parse(s.trim()).map_err(|e| TargetError::Unparseable(redact_url(s), e.to_string()))?;
         let security = match url.scheme() {
             "ftp" => Security::Plain,
+            "ftps" => Security::ExplicitTls,
+            "ftps-implicit" => Security::ImplicitTls,
             other => return Err(TargetError::Scheme(other.to_string())),
         };
         let host = url
@@ -90,7 +102,9 @@ impl Target {
             "" => "anonymous".to_string(),
             u => percent_decode(u),
         };
-        let port = url.port().unwrap_or(21);
+        let port = url
+            .port()
+            .unwrap_or(if security == Security::ImplicitTls { 990 } else { 21 });
         if port == 0 {
             return Err(TargetError::PortZero(redact_url(s)));
         }
@@ -137,6 +151,7 @@ impl Target {
         let scheme = match self.security {
             Security::Plain => "ftp",
             Security::ExplicitTls => "ftps",
+            Security::ImplicitTls => "ftps-implicit",
         };
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
@@ -144,6 +159,26 @@ impl Target {
             self.host.clone()
         };
         format!("{scheme}://{}@{host}:{}", self.user, self.port)
+    }
+
+    /// Applies a profile's `tls` setting to the URL's scheme: `ftp://` with `tls = "explicit"`
+    /// becomes explicit FTPS; a setting that contradicts an FTPS scheme is an error.
+    pub fn with_tls_mode(mut self, mode: Option<crate::profile::TlsMode>) -> Result<Target, TargetError> {
+        use crate::profile::TlsMode;
+        let wanted = match mode {
+            None => return Ok(self),
+            Some(TlsMode::Off) => Security::Plain,
+            Some(TlsMode::Explicit) => Security::ExplicitTls,
+            Some(TlsMode::Implicit) => Security::ImplicitTls,
+        };
+        if self.security != Security::Plain && self.security != wanted {
+            return Err(TargetError::TlsConflict {
+                url: self.redacted(),
+                mode: format!("{wanted:?}"),
+            });
+        }
+        self.security = wanted;
+        Ok(self)
     }
 
     pub fn is_loopback(&self) -> bool {
@@ -200,10 +235,33 @@ mod tests {
     #[test]
     fn rejects_bad_urls_without_leaking() {
         assert!(matches!(Target::parse("http://x"), Err(TargetError::Scheme(_))));
-        assert!(matches!(Target::parse("ftps://x"), Err(TargetError::Scheme(_))));
+        assert!(matches!(Target::parse("sftp://x"), Err(TargetError::Scheme(_))));
         let e = Target::parse("ftp://u:hunter2@:99999").unwrap_err().to_string();
         assert!(!e.contains("hunter2"), "{e}");
         assert_eq!(redact_url("ftp://u:pw@h:21"), "ftp://u:***@h:21");
+    }
+
+    #[test]
+    fn ftps_schemes_and_the_profile_tls_setting() {
+        use crate::profile::TlsMode;
+        let t = Target::parse("ftps://u@127.0.0.1").unwrap();
+        assert_eq!((t.security, t.port), (Security::ExplicitTls, 21));
+        assert_eq!(t.redacted(), "ftps://u@127.0.0.1:21");
+        let t = Target::parse("ftps-implicit://u@[::1]").unwrap();
+        assert_eq!((t.security, t.port), (Security::ImplicitTls, 990));
+        assert_eq!(t.redacted(), "ftps-implicit://u@[::1]:990");
+        // A plain URL takes the profile's mode; an FTPS one must agree with it.
+        let plain = Target::parse("ftp://u@127.0.0.1:2121").unwrap();
+        let t = plain.clone().with_tls_mode(Some(TlsMode::Explicit)).unwrap();
+        assert_eq!((t.security, t.port), (Security::ExplicitTls, 2121));
+        assert_eq!(plain.clone().with_tls_mode(None).unwrap().security, Security::Plain);
+        let explicit = Target::parse("ftps://u@127.0.0.1").unwrap();
+        assert!(explicit.clone().with_tls_mode(Some(TlsMode::Explicit)).is_ok());
+        for mode in [TlsMode::Off, TlsMode::Implicit] {
+            let e = explicit.clone().with_tls_mode(Some(mode)).unwrap_err();
+            assert!(matches!(e, TargetError::TlsConflict { .. }), "{e:?}");
+            assert!(e.to_string().contains("ftps://u@127.0.0.1:21"), "{e}");
+        }
     }
 
     #[test]

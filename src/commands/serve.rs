@@ -28,6 +28,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         user: opts.user,
         password: Secret::new(password),
         cap_control_lines: true,
+        tls: false,
     };
     let mut server = EmbeddedServer::start(config.clone()).await?;
     println!(

@@ -2,13 +2,16 @@
 
 use super::error::{ClientError, Phase};
 use super::reply::{LineAssembler, Reply, ReplyParser};
+use super::stream::{ControlRead, ControlWrite, TlsStream};
 use super::ClientConfig;
+use crate::target::Security;
+use crate::tls::TlsClient;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::TlsConnector;
 
 /// Timestamps of establishing a control connection, µs since the run started.
 #[derive(Debug, Clone, Default)]
@@ -16,11 +19,17 @@ pub struct ConnectTimes {
     pub t_connect_start_us: u64,
     pub t_connected_us: Option<u64>,
     pub t_greeting_us: Option<u64>,
+    /// The control connection's TLS handshake finished (FTPS only): before the greeting for
+    /// implicit FTPS, after AUTH TLS for explicit.
+    pub t_tls_us: Option<u64>,
 }
 
 pub struct ControlConnection {
     pub(super) replies: ReplyReader,
-    writer: OwnedWriteHalf,
+    writer: ControlWrite,
+    /// This connection's TLS settings and session cache (FTPS only): its data connections
+    /// resume its session.
+    pub(super) tls: Option<(Arc<TlsClient>, TlsConnector)>,
     pub(super) peer: SocketAddr,
     pub(super) local_ip: IpAddr,
     pub(super) config: Arc<ClientConfig>,
@@ -32,12 +41,12 @@ pub struct ControlConnection {
 
 /// The control connection's read side: lines in, replies out.
 pub(super) struct ReplyReader {
-    reader: BufReader<OwnedReadHalf>,
+    reader: BufReader<ControlRead>,
     line: LineAssembler,
 }
 
 impl ReplyReader {
-    fn new(read: OwnedReadHalf) -> Self {
+    fn new(read: ControlRead) -> Self {
         ReplyReader {
             reader: BufReader::with_capacity(4096, read),
             line: LineAssembler::new(),
@@ -126,8 +135,24 @@ pub(super) async fn connect_tcp(
     }
 }
 
+/// The TLS handshake on `tcp`, within `limit`; any failure is `tls_error` with rustls's reason.
+pub(super) async fn handshake(
+    tls: &TlsClient,
+    connector: &TlsConnector,
+    tcp: TcpStream,
+    limit: Duration,
+    what: &str,
+) -> Result<TlsStream, ClientError> {
+    match tokio::time::timeout(limit, connector.connect(tls.server_name.clone(), tcp)).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(ClientError::tls(format!("{what} TLS handshake failed: {e}"))),
+        Err(_) => Err(ClientError::tls(format!("no {what} TLS handshake within {limit:?}"))),
+    }
+}
+
 impl ControlConnection {
-    /// Connects and reads the greeting. Times are filled in `times` as phases complete, so a
+    /// Connects and reads the greeting, securing the connection first (implicit FTPS) or
+    /// right after (explicit: AUTH TLS). Times are filled in `times` as phases complete, so a
     /// failure still leaves the phases that were reached.
     pub async fn open(
         config: Arc<ClientConfig>,
@@ -143,10 +168,27 @@ impl ControlConnection {
             .local_addr()
             .map(|a| a.ip())
             .map_err(|e| ClientError::io(Phase::Connect, &e))?;
-        let (r, w) = stream.into_split();
+        let tls = config.tls.clone().map(|t| {
+            let connector = t.for_session();
+            (t, connector)
+        });
+        let (read, write) = match &tls {
+            Some((t, connector)) if t.security == Security::ImplicitTls => {
+                let secured = handshake(t, connector, stream, config.timeouts.reply, "control").await?;
+                times.t_tls_us = Some(clock.now_us());
+                let (r, w) = tokio::io::split(secured);
+                (ControlRead::Tls(r), ControlWrite::Tls(w))
+            }
+            _ => {
+                let (r, w) = stream.into_split();
+                (ControlRead::Plain(r), ControlWrite::Plain(w))
+            }
+        };
+        let explicit = tls.as_ref().is_some_and(|(t, _)| t.security == Security::ExplicitTls);
         let mut conn = ControlConnection {
-            replies: ReplyReader::new(r),
-            writer: w,
+            replies: ReplyReader::new(read),
+            writer: write,
+            tls,
             peer: addr,
             local_ip,
             config,
@@ -165,7 +207,57 @@ impl ControlConnection {
         }
         times.t_greeting_us = Some(clock.now_us());
         conn.greeting = greeting.text;
+        if explicit {
+            conn = conn.auth_tls().await?;
+            times.t_tls_us = Some(clock.now_us());
+        }
         Ok(conn)
+    }
+
+    /// AUTH TLS and the handshake: the plain connection becomes a TLS one.
+    async fn auth_tls(mut self) -> Result<ControlConnection, ClientError> {
+        let reply = self.command("AUTH TLS", Phase::Tls).await?;
+        if reply.code != 234 {
+            return Err(ClientError::tls(format!(
+                "the server does not offer explicit FTPS: AUTH TLS answered {reply}"
+            )));
+        }
+        let ControlConnection {
+            replies,
+            writer,
+            tls,
+            peer,
+            local_ip,
+            config,
+            data_buf,
+            greeting,
+        } = self;
+        if !replies.reader.buffer().is_empty() {
+            // Bytes after the 234 would be plaintext injected ahead of the handshake.
+            return Err(ClientError::tls(
+                "the server sent data after 234, before the TLS handshake",
+            ));
+        }
+        let (ControlRead::Plain(r), ControlWrite::Plain(w), Some((t, connector))) =
+            (replies.reader.into_inner(), writer, tls)
+        else {
+            return Err(ClientError::tls("AUTH TLS on a connection that is already secured"));
+        };
+        let tcp = r
+            .reunite(w)
+            .map_err(|e| ClientError::tls(format!("cannot take back the control connection: {e}")))?;
+        let secured = handshake(&t, &connector, tcp, config.timeouts.reply, "control").await?;
+        let (r, w) = tokio::io::split(secured);
+        Ok(ControlConnection {
+            replies: ReplyReader::new(ControlRead::Tls(r)),
+            writer: ControlWrite::Tls(w),
+            tls: Some((t, connector)),
+            peer,
+            local_ip,
+            config,
+            data_buf,
+            greeting,
+        })
     }
 
     pub fn peer(&self) -> SocketAddr {

@@ -11,6 +11,8 @@ pub enum Phase {
     Connect,
     Greeting,
     Login,
+    /// AUTH TLS, PBSZ, PROT and the handshakes of FTPS.
+    Tls,
     Passive,
     DataConnect,
     TransferStart,
@@ -42,6 +44,7 @@ impl ClientError {
         let class = match phase {
             Phase::Connect | Phase::Greeting => FailureClass::GreetingRejected,
             Phase::Login => FailureClass::LoginFailed,
+            Phase::Tls => FailureClass::TlsError,
             Phase::Passive => FailureClass::PasvRejected,
             Phase::DataConnect | Phase::TransferStart | Phase::Housekeeping => FailureClass::TransferRejected,
             Phase::Transfer | Phase::FinalReply => match r.code {
@@ -64,6 +67,7 @@ impl ClientError {
         let class = match phase {
             Phase::Connect | Phase::Greeting => FailureClass::GreetingRejected,
             Phase::Login => FailureClass::LoginFailed,
+            Phase::Tls => FailureClass::TlsError,
             Phase::Passive => FailureClass::PasvRejected,
             Phase::DataConnect => FailureClass::DataConnectRefused,
             Phase::TransferStart | Phase::Transfer | Phase::FinalReply | Phase::Housekeeping => {
@@ -82,6 +86,7 @@ impl ClientError {
         let class = match phase {
             Phase::Connect => FailureClass::ConnectTimeout,
             Phase::DataConnect => FailureClass::DataConnectTimeout,
+            Phase::Tls => FailureClass::TlsError,
             _ => FailureClass::Timeout,
         };
         // A data-connect timeout leaves the control connection in a known state; any other
@@ -92,6 +97,17 @@ impl ClientError {
             reply_code: None,
             detail: what.to_string(),
             control_lost,
+        }
+    }
+
+    /// A TLS failure on the control connection (handshake, certificate, AUTH TLS refused):
+    /// the connection is of no further use.
+    pub fn tls(detail: impl Into<String>) -> Self {
+        ClientError {
+            class: FailureClass::TlsError,
+            reply_code: None,
+            detail: detail.into(),
+            control_lost: true,
         }
     }
 

@@ -1,4 +1,4 @@
-//! USER / PASS / TYPE I.
+//! USER / PASS / TYPE I, and on FTPS PBSZ 0 / PROT P (TLS on every data connection).
 
 use super::{ClientError, ControlConnection, Phase};
 
@@ -21,6 +21,24 @@ impl ControlConnection {
         let reply = self.command("TYPE I", Phase::Login).await?;
         if !reply.is_completion() {
             return Err(ClientError::reply(Phase::Login, &reply));
+        }
+        if self.tls.is_some() {
+            self.protect_data().await?;
+        }
+        Ok(())
+    }
+
+    /// PBSZ 0 then PROT P (RFC 4217): data connections are TLS too. A server that refuses is
+    /// a `tls_error`: plaintext data would defeat the point of FTPS and measure another load.
+    async fn protect_data(&mut self) -> Result<(), ClientError> {
+        for command in ["PBSZ 0", "PROT P"] {
+            let reply = self.command(command, Phase::Tls).await?;
+            if !reply.is_completion() {
+                return Err(ClientError {
+                    control_lost: false,
+                    ..ClientError::tls(format!("{command} answered {reply}"))
+                });
+            }
         }
         Ok(())
     }

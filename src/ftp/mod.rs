@@ -2,7 +2,8 @@
 //! time of every phase is seen and recorded. One file per protocol step: `control` (the
 //! connection and reply reading), `login`, `passive` (PASV/EPSV and the data connection),
 //! `transfer` (RETR/STOR/LIST), `noop` (is the session still there), `housekeeping`
-//! (MKD/DELE/RMD/NLST/SIZE for preparing and cleaning a real server).
+//! (MKD/DELE/RMD/NLST/SIZE for preparing and cleaning a real server); `stream` is the plain
+//! or TLS byte stream under them (FTPS).
 
 pub mod control;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod login;
 pub mod noop;
 pub mod passive;
 pub mod reply;
+pub mod stream;
 pub mod transfer;
 
 pub use control::{ConnectTimes, ControlConnection};
@@ -53,6 +55,8 @@ pub struct ClientConfig {
     pub announced_ip_warned: AtomicBool,
     /// What the sampler and progress display read while the run goes on.
     pub live: Arc<LiveCounters>,
+    /// FTPS: how to secure the control and data connections; None for plain FTP.
+    pub tls: Option<Arc<crate::tls::TlsClient>>,
     /// Cancelled when the run's drain period is over: whatever is in flight stops where it
     /// is and is recorded as `interrupted`.
     pub cut: tokio_util::sync::CancellationToken,

@@ -1,5 +1,8 @@
 //! RETR / STOR / LIST: one passive data connection each, every phase timestamped.
 
+use super::control::handshake;
+use super::reply::Reply;
+use super::stream::DataStream;
 use super::{ClientConfig, ClientError, ControlConnection, Phase};
 use crate::event::{FailureClass, Outcome, TransferCommand, TransferEvent};
 use crate::observe::LiveCounters;
@@ -101,6 +104,7 @@ impl ControlConnection {
             t_pasv_sent_us: clock.now_us(),
             t_pasv_reply_us: None,
             t_data_connected_us: None,
+            t_data_tls_us: None,
             t_first_byte_us: None,
             t_transfer_done_us: None,
             t_data_closed_us: None,
@@ -203,13 +207,20 @@ impl ControlConnection {
 
         let live = self.config.live.clone();
         let mut hold = PortHold::new(&live, grant.port, ev.in_range);
-        let mut data = self.connect_data(&grant).await?;
+        let tcp = self.connect_data(&grant).await?;
         ev.t_data_connected_us = Some(clock.now_us());
         hold.connected();
 
         let command = format!("{} {}", verb.unwrap_or(req.command.as_str()), req.path);
         self.send(&command, Phase::TransferStart).await?;
-        let prelim = self.read_reply(Phase::TransferStart).await?;
+        let (prelim, data) = if self.tls.is_some() {
+            self.preliminary_and_handshake(tcp, ev).await?
+        } else {
+            (
+                self.read_reply(Phase::TransferStart).await?,
+                Some(DataStream::Plain(tcp)),
+            )
+        };
         ev.transfer_reply_code = Some(prelim.code);
         if prelim.is_negative() {
             return Err(ClientError::reply(Phase::TransferStart, &prelim));
@@ -229,6 +240,9 @@ impl ControlConnection {
                 req.command.as_str()
             )));
         }
+        let Some(mut data) = data else {
+            return Err(ClientError::protocol("no data connection after a preliminary reply"));
+        };
 
         // The data moves while the control connection is watched: a server that gives up
         // (426 on a data connection it has gone silent on) says so there, and waiting out the
@@ -311,10 +325,83 @@ impl ControlConnection {
     }
 }
 
+impl ControlConnection {
+    /// The preliminary reply to a transfer command and, meanwhile, the data connection's TLS
+    /// handshake (PROT P). Servers differ in which comes first: vsftpd answers 150 and then
+    /// accepts TLS, others secure the connection before they answer, so waiting for either
+    /// before starting the other would deadlock with half of them. The data stream is `None`
+    /// when the reply ends the exchange (a refusal, or 226 for an empty listing).
+    async fn preliminary_and_handshake(
+        &mut self,
+        tcp: TcpStream,
+        ev: &mut TransferEvent,
+    ) -> Result<(Reply, Option<DataStream>), ClientError> {
+        let Some((tls, connector)) = self.tls.clone() else {
+            return Err(ClientError::protocol("TLS handshake on a plain connection"));
+        };
+        let clock = self.config.clock;
+        let limit = self.config.timeouts.data_connect.max(self.config.timeouts.reply);
+        let securing = handshake(&tls, &connector, tcp, limit, "data");
+        tokio::pin!(securing);
+        let mut secured = None;
+        let prelim = {
+            let config: &ClientConfig = &self.config;
+            let preliminary = self.replies.read(config, Phase::TransferStart);
+            tokio::pin!(preliminary);
+            loop {
+                tokio::select! {
+                    r = &mut securing, if secured.is_none() => {
+                        if r.is_ok() {
+                            ev.t_data_tls_us = Some(clock.now_us());
+                        }
+                        secured = Some(r);
+                    }
+                    r = &mut preliminary => break r?,
+                }
+            }
+        };
+        if !prelim.is_preliminary() {
+            return Ok((prelim, None));
+        }
+        let secured = match secured {
+            Some(r) => r,
+            None => {
+                let r = securing.await;
+                if r.is_ok() {
+                    ev.t_data_tls_us = Some(clock.now_us());
+                }
+                r
+            }
+        };
+        match secured {
+            Ok(s) => Ok((prelim, Some(DataStream::Tls(Box::new(s))))),
+            Err(e) => {
+                // The server owes a reply for the data connection it lost (425, 426, or
+                // vsftpd's `522 SSL connection failed`); reading it keeps the session usable.
+                ev.transfer_reply_code = Some(prelim.code);
+                let reply = self.read_reply(Phase::FinalReply).await;
+                ev.t_final_reply_us = Some(clock.now_us());
+                let control_lost = match &reply {
+                    Ok(r) => {
+                        ev.final_reply_code = Some(r.code);
+                        false
+                    }
+                    Err(_) => true,
+                };
+                Err(ClientError {
+                    reply_code: reply.ok().map(|r| r.code),
+                    control_lost,
+                    ..e
+                })
+            }
+        }
+    }
+}
+
 async fn download(
     config: &ClientConfig,
     buf: &mut Vec<u8>,
-    data: &mut TcpStream,
+    data: &mut DataStream,
     ev: &mut TransferEvent,
     mut collect: Option<(&mut Vec<u8>, usize)>,
 ) -> Result<(), ClientError> {
@@ -329,6 +416,9 @@ async fn download(
     loop {
         let n = match tokio::time::timeout(idle, data.read(&mut buf[..chunk])).await {
             Ok(Ok(n)) => n,
+            // Many FTPS servers close the data connection without TLS's close_notify, as
+            // curl and FileZilla tolerate; a short file is still caught by its size.
+            Ok(Err(e)) if data.is_tls() && e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
             Ok(Err(e)) => return Err(ClientError::io(Phase::Transfer, &e)),
             Err(_) => return Err(idle_timeout(idle, ev.bytes)),
         };
@@ -351,7 +441,7 @@ async fn download(
 
 async fn upload(
     config: &ClientConfig,
-    data: &mut TcpStream,
+    data: &mut DataStream,
     size: u64,
     ev: &mut TransferEvent,
 ) -> Result<(), ClientError> {
@@ -378,12 +468,26 @@ async fn upload(
     // The transfer is done when the last byte is handed over; the FIN that follows lets
     // the server close, so a later timestamp could postdate the server's release.
     ev.t_transfer_done_us = Some(clock.now_us());
-    // FIN tells the server the file is complete.
+    // FIN (after TLS's close_notify) tells the server the file is complete.
     match tokio::time::timeout(idle, data.shutdown()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ClientError::io(Phase::Transfer, &e)),
-        Err(_) => Err(idle_timeout(idle, ev.bytes)),
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(ClientError::io(Phase::Transfer, &e)),
+        Err(_) => return Err(idle_timeout(idle, ev.bytes)),
     }
+    if data.is_tls() {
+        // A TLS server writes too (session tickets, its close_notify). Closing with those
+        // unread makes the kernel answer with a reset, which can reach the server before it
+        // has read the file's tail: libunftp then failed 42 of 365 uploads with 426.
+        let mut sink = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(idle, data.read(&mut sink)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(_)) => {}
+                Err(_) => return Err(idle_timeout(idle, ev.bytes)),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn idle_timeout(idle: Duration, bytes: u64) -> ClientError {

@@ -464,6 +464,7 @@ mod tests {
             t_pasv_sent_us: t,
             t_pasv_reply_us: Some(t + 100),
             t_data_connected_us: port.map(|_| t + 150),
+            t_data_tls_us: None,
             t_first_byte_us: port.map(|_| t + 300),
             t_transfer_done_us: port.map(|_| t + 2000),
             t_data_closed_us: port.map(|_| t + 2010 + i % 7),

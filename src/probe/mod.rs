@@ -251,6 +251,7 @@ fn client_config(target: &Target, passive: PassiveCommand) -> ClientConfig {
         bandwidth_cap: None,
         announced_ip_warned: AtomicBool::new(false),
         live: Arc::new(LiveCounters::default()),
+        tls: None,
         cut: tokio_util::sync::CancellationToken::new(),
     }
 }

@@ -253,6 +253,23 @@ pub struct TargetSpec {
     /// Connect data connections to the IP inside the 227 reply instead of the control
     /// connection's peer (only for servers behind NAT that announce the right address).
     pub use_announced_ip: bool,
+    /// FTPS: `explicit` (AUTH TLS, as `ftps://`), `implicit` (TLS from the first byte, as
+    /// `ftps-implicit://`) or `off`. Absent: the URL's scheme decides; the embedded server
+    /// speaks explicit FTPS with a self-signed certificate when this is `explicit`.
+    pub tls: Option<TlsMode>,
+    /// PEM file with the CA certificate(s) that signed the server's certificate, trusted
+    /// besides the system's roots.
+    pub ca_file: Option<String>,
+    /// Accept any server certificate: for self-signed test servers only (a warning says so).
+    pub insecure: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    Off,
+    Explicit,
+    Implicit,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]

@@ -17,6 +17,9 @@ pub struct ProfileOverrides {
     pub seed: Option<u64>,
     /// Local addresses to spread connections over (see `session.source_addresses`).
     pub source_addresses: Option<Vec<String>>,
+    pub tls: Option<super::TlsMode>,
+    pub ca_file: Option<String>,
+    pub insecure: bool,
 }
 
 impl ProfileOverrides {
@@ -57,6 +60,15 @@ impl ProfileOverrides {
         if let Some(a) = &self.source_addresses {
             p.session.source_addresses = a.clone();
         }
+        if let Some(t) = self.tls {
+            p.target.tls = Some(t);
+        }
+        if let Some(f) = &self.ca_file {
+            p.target.ca_file = Some(f.clone());
+        }
+        if self.insecure {
+            p.target.insecure = true;
+        }
     }
 
     /// The flag that set `field`, when one did.
@@ -72,6 +84,8 @@ impl ProfileOverrides {
             "session.think_time" | "session.think_time_max" => set(self.think_time.is_some(), "--think-time"),
             "mix" => set(self.mix.is_some(), "--mix"),
             "session.source_addresses" => set(self.source_addresses.is_some(), "--source-addresses"),
+            "target.tls" => set(self.tls.is_some(), "--tls"),
+            "target.ca_file" => set(self.ca_file.is_some(), "--ca-file"),
             _ => None,
         }
     }

@@ -41,6 +41,9 @@ pub struct EmbeddedConfig {
     /// transfer rate and 0.4 ms of median transfer time (quick profile, 2 cores), which would
     /// change what the run measures.
     pub cap_control_lines: bool,
+    /// Offer explicit FTPS (AUTH TLS, PROT P) with a self-signed certificate made at start.
+    /// Plain FTP stays allowed, as on most servers.
+    pub tls: bool,
 }
 
 impl EmbeddedConfig {
@@ -52,6 +55,7 @@ impl EmbeddedConfig {
             user: DEFAULT_USER.into(),
             password: Secret::new(DEFAULT_PASSWORD),
             cap_control_lines: false,
+            tls: false,
         }
     }
 }
@@ -68,6 +72,8 @@ pub enum ServerStartError {
     },
     #[error("embedded server configuration rejected: {0}")]
     Config(String),
+    #[error("cannot make the embedded server's TLS certificate: {0}")]
+    Certificate(String),
 }
 
 /// One user with one password; anything else is refused, as a real server would.
@@ -97,6 +103,8 @@ pub struct EmbeddedServer {
     pub pasv: PortRange,
     pub user: String,
     pub stats: Arc<StorageStats>,
+    /// The self-signed certificate of `--tls`, for clients that should trust it.
+    pub certificate: Option<Certificate>,
     /// The addresses control connections came from (to check a load's source addresses).
     control_peers: Arc<std::sync::Mutex<std::collections::BTreeSet<IpAddr>>>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -108,19 +116,55 @@ const GRACE: Duration = Duration::from_secs(2);
 
 type FtpServer = libunftp::Server<SyntheticStorage, unftp_core::auth::DefaultUser>;
 
-fn build_server(config: &EmbeddedConfig, stats: &Arc<StorageStats>) -> Result<FtpServer, ServerStartError> {
+/// The embedded server's certificate.
+#[derive(Debug, Clone)]
+pub struct Certificate {
+    pub der: rustls::pki_types::CertificateDer<'static>,
+    pub pem: String,
+}
+
+/// The TLS side of `--tls`: one configuration (and so one session cache) for every control
+/// and data connection, so that data connections can resume their control connection's
+/// session.
+fn tls_config() -> Result<(Arc<rustls::ServerConfig>, Certificate), ServerStartError> {
+    let made = crate::tls::self_signed().map_err(|e| ServerStartError::Certificate(e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(made.chain.clone(), made.key))
+        .map_err(|e| ServerStartError::Certificate(e.to_string()))?;
+    // Room for every session of a large run (the default 256 would evict live sessions).
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(16_384);
+    let certificate = Certificate {
+        der: made.chain[0].clone(),
+        pem: made.pem,
+    };
+    Ok((Arc::new(config), certificate))
+}
+
+fn build_server(
+    config: &EmbeddedConfig,
+    stats: &Arc<StorageStats>,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+) -> Result<FtpServer, ServerStartError> {
     let backend_stats = stats.clone();
     let auth = Arc::new(SingleUserAuthenticator {
         user: config.user.clone(),
         password: config.password.clone(),
     });
-    libunftp::ServerBuilder::with_authenticator(Box::new(move || SyntheticStorage::new(backend_stats.clone())), auth)
-        .greeting(GREETING)
-        .passive_ports(config.pasv.min..=config.pasv.max)
-        .binder(binder::ListeningBinder)
-        .idle_session_timeout(600)
-        .build()
-        .map_err(|e| ServerStartError::Config(e.to_string()))
+    let builder = libunftp::ServerBuilder::with_authenticator(
+        Box::new(move || SyntheticStorage::new(backend_stats.clone())),
+        auth,
+    )
+    .greeting(GREETING)
+    .passive_ports(config.pasv.min..=config.pasv.max)
+    .binder(binder::ListeningBinder)
+    .idle_session_timeout(600);
+    let builder = match tls {
+        Some(t) => builder.ftps_manual::<std::path::PathBuf>(t.clone()),
+        None => builder,
+    };
+    builder.build().map_err(|e| ServerStartError::Config(e.to_string()))
 }
 
 impl EmbeddedServer {
@@ -138,8 +182,15 @@ impl EmbeddedServer {
     /// transfer's latency and cap the embedded server at a few hundred transfers a second.
     pub async fn start(config: EmbeddedConfig) -> Result<EmbeddedServer, ServerStartError> {
         let stats = Arc::new(StorageStats::default());
+        let (tls, certificate) = match config.tls {
+            true => {
+                let (t, c) = tls_config()?;
+                (Some(t), Some(c))
+            }
+            false => (None, None),
+        };
         // Fail on configuration errors now rather than per connection.
-        build_server(&config, &stats)?;
+        build_server(&config, &stats, tls.as_ref())?;
         let wanted = SocketAddr::new(config.bind_ip, config.port);
         let listener = tokio::net::TcpListener::bind(wanted)
             .await
@@ -156,6 +207,7 @@ impl EmbeddedServer {
         let task = tokio::spawn(accept_loop(
             listener,
             config.clone(),
+            tls,
             stats.clone(),
             Arc::clone(&control_peers),
             rx,
@@ -165,6 +217,7 @@ impl EmbeddedServer {
             pasv: config.pasv,
             user: config.user,
             stats,
+            certificate,
             control_peers,
             shutdown: Some(tx),
             task,
@@ -216,6 +269,7 @@ const GREETING_WAIT: Duration = Duration::from_secs(10);
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     config: EmbeddedConfig,
+    tls: Option<Arc<rustls::ServerConfig>>,
     stats: Arc<StorageStats>,
     control_peers: Arc<std::sync::Mutex<std::collections::BTreeSet<IpAddr>>>,
     mut shutdown: oneshot::Receiver<()>,
@@ -235,7 +289,7 @@ async fn accept_loop(
                     } else {
                         None
                     };
-                    match build_server(&config, &stats) {
+                    match build_server(&config, &stats, tls.as_ref()) {
                         Ok(server) => {
                             sessions.spawn(serve_one(server, stream, pairing));
                         }

@@ -20,12 +20,16 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Latency phases, in the order a transfer meets them.
+/// `tls` and `data_tls` are FTPS's handshakes on the control connection (with AUTH TLS when
+/// explicit) and on each data connection; plain FTP runs have none.
 pub const PHASES: &[&str] = &[
     "connect",
     "greeting",
+    "tls",
     "login",
     "pasv",
     "data_connect",
+    "data_tls",
     "first_byte",
     "transfer",
     "final_reply",
@@ -154,19 +158,30 @@ pub fn phase_latencies(record: &Record, mut f: impl FnMut(usize, u64)) {
     };
     match record {
         Record::Connection(c) => {
+            // Implicit FTPS secures the connection before the greeting, explicit after it.
+            let implicit_tls = c.t_tls_us.filter(|&t| c.t_greeting_us.is_none_or(|g| t <= g));
             put(0, span(Some(c.t_connect_start_us), c.t_connected_us));
-            put(1, span(c.t_connected_us, c.t_greeting_us));
-            put(2, span(c.t_greeting_us, c.t_login_done_us));
+            put(1, span(implicit_tls.or(c.t_connected_us), c.t_greeting_us));
+            match implicit_tls {
+                Some(_) => put(2, span(c.t_connected_us, c.t_tls_us)),
+                None => put(2, span(c.t_greeting_us, c.t_tls_us)),
+            }
+            let login_from = match implicit_tls {
+                Some(_) => c.t_greeting_us,
+                None => c.t_tls_us.or(c.t_greeting_us),
+            };
+            put(3, span(login_from, c.t_login_done_us));
         }
         Record::Transfer(t) => {
-            put(3, span(Some(t.t_pasv_sent_us), t.t_pasv_reply_us));
-            put(4, span(t.t_pasv_reply_us, t.t_data_connected_us));
-            put(5, span(t.t_data_connected_us, t.t_first_byte_us));
-            put(6, span(t.t_data_connected_us, t.t_transfer_done_us));
-            put(7, span(t.t_transfer_done_us, t.t_final_reply_us));
+            put(4, span(Some(t.t_pasv_sent_us), t.t_pasv_reply_us));
+            put(5, span(t.t_pasv_reply_us, t.t_data_connected_us));
+            put(6, span(t.t_data_connected_us, t.t_data_tls_us));
+            put(7, span(t.t_data_connected_us, t.t_first_byte_us));
+            put(8, span(t.t_data_connected_us, t.t_transfer_done_us));
+            put(9, span(t.t_transfer_done_us, t.t_final_reply_us));
         }
         // Open model: from the intended arrival, so queueing before the start counts.
-        Record::Session(s) => put(8, span(Some(s.t_intended_start_us), Some(s.t_end_us))),
+        Record::Session(s) => put(10, span(Some(s.t_intended_start_us), Some(s.t_end_us))),
     }
 }
 

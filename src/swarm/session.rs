@@ -168,6 +168,7 @@ async fn run_connection(
         t_connect_start_us: times.t_connect_start_us,
         t_connected_us: times.t_connected_us,
         t_greeting_us: times.t_greeting_us,
+        t_tls_us: times.t_tls_us,
         t_login_done_us: result.login_done_us,
         t_closed_us: clock.now_us(),
         transfers_ok: result.ok,

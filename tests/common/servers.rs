@@ -211,6 +211,35 @@ pub fn require_or_skip(result: Result<RealServer, String>) -> Option<RealServer>
 /// `pasv_min..=pasv_max`, logging in local user [`FTP_USER`] into a fresh
 /// per-instance directory (chrooted, so it is FTP path `/`). Needs root.
 pub fn start_vsftpd(pasv_min: u16, pasv_max: u16) -> Result<RealServer, String> {
+    start_vsftpd_with(pasv_min, pasv_max, None)
+}
+
+/// A certificate and its key, in PEM, for a server under test.
+pub struct TlsFiles {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl TlsFiles {
+    /// A self-signed certificate for `names` (its own CA: trust it with --ca-file).
+    pub fn self_signed(names: &[&str]) -> TlsFiles {
+        let made = rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("rcgen makes a certificate for fixed names");
+        TlsFiles {
+            cert_pem: made.cert.pem(),
+            key_pem: made.key_pair.serialize_pem(),
+        }
+    }
+}
+
+/// vsftpd with explicit FTPS required on control and data connections, and its default
+/// `require_ssl_reuse=YES`: a data connection that does not resume the control connection's
+/// TLS session is refused (`522 SSL connection failed: session reuse required`).
+pub fn start_vsftpd_tls(pasv_min: u16, pasv_max: u16, tls: &TlsFiles) -> Result<RealServer, String> {
+    start_vsftpd_with(pasv_min, pasv_max, Some(tls))
+}
+
+fn start_vsftpd_with(pasv_min: u16, pasv_max: u16, tls: Option<&TlsFiles>) -> Result<RealServer, String> {
     check_pasv_args(pasv_min, pasv_max)?;
     let bin = std::env::var_os("FTPSWARM_VSFTPD")
         .map(PathBuf::from)
@@ -253,8 +282,30 @@ pub fn start_vsftpd(pasv_min: u16, pasv_max: u16) -> Result<RealServer, String> 
 
     let token = unique_name();
     let conf_path = tmp.path().join("vsftpd.conf");
+    let mut tls_lines = Vec::new();
+    if let Some(t) = tls {
+        let cert = tmp.path().join("cert.pem");
+        let key = tmp.path().join("key.pem");
+        write_root_only(&cert, &t.cert_pem)?;
+        write_root_only(&key, &t.key_pem)?;
+        tls_lines = vec![
+            "ssl_enable=YES".to_string(),
+            format!("rsa_cert_file={}", cert.display()),
+            format!("rsa_private_key_file={}", key.display()),
+            "force_local_logins_ssl=YES".into(),
+            "force_local_data_ssl=YES".into(),
+            "require_ssl_reuse=YES".into(),
+            // vsftpd 3.0.3's default cipher list is DES-CBC3-SHA alone, which no current TLS
+            // library offers.
+            "ssl_ciphers=HIGH".into(),
+        ];
+    }
     let started = launch(ServerKind::Vsftpd, tmp.path(), &token, |port| {
-        let conf = vsftpd_config(port, pasv_min, pasv_max, &instance_dir, &secure_chroot, &token);
+        let mut conf = vsftpd_config(port, pasv_min, pasv_max, &instance_dir, &secure_chroot, &token);
+        for line in &tls_lines {
+            conf.push_str(line);
+            conf.push('\n');
+        }
         write_root_only(&conf_path, &conf)?;
         let mut cmd = Command::new(&bin);
         cmd.arg(&conf_path);
