@@ -76,7 +76,8 @@ chmod 0755 /var/run/vsftpd/empty
 # installed: their libraries are, and the packages are unpacked with dpkg -x. The
 # tests run the binaries from there with their own configuration.
 SERVERS_DIR="${FTPSWARM_SERVERS_DIR:-/opt/ftpswarm-servers}"
-if [ -x "${SERVERS_DIR}/usr/sbin/proftpd" ] && [ -x "${SERVERS_DIR}/usr/sbin/pure-ftpd" ]; then
+if [ -x "${SERVERS_DIR}/usr/sbin/proftpd" ] && [ -x "${SERVERS_DIR}/usr/sbin/pure-ftpd" ] \
+    && [ -f "${SERVERS_DIR}/usr/lib/proftpd/mod_tls.so" ]; then
     log "ProFTPD and Pure-FTPd already unpacked in ${SERVERS_DIR}: skipping"
 else
     export DEBIAN_FRONTEND=noninteractive
@@ -89,7 +90,8 @@ else
     }
     debs=$(mktemp -d)
     chmod 0755 "${debs}"
-    (cd "${debs}" && apt-get download proftpd-core pure-ftpd)
+    # proftpd-mod-crypto carries mod_tls (FTPS), a module proftpd loads at start.
+    (cd "${debs}" && apt-get download proftpd-core proftpd-mod-crypto pure-ftpd)
     mkdir -p "${SERVERS_DIR}"
     for deb in "${debs}"/*.deb; do dpkg -x "${deb}" "${SERVERS_DIR}"; done
     rm -rf "${debs}"
@@ -99,11 +101,12 @@ fi
 
 # --- pyftpdlib ----------------------------------------------------------------
 PYTHON="${FTPSWARM_PYTHON:-python3}"
-if "${PYTHON}" -c 'import pyftpdlib' >/dev/null 2>&1; then
-    log "pyftpdlib already importable by ${PYTHON}: skipping pip"
+# pyOpenSSL: pyftpdlib's TLS_FTPHandler (FTPS) needs it.
+if "${PYTHON}" -c 'import pyftpdlib, OpenSSL' >/dev/null 2>&1; then
+    log "pyftpdlib and pyOpenSSL already importable by ${PYTHON}: skipping pip"
 else
-    "${PYTHON}" -m pip install --disable-pip-version-check --no-input --root-user-action=ignore pyftpdlib
-    "${PYTHON}" -c 'import pyftpdlib' # fail loudly if it still isn't importable
+    "${PYTHON}" -m pip install --disable-pip-version-check --no-input --root-user-action=ignore pyftpdlib pyopenssl
+    "${PYTHON}" -c 'import pyftpdlib, OpenSSL' # fail loudly if it still isn't importable
 fi
 
 # --- local FTP user for vsftpd -----------------------------------------------

@@ -43,7 +43,7 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct ProbeArgs {
-    /// Server to probe, e.g. ftp://user@127.0.0.1:2121 (password: the URL, FTPSWARM_PASSWORD, or a prompt).
+    /// Server to probe, e.g. ftp://user@127.0.0.1:2121, ftps://… or ftps-implicit://… (password: the URL, FTPSWARM_PASSWORD, or a prompt).
     url: String,
     /// The server's passive range, e.g. 30000-30099 (without it, inferred from the ports seen).
     #[arg(long, value_parser = parse_range)]
@@ -66,6 +66,15 @@ struct ProbeArgs {
     /// Also write the fingerprint as JSON to this file.
     #[arg(long, short = 'o')]
     out: Option<PathBuf>,
+    /// FTPS: PEM file with the CA certificate(s) of the server's certificate.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// FTPS: accept any server certificate (self-signed test servers only).
+    #[arg(long)]
+    insecure: bool,
+    /// FTPS: newest TLS version to offer (1.2 or 1.3).
+    #[arg(long)]
+    tls_max_version: Option<crate::profile::TlsVersion>,
 }
 
 impl From<&ProbeArgs> for crate::probe::ProbeOptions {
@@ -80,6 +89,12 @@ impl From<&ProbeArgs> for crate::probe::ProbeOptions {
                 crate::event::PassiveCommand::Epsv
             } else {
                 crate::event::PassiveCommand::Pasv
+            },
+            tls: crate::tls::TlsOptions {
+                ca_file: a.ca_file.clone(),
+                insecure: a.insecure,
+                extra_roots: Vec::new(),
+                max_tls12: a.tls_max_version == Some(crate::profile::TlsVersion::Tls12),
             },
         }
     }
@@ -335,6 +350,9 @@ struct LoadArgs {
     /// Accept any server certificate (FTPS against self-signed test servers only).
     #[arg(long)]
     insecure: bool,
+    /// FTPS: newest TLS version to offer (1.2 for ProFTPD with TLS 1.3 and session reuse required).
+    #[arg(long)]
+    tls_max_version: Option<crate::profile::TlsVersion>,
 }
 
 impl LoadArgs {
@@ -354,6 +372,7 @@ impl LoadArgs {
             tls: self.tls.then_some(crate::profile::TlsMode::Explicit),
             ca_file: self.ca_file.as_ref().map(|p| p.display().to_string()),
             insecure: self.insecure,
+            tls_max_version: self.tls_max_version,
         }
     }
 }
@@ -423,6 +442,13 @@ struct ServeArgs {
     pasv: PortRange,
     #[arg(long, default_value = crate::server::DEFAULT_USER)]
     user: String,
+    /// Offer explicit FTPS (AUTH TLS) with a self-signed certificate made at start, written
+    /// to --cert-out for other clients to trust.
+    #[arg(long)]
+    tls: bool,
+    /// Where --tls writes its certificate (PEM).
+    #[arg(long, default_value = "ftpswarm-serve-cert.pem", requires = "tls")]
+    cert_out: PathBuf,
 }
 
 fn parse_duration(s: &str) -> Result<HumanDuration, String> {
@@ -640,6 +666,7 @@ pub fn main() -> ExitCode {
                 port: args.port,
                 pasv: args.pasv,
                 user: args.user,
+                tls: args.tls.then_some(args.cert_out),
             })
             .await
             .map(|()| ExitCode::SUCCESS),

@@ -203,6 +203,7 @@ fn tls_client(
             .and_then(|s| s.certificate.as_ref())
             .map(|c| vec![c.der.clone()])
             .unwrap_or_default(),
+        max_tls12: profile.target.tls_max_version == Some(crate::profile::TlsVersion::Tls12),
     };
     if options.insecure {
         tracing::warn!(

@@ -26,6 +26,11 @@ pub struct TlsOptions {
     pub insecure: bool,
     /// Trust these too: the embedded server's own certificate.
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Offer TLS 1.2 at most. rustls uses each TLS 1.3 session ticket once (RFC 8446), so a
+    /// server that wants every data connection to resume the control connection's session
+    /// and issues two tickets on it (ProFTPD's mod_tls) refuses the third data connection of a
+    /// session; a TLS 1.2 session can be resumed any number of times.
+    pub max_tls12: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +58,12 @@ impl TlsClient {
     /// `host` is the target's host as written in the URL: the name the certificate must carry.
     pub fn new(security: Security, host: &str, options: &TlsOptions) -> Result<TlsClient, TlsSetupError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder =
-            rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+        let versions: &[&rustls::SupportedProtocolVersion] = if options.max_tls12 {
+            &[&rustls::version::TLS12]
+        } else {
+            rustls::DEFAULT_VERSIONS
+        };
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone()).with_protocol_versions(versions)?;
         let config = if options.insecure {
             builder
                 .dangerous()

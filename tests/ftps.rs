@@ -7,9 +7,12 @@ mod common;
 
 use common::servers::{self, TlsFiles};
 use ftpswarm::event::{Outcome, TransferEvent};
-use ftpswarm::profile::{HumanDuration, Mix, PortRange, ProfileOverrides, TlsMode};
+use ftpswarm::probe::{probe, render, ProbeOptions};
+use ftpswarm::profile::{HumanDuration, Mix, PortRange, ProfileOverrides, TlsMode, TlsVersion};
 use ftpswarm::run::{run, RunOptions, RunReport};
 use ftpswarm::rundir;
+use ftpswarm::server::{EmbeddedConfig, EmbeddedServer, DEFAULT_PASSWORD, DEFAULT_USER};
+use ftpswarm::tls::TlsOptions;
 use std::path::Path;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -141,6 +144,104 @@ async fn vsftpd_demanding_session_reuse_accepts_every_data_connection() {
     assert!(s.sessions.completed >= 8, "{:?}", s.sessions);
 }
 
+/// A real server with TLS required: every file moves over TLS, and nothing fails.
+async fn real_server_moves_every_file_over_tls(
+    start: fn(u16, u16, &TlsFiles) -> Result<servers::RealServer, String>,
+    tls_max_version: Option<TlsVersion>,
+) {
+    let (lo, hi) = servers::test_pasv_range(20);
+    let tls = TlsFiles::self_signed(&["127.0.0.1"]);
+    let Some(server) = servers::require_or_skip(start(lo, hi, &tls)) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca.pem");
+    std::fs::write(&ca, &tls.cert_pem).unwrap();
+    let dir = tmp.path().join("run");
+    let opts = RunOptions {
+        target: Some(format!(
+            "ftps://{}:{}@127.0.0.1:{}",
+            server.user, server.password, server.ctrl_port
+        )),
+        out: Some(dir.clone()),
+        prepare: true,
+        overrides: ProfileOverrides {
+            ca_file: Some(ca.display().to_string()),
+            tls_max_version,
+            ..overrides(PortRange { min: lo, max: hi })
+        },
+        ..RunOptions::default()
+    };
+    let report = run(opts, CancellationToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\nserver log:\n{}", server.log_tail()));
+    assert_every_transfer_over_tls(&report, &dir);
+    let s = &report.summary;
+    assert!(
+        s.failures.is_empty(),
+        "{:?} {:?}\n{}",
+        s.failures,
+        s.failure_examples,
+        server.log_tail()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyftpdlib_with_tls_required_moves_every_file_over_tls() {
+    real_server_moves_every_file_over_tls(servers::start_pyftpdlib_tls, None).await;
+}
+
+/// ProFTPD's mod_tls requires every data connection to resume the control connection's
+/// session. Under TLS 1.3 it issues two tickets on the control connection and each serves
+/// one data connection, so the client offers TLS 1.2, whose session resumes any number of
+/// times (the server offers both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proftpd_with_mod_tls_moves_every_file_over_tls_1_2() {
+    real_server_moves_every_file_over_tls(servers::start_proftpd_tls, Some(TlsVersion::Tls12)).await;
+}
+
+/// Under TLS 1.3 the same server refuses a session's third data connection, and the failure
+/// says why and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proftpd_under_tls_1_3_refuses_data_connections_past_its_tickets_and_says_why() {
+    let (lo, hi) = servers::test_pasv_range(20);
+    let tls = TlsFiles::self_signed(&["127.0.0.1"]);
+    let Some(server) = servers::require_or_skip(servers::start_proftpd_tls(lo, hi, &tls)) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca.pem");
+    std::fs::write(&ca, &tls.cert_pem).unwrap();
+    let url = format!(
+        "ftps://{}:{}@127.0.0.1:{}",
+        server.user, server.password, server.ctrl_port
+    );
+    let probed = probe(&probe_options(url.clone(), PortRange { min: lo, max: hi }, &ca))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.log_tail()));
+    let t = probed.tls.clone().unwrap();
+    assert_eq!(t.session_reuse_required, Some(true), "{t:?}");
+    // --prepare uploads more files on one connection than ProFTPD issued tickets for.
+    let opts = RunOptions {
+        target: Some(url),
+        out: Some(tmp.path().join("run")),
+        prepare: true,
+        overrides: ProfileOverrides {
+            ca_file: Some(ca.display().to_string()),
+            ..overrides(PortRange { min: lo, max: hi })
+        },
+        ..RunOptions::default()
+    };
+    let e = format!(
+        "{:#}",
+        run(opts, CancellationToken::new()).await.err().expect("refused")
+    );
+    assert!(
+        e.contains("did not resume") && e.contains("--tls-max-version 1.2"),
+        "{e}"
+    );
+}
+
 /// A certificate for another name: `tls_error` with rustls's reason, and no transfer; with
 /// `--insecure` the same server works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,4 +291,61 @@ async fn a_certificate_for_another_name_is_a_tls_error_unless_insecure() {
         report.summary.failure_examples
     );
     assert!(report.summary.transfers.attempted > 0);
+}
+
+fn probe_options(url: String, range: PortRange, ca: &Path) -> ProbeOptions {
+    ProbeOptions {
+        range: Some(range),
+        rounds: 1,
+        max_wait: Duration::from_secs(1),
+        tls: TlsOptions {
+            ca_file: Some(ca.to_path_buf()),
+            ..TlsOptions::default()
+        },
+        ..ProbeOptions::new(url)
+    }
+}
+
+/// `probe` over FTPS tells a server that demands TLS session reuse on data connections
+/// (vsftpd) from one that does not (libunftp).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_tells_which_server_requires_tls_session_reuse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (lo, hi) = servers::test_pasv_range(10);
+    let range = PortRange { min: lo, max: hi };
+    let embedded = EmbeddedServer::start(EmbeddedConfig {
+        tls: true,
+        ..EmbeddedConfig::loopback(range)
+    })
+    .await
+    .unwrap();
+    let ca = tmp.path().join("embedded.pem");
+    std::fs::write(&ca, &embedded.certificate.as_ref().unwrap().pem).unwrap();
+    let url = format!("ftps://{DEFAULT_USER}:{DEFAULT_PASSWORD}@{}", embedded.addr);
+    let f = probe(&probe_options(url, range, &ca)).await.unwrap();
+    eprintln!("{}", render(&f));
+    embedded.stop().await;
+    let t = f.tls.clone().expect("an FTPS probe reports its TLS facts");
+    assert_eq!(t.session_reuse_required, Some(false), "{t:?}");
+    assert_eq!(t.prot_c_accepted, Some(true), "{t:?}");
+    assert!(render(&f).contains("TLS reuse        not required"));
+
+    let (lo, hi) = servers::test_pasv_range(10);
+    let tls = TlsFiles::self_signed(&["127.0.0.1"]);
+    let Some(server) = servers::require_or_skip(servers::start_vsftpd_tls(lo, hi, &tls)) else {
+        return;
+    };
+    let ca = tmp.path().join("vsftpd.pem");
+    std::fs::write(&ca, &tls.cert_pem).unwrap();
+    let url = format!(
+        "ftps://{}:{}@127.0.0.1:{}",
+        server.user, server.password, server.ctrl_port
+    );
+    let f = probe(&probe_options(url, PortRange { min: lo, max: hi }, &ca))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.log_tail()));
+    eprintln!("{}", render(&f));
+    let t = f.tls.clone().expect("an FTPS probe reports its TLS facts");
+    assert_eq!(t.session_reuse_required, Some(true), "{t:?}\n{}", server.log_tail());
+    assert!(t.reuse_detail.contains("522"), "{t:?}");
 }

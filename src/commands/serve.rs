@@ -3,6 +3,7 @@
 use crate::port_range::PortRange;
 use crate::server::{EmbeddedConfig, EmbeddedServer, DEFAULT_PASSWORD};
 use crate::target::{Secret, PASSWORD_ENV};
+use anyhow::Context;
 use std::net::IpAddr;
 
 #[derive(Debug, Clone)]
@@ -11,6 +12,8 @@ pub struct ServeOptions {
     pub port: u16,
     pub pasv: PortRange,
     pub user: String,
+    /// Explicit FTPS, with the certificate written to this file.
+    pub tls: Option<std::path::PathBuf>,
 }
 
 pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
@@ -28,13 +31,22 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         user: opts.user,
         password: Secret::new(password),
         cap_control_lines: true,
-        tls: false,
+        tls: opts.tls.is_some(),
     };
     let mut server = EmbeddedServer::start(config.clone()).await?;
+    let scheme = if config.tls { "ftps" } else { "ftp" };
     println!(
-        "ftpswarm embedded server on ftp://{}@{} (passive {})",
+        "ftpswarm embedded server on {scheme}://{}@{} (passive {})",
         config.user, server.addr, config.pasv
     );
+    if let (Some(path), Some(cert)) = (&opts.tls, &server.certificate) {
+        std::fs::write(path, &cert.pem)
+            .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
+        println!(
+            "explicit FTPS (AUTH TLS); self-signed certificate for localhost, 127.0.0.1 and ::1 in {} (trust it with --ca-file)",
+            path.display()
+        );
+    }
     println!("password {shown}; RETR size-<bytes>.bin streams that many bytes, STOR discards; Ctrl-C stops");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

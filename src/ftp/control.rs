@@ -260,6 +260,11 @@ impl ControlConnection {
         })
     }
 
+    /// The TLS settings this connection was secured with (FTPS only).
+    pub fn tls_client(&self) -> Option<Arc<TlsClient>> {
+        self.tls.as_ref().map(|(t, _)| t.clone())
+    }
+
     pub fn peer(&self) -> SocketAddr {
         self.peer
     }

@@ -6,9 +6,11 @@ use super::stream::DataStream;
 use super::{ClientConfig, ClientError, ControlConnection, Phase};
 use crate::event::{FailureClass, Outcome, TransferCommand, TransferEvent};
 use crate::observe::LiveCounters;
+use crate::tls::TlsClient;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 const CHUNK: usize = 64 * 1024;
 /// What STOR sends: content does not matter to the server, only its length.
@@ -213,17 +215,24 @@ impl ControlConnection {
 
         let command = format!("{} {}", verb.unwrap_or(req.command.as_str()), req.path);
         self.send(&command, Phase::TransferStart).await?;
-        let (prelim, data) = if self.tls.is_some() {
-            self.preliminary_and_handshake(tcp, ev).await?
-        } else {
-            (
-                self.read_reply(Phase::TransferStart).await?,
-                Some(DataStream::Plain(tcp)),
-            )
-        };
+        let mut secured = SecuredData::default();
+        let started = self.preliminary_reply_and_data(tcp, &mut secured).await;
+        ev.t_data_tls_us = secured.t_tls_us;
+        ev.transfer_reply_code = secured.preliminary_code;
+        if let Some((code, at)) = secured.final_reply {
+            ev.final_reply_code = code;
+            ev.t_final_reply_us = Some(at);
+        }
+        let (prelim, data) = started?;
         ev.transfer_reply_code = Some(prelim.code);
+        let not_resumed = |mut e: ClientError| {
+            if secured.resumed == Some(false) {
+                e.detail = format!("{}; {NOT_RESUMED}", e.detail);
+            }
+            e
+        };
         if prelim.is_negative() {
-            return Err(ClientError::reply(Phase::TransferStart, &prelim));
+            return Err(not_resumed(ClientError::reply(Phase::TransferStart, &prelim)));
         }
         if prelim.is_completion() {
             // Some servers answer an empty LIST with 226 straight away.
@@ -309,7 +318,7 @@ impl ControlConnection {
         };
         ev.final_reply_code = Some(final_reply.code);
         if !final_reply.is_completion() {
-            return Err(ClientError::reply(Phase::FinalReply, &final_reply));
+            return Err(not_resumed(ClientError::reply(Phase::FinalReply, &final_reply)));
         }
         if req.command == TransferCommand::Retr {
             if let Some(expected) = req.bytes.filter(|&n| n != ev.bytes) {
@@ -325,23 +334,50 @@ impl ControlConnection {
     }
 }
 
+/// What opening a data connection's exchange recorded besides its result.
+#[derive(Debug, Default)]
+pub(crate) struct SecuredData {
+    /// The TLS handshake finished (PROT P).
+    pub t_tls_us: Option<u64>,
+    /// The data connection's TLS handshake resumed the control connection's session.
+    pub resumed: Option<bool>,
+    pub preliminary_code: Option<u16>,
+    /// After a failed handshake: the server's final reply (its code, if one came) and when.
+    pub final_reply: Option<(Option<u16>, u64)>,
+}
+
 impl ControlConnection {
-    /// The preliminary reply to a transfer command and, meanwhile, the data connection's TLS
-    /// handshake (PROT P). Servers differ in which comes first: vsftpd answers 150 and then
+    /// After a transfer command: its preliminary reply and the data connection to use, secured
+    /// with TLS under PROT P. Servers differ in which comes first: vsftpd answers 150 and then
     /// accepts TLS, others secure the connection before they answer, so waiting for either
     /// before starting the other would deadlock with half of them. The data stream is `None`
     /// when the reply ends the exchange (a refusal, or 226 for an empty listing).
-    async fn preliminary_and_handshake(
+    pub(crate) async fn preliminary_reply_and_data(
         &mut self,
         tcp: TcpStream,
-        ev: &mut TransferEvent,
+        secured_data: &mut SecuredData,
     ) -> Result<(Reply, Option<DataStream>), ClientError> {
         let Some((tls, connector)) = self.tls.clone() else {
-            return Err(ClientError::protocol("TLS handshake on a plain connection"));
+            let prelim = self.read_reply(Phase::TransferStart).await?;
+            secured_data.preliminary_code = Some(prelim.code);
+            return Ok((prelim, Some(DataStream::Plain(tcp))));
         };
+        self.secure_data(&tls, &connector, tcp, secured_data).await
+    }
+
+    /// As [`preliminary_reply_and_data`](Self::preliminary_reply_and_data), securing the data
+    /// connection with `connector`'s session cache (the probe's fresh one tests whether the
+    /// server demands a resumed session).
+    pub(crate) async fn secure_data(
+        &mut self,
+        tls: &TlsClient,
+        connector: &TlsConnector,
+        tcp: TcpStream,
+        secured_data: &mut SecuredData,
+    ) -> Result<(Reply, Option<DataStream>), ClientError> {
         let clock = self.config.clock;
         let limit = self.config.timeouts.data_connect.max(self.config.timeouts.reply);
-        let securing = handshake(&tls, &connector, tcp, limit, "data");
+        let securing = handshake(tls, connector, tcp, limit, "data");
         tokio::pin!(securing);
         let mut secured = None;
         let prelim = {
@@ -351,8 +387,9 @@ impl ControlConnection {
             loop {
                 tokio::select! {
                     r = &mut securing, if secured.is_none() => {
-                        if r.is_ok() {
-                            ev.t_data_tls_us = Some(clock.now_us());
+                        if let Ok(s) = &r {
+                            secured_data.t_tls_us = Some(clock.now_us());
+                            secured_data.resumed = Some(resumed(s));
                         }
                         secured = Some(r);
                     }
@@ -360,6 +397,7 @@ impl ControlConnection {
                 }
             }
         };
+        secured_data.preliminary_code = Some(prelim.code);
         if !prelim.is_preliminary() {
             return Ok((prelim, None));
         }
@@ -367,8 +405,9 @@ impl ControlConnection {
             Some(r) => r,
             None => {
                 let r = securing.await;
-                if r.is_ok() {
-                    ev.t_data_tls_us = Some(clock.now_us());
+                if let Ok(s) = &r {
+                    secured_data.t_tls_us = Some(clock.now_us());
+                    secured_data.resumed = Some(resumed(s));
                 }
                 r
             }
@@ -378,25 +417,27 @@ impl ControlConnection {
             Err(e) => {
                 // The server owes a reply for the data connection it lost (425, 426, or
                 // vsftpd's `522 SSL connection failed`); reading it keeps the session usable.
-                ev.transfer_reply_code = Some(prelim.code);
                 let reply = self.read_reply(Phase::FinalReply).await;
-                ev.t_final_reply_us = Some(clock.now_us());
-                let control_lost = match &reply {
-                    Ok(r) => {
-                        ev.final_reply_code = Some(r.code);
-                        false
-                    }
-                    Err(_) => true,
-                };
+                let code = reply.as_ref().ok().map(|r| r.code);
+                secured_data.final_reply = Some((code, clock.now_us()));
                 Err(ClientError {
-                    reply_code: reply.ok().map(|r| r.code),
-                    control_lost,
+                    reply_code: code,
+                    control_lost: reply.is_err(),
                     ..e
                 })
             }
         }
     }
 }
+
+fn resumed(s: &super::stream::TlsStream) -> bool {
+    s.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+}
+
+/// Why a server may refuse a data connection whose TLS session was new.
+const NOT_RESUMED: &str = "this data connection did not resume the control connection's TLS session \
+    (with TLS 1.3 each session ticket serves one data connection): a server that requires reuse \
+    refuses it; try --tls-max-version 1.2";
 
 async fn download(
     config: &ClientConfig,

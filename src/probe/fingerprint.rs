@@ -44,6 +44,9 @@ pub struct Fingerprint {
     pub reuse: Reuse,
     pub abandoned_lifetime: Lifetime,
     pub foreign_source: ForeignSource,
+    /// FTPS targets only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::TlsFacts>,
     pub elapsed_s: f64,
     pub notes: Vec<String>,
 }
@@ -158,6 +161,20 @@ pub fn render(f: &Fingerprint) -> String {
         ForeignVerdict::Skipped => "skipped",
     };
     let _ = writeln!(s, "foreign source   {foreign}: {}", f.foreign_source.detail);
+    if let Some(t) = &f.tls {
+        let prot_c = match t.prot_c_accepted {
+            Some(true) => "accepted",
+            Some(false) => "refused",
+            None => "undetermined",
+        };
+        let _ = writeln!(s, "PROT C           {prot_c}: {}", t.prot_c_reply);
+        let reuse = match t.session_reuse_required {
+            Some(true) => "required",
+            Some(false) => "not required",
+            None => "undetermined",
+        };
+        let _ = writeln!(s, "TLS reuse        {reuse}: {}", t.reuse_detail);
+    }
     let plan: Vec<String> = f
         .pick_policy()
         .map(|p| format!("--pick {}", pick_arg(p)))
@@ -294,6 +311,7 @@ mod tests {
             reuse: Reuse::skipped("no range known"),
             abandoned_lifetime: Lifetime::skipped(Duration::ZERO, "--max-wait is 0"),
             foreign_source: ForeignSource::result(ForeignVerdict::Skipped, "not loopback"),
+            tls: None,
             elapsed_s: 0.5,
             notes: vec!["a note".into()],
         };

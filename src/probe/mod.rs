@@ -25,6 +25,7 @@ mod link;
 mod pick;
 mod reuse;
 mod source;
+mod tls;
 mod tries;
 
 pub use epsv::Epsv;
@@ -35,6 +36,7 @@ pub use link::GrantOutcome;
 pub use pick::{PickOrder, PickVerdict};
 pub use reuse::{Reuse, ReuseVerdict};
 pub use source::{ForeignSource, ForeignVerdict};
+pub use tls::TlsFacts;
 pub use tries::{log_likelihood_drop, TryEstimate, TryModel};
 
 use crate::clock::RunClock;
@@ -87,6 +89,8 @@ pub struct ProbeOptions {
     /// Exhaustion rounds (0 skips the exhaustion step).
     pub rounds: u32,
     pub passive: PassiveCommand,
+    /// FTPS (an `ftps://` or `ftps-implicit://` URL): how to check the server's certificate.
+    pub tls: crate::tls::TlsOptions,
 }
 
 impl ProbeOptions {
@@ -99,6 +103,7 @@ impl ProbeOptions {
             max_wait: DEFAULT_MAX_WAIT,
             rounds: DEFAULT_ROUNDS,
             passive: PassiveCommand::Pasv,
+            tls: crate::tls::TlsOptions::default(),
         }
     }
 }
@@ -124,9 +129,17 @@ pub async fn probe(opts: &ProbeOptions) -> anyhow::Result<Fingerprint> {
     target.resolve_password()?;
     let shown = target.redacted();
     let addr = resolve(&target).await?;
+    let tls = match target.security.is_tls() {
+        true => Some(Arc::new(crate::tls::TlsClient::new(
+            target.security,
+            &target.host,
+            &opts.tls,
+        )?)),
+        false => None,
+    };
     let link = Link {
         addr,
-        config: Arc::new(client_config(&target, opts.passive)),
+        config: Arc::new(client_config(&target, opts.passive, tls.clone())),
     };
     let progress = Progress(std::io::stderr().is_terminal());
     // One clear error for an unreachable server or a refused login, before any step.
@@ -198,6 +211,14 @@ pub async fn probe(opts: &ProbeOptions) -> anyhow::Result<Fingerprint> {
     progress.step("data connection from another address");
     let foreign_source = source::measure(&link).await;
 
+    let tls_facts = match tls {
+        Some(_) => {
+            progress.step("FTPS: PROT C and TLS session reuse on data connections");
+            Some(tls::measure(&link).await)
+        }
+        None => None,
+    };
+
     progress.step(&format!(
         "lifetime of an abandoned PASV (up to {})",
         humantime::format_duration(opts.max_wait)
@@ -219,6 +240,7 @@ pub async fn probe(opts: &ProbeOptions) -> anyhow::Result<Fingerprint> {
         reuse,
         abandoned_lifetime,
         foreign_source,
+        tls: tls_facts,
         elapsed_s: started.elapsed().as_secs_f64(),
         notes,
     })
@@ -238,7 +260,7 @@ async fn resolve(target: &Target) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{hostport} resolves to no address"))
 }
 
-fn client_config(target: &Target, passive: PassiveCommand) -> ClientConfig {
+fn client_config(target: &Target, passive: PassiveCommand, tls: Option<Arc<crate::tls::TlsClient>>) -> ClientConfig {
     ClientConfig {
         clock: RunClock::start(),
         timeouts: TIMEOUTS,
@@ -251,7 +273,7 @@ fn client_config(target: &Target, passive: PassiveCommand) -> ClientConfig {
         bandwidth_cap: None,
         announced_ip_warned: AtomicBool::new(false),
         live: Arc::new(LiveCounters::default()),
-        tls: None,
+        tls,
         cut: tokio_util::sync::CancellationToken::new(),
     }
 }

@@ -10,12 +10,13 @@
 //! is deleted afterwards.
 
 use super::link::{ask_port, quit_and_wait, release, GrantOutcome, Link};
+use crate::ftp::stream::DataStream;
+use crate::ftp::transfer::SecuredData;
 use crate::ftp::{ControlConnection, Phase};
 use crate::port_range::PortRange;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -115,7 +116,7 @@ pub(crate) async fn measure(link: &Link, range: PortRange, max_pending: u32, dea
 
 struct Upload {
     port: u16,
-    writer: JoinHandle<(TcpStream, u64, Option<String>)>,
+    writer: JoinHandle<(DataStream, u64, Option<String>)>,
     stop: CancellationToken,
 }
 
@@ -142,13 +143,14 @@ async fn start_upload(
         return Err(r);
     };
     let port = *port;
-    let data = conn
+    let tcp = conn
         .connect_data(&grant)
         .await
         .map_err(|e| Reuse::skipped(format!("could not open the upload's data connection: {e}")))?;
-    let prelim = async {
+    // Under FTPS the data connection is secured as every transfer's is.
+    let (prelim, data) = async {
         conn.send(&format!("STOR {name}"), Phase::TransferStart).await?;
-        conn.read_reply(Phase::TransferStart).await
+        conn.preliminary_reply_and_data(tcp, &mut SecuredData::default()).await
     }
     .await
     .map_err(|e| Reuse::skipped(format!("STOR failed: {e}")))?;
@@ -166,6 +168,9 @@ async fn start_upload(
             prelim.short_text()
         )));
     }
+    let Some(data) = data else {
+        return Err(Reuse::skipped("no data connection after STOR's preliminary reply"));
+    };
     let stop = CancellationToken::new();
     let writer = tokio::spawn(trickle(data, stop.clone()));
     Ok(Upload { port, writer, stop })
@@ -173,7 +178,7 @@ async fn start_upload(
 
 /// Keeps the upload alive until told to stop; returns the stream, bytes sent and the error
 /// that ended it early, if one did.
-async fn trickle(mut data: TcpStream, stop: CancellationToken) -> (TcpStream, u64, Option<String>) {
+async fn trickle(mut data: DataStream, stop: CancellationToken) -> (DataStream, u64, Option<String>) {
     let chunk = [0x5a_u8; TRICKLE_BYTES];
     let mut sent = 0u64;
     loop {
@@ -197,7 +202,7 @@ async fn ask_around(
     held: u16,
     needed: u32,
     deadline: Instant,
-    writer: &JoinHandle<(TcpStream, u64, Option<String>)>,
+    writer: &JoinHandle<(DataStream, u64, Option<String>)>,
 ) -> Reuse {
     let mut r = Reuse {
         verdict: ReuseVerdict::Undetermined,

@@ -20,6 +20,7 @@ pub struct ProfileOverrides {
     pub tls: Option<super::TlsMode>,
     pub ca_file: Option<String>,
     pub insecure: bool,
+    pub tls_max_version: Option<super::TlsVersion>,
 }
 
 impl ProfileOverrides {
@@ -69,6 +70,9 @@ impl ProfileOverrides {
         if self.insecure {
             p.target.insecure = true;
         }
+        if let Some(v) = self.tls_max_version {
+            p.target.tls_max_version = Some(v);
+        }
     }
 
     /// The flag that set `field`, when one did.
@@ -86,6 +90,7 @@ impl ProfileOverrides {
             "session.source_addresses" => set(self.source_addresses.is_some(), "--source-addresses"),
             "target.tls" => set(self.tls.is_some(), "--tls"),
             "target.ca_file" => set(self.ca_file.is_some(), "--ca-file"),
+            "target.tls_max_version" => set(self.tls_max_version.is_some(), "--tls-max-version"),
             _ => None,
         }
     }

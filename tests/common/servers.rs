@@ -443,8 +443,17 @@ def main():
     )
     authorizer = DummyAuthorizer()
     authorizer.add_user(user, password, root, perm="elradfmwMT")
+    base = FTPHandler
+    if len(sys.argv) > 10:
+        # FTPS: TLS required on control and data connections (needs pyOpenSSL).
+        from pyftpdlib.handlers import TLS_FTPHandler
 
-    class Handler(FTPHandler):
+        base = TLS_FTPHandler
+        base.certfile, base.keyfile = sys.argv[9], sys.argv[10]
+        base.tls_control_required = True
+        base.tls_data_required = True
+
+    class Handler(base):
         pass
 
     Handler.authorizer = authorizer
@@ -466,6 +475,15 @@ main()
 /// `pasv_min..=pasv_max` and one virtual user rooted at a temp directory.
 /// Uses `python3` from PATH, or env `FTPSWARM_PYTHON`.
 pub fn start_pyftpdlib(pasv_min: u16, pasv_max: u16) -> Result<RealServer, String> {
+    start_pyftpdlib_with(pasv_min, pasv_max, None)
+}
+
+/// pyftpdlib's TLS_FTPHandler, with TLS required on control and data connections.
+pub fn start_pyftpdlib_tls(pasv_min: u16, pasv_max: u16, tls: &TlsFiles) -> Result<RealServer, String> {
+    start_pyftpdlib_with(pasv_min, pasv_max, Some(tls))
+}
+
+fn start_pyftpdlib_with(pasv_min: u16, pasv_max: u16, tls: Option<&TlsFiles>) -> Result<RealServer, String> {
     check_pasv_args(pasv_min, pasv_max)?;
     let python = std::env::var_os("FTPSWARM_PYTHON")
         .filter(|v| !v.is_empty())
@@ -477,6 +495,15 @@ pub fn start_pyftpdlib(pasv_min: u16, pasv_max: u16) -> Result<RealServer, Strin
     fs::write(&script, PYFTPDLIB_SCRIPT).map_err(|e| format!("write {}: {e}", script.display()))?;
 
     let token = unique_name();
+    let tls_files = match tls {
+        Some(t) => {
+            let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+            write_root_only(&cert, &t.cert_pem)?;
+            write_root_only(&key, &t.key_pem)?;
+            vec![cert, key]
+        }
+        None => Vec::new(),
+    };
     let started = launch(ServerKind::Pyftpdlib, tmp.path(), &token, |port| {
         let mut cmd = Command::new(&python);
         cmd.arg("-u")
@@ -488,7 +515,8 @@ pub fn start_pyftpdlib(pasv_min: u16, pasv_max: u16) -> Result<RealServer, Strin
             .arg(&root)
             .arg(pasv_min.to_string())
             .arg(pasv_max.to_string())
-            .arg(&token);
+            .arg(&token)
+            .args(&tls_files);
         Ok(cmd)
     })
     .map_err(|e| format!("{e}\n(python: {python:?}, override with FTPSWARM_PYTHON)"))?;
@@ -560,6 +588,16 @@ fn require_root(what: &str) -> Result<(), String> {
 /// (from its own AuthUserFile) into a fresh chrooted directory. ProFTPD needs
 /// `pasv_min < pasv_max`, and never hands out the top port of its range.
 pub fn start_proftpd(pasv_min: u16, pasv_max: u16) -> Result<RealServer, String> {
+    start_proftpd_with(pasv_min, pasv_max, None)
+}
+
+/// ProFTPD with mod_tls: explicit FTPS required on control and data connections, and its
+/// default of requiring data connections to resume the control connection's TLS session.
+pub fn start_proftpd_tls(pasv_min: u16, pasv_max: u16, tls: &TlsFiles) -> Result<RealServer, String> {
+    start_proftpd_with(pasv_min, pasv_max, Some(tls))
+}
+
+fn start_proftpd_with(pasv_min: u16, pasv_max: u16, tls: Option<&TlsFiles>) -> Result<RealServer, String> {
     check_pasv_args(pasv_min, pasv_max)?;
     if pasv_min >= pasv_max {
         return Err("ProFTPD's PassivePorts needs min < max".into());
@@ -585,8 +623,31 @@ pub fn start_proftpd(pasv_min: u16, pasv_max: u16) -> Result<RealServer, String>
     let token = unique_name();
     let conf_path = tmp.path().join("proftpd.conf");
     let dir = tmp.path().to_path_buf();
+    let mut tls_conf = String::new();
+    if let Some(t) = tls {
+        let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+        write_root_only(&cert, &t.cert_pem)?;
+        write_root_only(&key, &t.key_pem)?;
+        let modules = unpacked_servers().join("usr/lib/proftpd");
+        if !modules.join("mod_tls.so").is_file() {
+            return Err(format!(
+                "ProFTPD's mod_tls not found in {}; {INSTALL_HINT}",
+                modules.display()
+            ));
+        }
+        // rcgen's keys are ECDSA: the EC directives, not the RSA ones.
+        tls_conf = format!(
+            "ModulePath {modules}\nLoadModule mod_tls.c\nTLSEngine on\nTLSRequired on\n\
+             TLSProtocol TLSv1.2 TLSv1.3\nTLSECCertificateFile {cert}\nTLSECCertificateKeyFile {key}\n\
+             TLSLog {dir}/tls.log\n",
+            modules = modules.display(),
+            cert = cert.display(),
+            key = key.display(),
+            dir = tmp.path().display(),
+        );
+    }
     let started = launch(ServerKind::Proftpd, tmp.path(), &token, |port| {
-        let conf = format!(
+        let mut conf = format!(
             "ServerType standalone\nServerIdent on \"ftpswarm fixture ProFTPD {token}\"\nDefaultAddress 127.0.0.1\n\
              SocketBindTight on\nPort {port}\nUser nobody\nGroup nogroup\nUseIPv6 off\nUseReverseDNS off\n\
              DelayEngine off\nWtmpLog off\nAuthOrder mod_auth_file.c\nAuthUserFile {passwd}\n\
@@ -597,6 +658,7 @@ pub fn start_proftpd(pasv_min: u16, pasv_max: u16) -> Result<RealServer, String>
             passwd = passwd.display(),
             dir = dir.display()
         );
+        conf.push_str(&tls_conf);
         write_root_only(&conf_path, &conf)?;
         let mut cmd = Command::new(&bin);
         cmd.arg("--nodaemon").arg("--config").arg(&conf_path);
