@@ -82,6 +82,15 @@ async fn embedded_server_with_tls_moves_every_file_over_tls() {
     };
     let report = run(opts, CancellationToken::new()).await.unwrap();
     assert_every_transfer_over_tls(&report, &dir);
+    // The plan says the range must be opened whole, and what TLS adds to each hold.
+    let rec = ftpswarm::plan::plan_from_run(&dir, &ftpswarm::plan::PlanRequest::default()).unwrap();
+    assert!(
+        rec.warnings
+            .iter()
+            .any(|w| w.starts_with("FTPS:") && w.contains("opened statically")),
+        "{:?}",
+        rec.warnings
+    );
     // libunftp 0.24 switches a control connection to TLS from a task it spawns after
     // answering 234, so a ClientHello that arrives first is read as a command and answered
     // in plain text (about 1 control connection in 300 here). Any other failure is ours.

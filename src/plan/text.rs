@@ -172,3 +172,53 @@ pub fn render(r: &Recommendation) -> String {
     }
     out
 }
+
+/// FTPS runs: why the range must be opened whole, and what the data connections' TLS
+/// handshake adds to every hold the plan replays.
+pub(crate) fn ftps_note(data_tls: Option<&crate::summary::PhaseLatency>, mean_hold_s: f64) -> Option<String> {
+    let tls = data_tls.filter(|l| l.count > 0)?;
+    let share = if mean_hold_s > 0.0 {
+        format!(
+            ", {:.0}% of the mean hold of {:.2} ms",
+            (tls.mean_us / 1e6 / mean_hold_s * 100.0).min(100.0),
+            mean_hold_s * 1e3
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "FTPS: a firewall's FTP helper cannot read the encrypted PASV reply, so the whole range must be opened \
+         statically (the snippets do); the data connections' TLS handshake (p50 {:.2} ms, p99 {:.2} ms{share}) is \
+         part of every hold the plan replays",
+        tls.p50_us as f64 / 1e3,
+        tls.p99_us as f64 / 1e3
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::PhaseLatency;
+
+    #[test]
+    fn the_ftps_note_gives_the_handshake_and_its_share_of_the_hold() {
+        let tls = PhaseLatency {
+            count: 100,
+            mean_us: 500.0,
+            p50_us: 400,
+            p90_us: 700,
+            p99_us: 1_200,
+            p999_us: 1_500,
+            max_us: 2_000,
+        };
+        let note = ftps_note(Some(&tls), 0.002).unwrap();
+        assert!(note.contains("opened statically"), "{note}");
+        assert!(
+            note.contains("p50 0.40 ms, p99 1.20 ms, 25% of the mean hold of 2.00 ms"),
+            "{note}"
+        );
+        // Plain FTP runs have no data_tls phase.
+        assert_eq!(ftps_note(None, 0.002), None);
+        assert_eq!(ftps_note(Some(&PhaseLatency { count: 0, ..tls }), 0.002), None);
+    }
+}
