@@ -251,6 +251,65 @@ async fn proftpd_under_tls_1_3_refuses_data_connections_past_its_tickets_and_say
     );
 }
 
+/// Implicit FTPS (`ftps-implicit://`): TLS before the greeting, the `tls` phase timed from
+/// the TCP connect, and vsftpd's session reuse satisfied as with explicit FTPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_ftps_against_vsftpd_moves_every_file_over_tls() {
+    let (lo, hi) = servers::test_pasv_range(20);
+    let tls = TlsFiles::self_signed(&["127.0.0.1"]);
+    let Some(server) = servers::require_or_skip(servers::start_vsftpd_implicit_tls(lo, hi, &tls)) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca.pem");
+    std::fs::write(&ca, &tls.cert_pem).unwrap();
+    let dir = tmp.path().join("run");
+    let opts = RunOptions {
+        target: Some(format!(
+            "ftps-implicit://{}:{}@127.0.0.1:{}",
+            server.user, server.password, server.ctrl_port
+        )),
+        out: Some(dir.clone()),
+        prepare: true,
+        overrides: ProfileOverrides {
+            ca_file: Some(ca.display().to_string()),
+            ..overrides(PortRange { min: lo, max: hi })
+        },
+        ..RunOptions::default()
+    };
+    let report = run(opts, CancellationToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\nserver log:\n{}", server.log_tail()));
+    let s = &report.summary;
+    assert!(
+        s.failures.is_empty(),
+        "{:?} {:?}\n{}",
+        s.failures,
+        s.failure_examples,
+        server.log_tail()
+    );
+    assert!(
+        report.manifest.target.starts_with("ftps-implicit://"),
+        "{}",
+        report.manifest.target
+    );
+    let connections: Vec<ftpswarm::event::ConnectionRecord> = csv::Reader::from_path(dir.join(rundir::CONNECTIONS))
+        .unwrap()
+        .deserialize()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(!connections.is_empty());
+    for c in &connections {
+        // Secured before the server could greet.
+        let (tls_at, greeted) = (c.t_tls_us.unwrap(), c.t_greeting_us.unwrap());
+        assert!(c.t_connected_us.unwrap() <= tls_at && tls_at <= greeted, "{c:?}");
+    }
+    assert_eq!(s.latency_us["tls"].count, connections.len() as u64);
+    for e in events(&dir) {
+        assert!(e.t_data_tls_us.is_some(), "{e:?}");
+    }
+}
+
 /// A certificate for another name: `tls_error` with rustls's reason, and no transfer; with
 /// `--insecure` the same server works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

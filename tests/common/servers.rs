@@ -236,10 +236,16 @@ impl TlsFiles {
 /// `require_ssl_reuse=YES`: a data connection that does not resume the control connection's
 /// TLS session is refused (`522 SSL connection failed: session reuse required`).
 pub fn start_vsftpd_tls(pasv_min: u16, pasv_max: u16, tls: &TlsFiles) -> Result<RealServer, String> {
-    start_vsftpd_with(pasv_min, pasv_max, Some(tls))
+    start_vsftpd_with(pasv_min, pasv_max, Some((tls, false)))
 }
 
-fn start_vsftpd_with(pasv_min: u16, pasv_max: u16, tls: Option<&TlsFiles>) -> Result<RealServer, String> {
+/// As [`start_vsftpd_tls`], speaking implicit FTPS (`implicit_ssl=YES`): TLS from the first
+/// byte, no AUTH TLS.
+pub fn start_vsftpd_implicit_tls(pasv_min: u16, pasv_max: u16, tls: &TlsFiles) -> Result<RealServer, String> {
+    start_vsftpd_with(pasv_min, pasv_max, Some((tls, true)))
+}
+
+fn start_vsftpd_with(pasv_min: u16, pasv_max: u16, tls: Option<(&TlsFiles, bool)>) -> Result<RealServer, String> {
     check_pasv_args(pasv_min, pasv_max)?;
     let bin = std::env::var_os("FTPSWARM_VSFTPD")
         .map(PathBuf::from)
@@ -283,7 +289,8 @@ fn start_vsftpd_with(pasv_min: u16, pasv_max: u16, tls: Option<&TlsFiles>) -> Re
     let token = unique_name();
     let conf_path = tmp.path().join("vsftpd.conf");
     let mut tls_lines = Vec::new();
-    if let Some(t) = tls {
+    let implicit = tls.is_some_and(|(_, implicit)| implicit);
+    if let Some((t, _)) = tls {
         let cert = tmp.path().join("cert.pem");
         let key = tmp.path().join("key.pem");
         write_root_only(&cert, &t.cert_pem)?;
@@ -299,8 +306,11 @@ fn start_vsftpd_with(pasv_min: u16, pasv_max: u16, tls: Option<&TlsFiles>) -> Re
             // library offers.
             "ssl_ciphers=HIGH".into(),
         ];
+        if implicit {
+            tls_lines.push("implicit_ssl=YES".into());
+        }
     }
-    let started = launch(ServerKind::Vsftpd, tmp.path(), &token, |port| {
+    let started = launch_with(ServerKind::Vsftpd, tmp.path(), &token, implicit, |port| {
         let mut conf = vsftpd_config(port, pasv_min, pasv_max, &instance_dir, &secure_chroot, &token);
         for line in &tls_lines {
             conf.push_str(line);
@@ -785,6 +795,18 @@ fn launch(
     kind: ServerKind,
     dir: &Path,
     token: &str,
+    make_cmd: impl FnMut(u16) -> Result<Command, String>,
+) -> Result<Started, String> {
+    launch_with(kind, dir, token, false, make_cmd)
+}
+
+/// As [`launch`]; a server speaking implicit FTPS greets only inside TLS, so it counts as up
+/// once it accepts connections.
+fn launch_with(
+    kind: ServerKind,
+    dir: &Path,
+    token: &str,
+    implicit_tls: bool,
     mut make_cmd: impl FnMut(u16) -> Result<Command, String>,
 ) -> Result<Started, String> {
     let mut taken = Vec::new();
@@ -792,7 +814,7 @@ fn launch(
         let port = free_port()?;
         let log_path = dir.join(format!("{}-attempt{attempt}.log", kind.name()));
         let cmd = make_cmd(port)?;
-        match start_once(kind, cmd, port, &log_path, token) {
+        match start_once(kind, cmd, port, &log_path, token, implicit_tls) {
             Ok(started) => return Ok(started),
             Err(AttemptError::PortTaken(why)) => taken.push(why),
             Err(AttemptError::Fatal(why)) => return Err(why),
@@ -810,6 +832,7 @@ fn start_once(
     port: u16,
     log_path: &Path,
     token: &str,
+    implicit_tls: bool,
 ) -> Result<Started, AttemptError> {
     let fatal = AttemptError::Fatal;
     let t0 = Instant::now();
@@ -827,6 +850,18 @@ fn start_once(
             } else {
                 fatal(msg)
             });
+        }
+        if implicit_tls {
+            let addr = SocketAddr::V4(SocketAddrV4::new(LOOPBACK, port));
+            if TcpStream::connect_timeout(&addr, PROBE_TIMEOUT).is_ok() {
+                return Ok(Started {
+                    port,
+                    proc,
+                    log_path: log_path.to_path_buf(),
+                    greeting: format!("(implicit FTPS, greeting inside TLS) {token}"),
+                    startup_time: t0.elapsed(),
+                });
+            }
         }
         let probe_error = match read_greeting_within(port, PROBE_TIMEOUT) {
             Ok(line) if line.contains(token) => {
