@@ -194,7 +194,10 @@ fn vsftpd_random_tries_oops_held_until_transfer_end_foreign_refused() {
     // vsftpd's 10 bind retries are 9 tries (`while (--bind_retries)`). As for libunftp, the
     // data must not reject 9 at the 99.9% level (a 95% interval misses one probe in twenty).
     let drop = log_likelihood_drop(&f.exhaustion.observations(), 10, 9).unwrap();
-    assert!(drop < 5.41, "k = 9 rejected (log-likelihood {drop:.2} below the best): {est:?}");
+    assert!(
+        drop < 5.41,
+        "k = 9 rejected (log-likelihood {drop:.2} below the best): {est:?}"
+    );
     assert!(matches!(f.pick_policy(), Some(PortPickPolicy::RandomTries { .. })));
     // vsftpd keeps its listener until the transfer ends.
     assert_eq!(

@@ -248,3 +248,27 @@ async fn a_server_command_that_exits_is_retried_on_fresh_ports_then_reported() {
     assert!(err.contains("failed to start 3 times"), "{err}");
     assert_eq!(err.matches("exit status: 3").count(), 3, "{err}");
 }
+
+/// `sweep --tls` on the embedded server: each width's server offers FTPS with a certificate
+/// made at its start, the runs trust it, and every run is FTPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_over_ftps_restarts_the_embedded_server_with_tls_per_width() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut opts = options(tmp.path(), 31860, vec![12]);
+    opts.overrides.tls = Some(ftpswarm::profile::TlsMode::Explicit);
+    opts.verify_model = false;
+    opts.budget = Duration::from_secs(4);
+    let r = sweep_and_report(&opts, CancellationToken::new()).await.unwrap();
+    let w = &r.widths[0];
+    assert!(w.runs >= 1 && w.sessions > 0 && w.attempts > 0, "{w:?} {:?}", r.notes);
+    // The only session failures allowed are libunftp's AUTH TLS race (see tests/ftps.rs).
+    assert!(w.sessions_failed * 50 <= w.sessions, "{w:?}");
+    let run = opts.out.join("w00012").join("run000");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert!(
+        manifest["target"].as_str().unwrap().starts_with("ftps://"),
+        "{manifest}"
+    );
+    assert!(opts.out.join("embedded-cert.pem").is_file());
+}

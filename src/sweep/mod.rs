@@ -157,6 +157,8 @@ struct Progress<'a> {
     plan_dir: Option<PathBuf>,
     notes: Vec<String>,
     partial: Option<String>,
+    /// The profile asks for explicit FTPS: the embedded server offers it too.
+    embedded_tls: bool,
 }
 
 impl Progress<'_> {
@@ -224,7 +226,16 @@ async fn measure(
         min: opts.range_start,
         max: opts.range_start + (width - 1) as u16,
     };
-    let server = SweepServer::start(opts, range).await?;
+    let server = SweepServer::start(opts, range, progress.embedded_tls).await?;
+    // The embedded server's certificate is made at its start: each width's runs trust it.
+    let ca_file = match server.certificate() {
+        Some(c) => {
+            let path = opts.out.join("embedded-cert.pem");
+            std::fs::write(&path, &c.pem).with_context(|| format!("cannot write {}", path.display()))?;
+            Some(path.display().to_string())
+        }
+        None => opts.overrides.ca_file.clone(),
+    };
     let started = Instant::now();
     let mut tally = Tally::default();
     let mut needed;
@@ -237,6 +248,7 @@ async fn measure(
             profile: opts.profile.clone(),
             overrides: ProfileOverrides {
                 pasv_range: Some(range),
+                ca_file: ca_file.clone(),
                 ..opts.overrides.clone()
             },
             target: Some(server.url()),
@@ -379,6 +391,7 @@ pub async fn sweep(
         plan_dir: None,
         notes: Vec::new(),
         partial: None,
+        embedded_tls: opts.server_cmd.is_none() && profile.target.tls == Some(crate::profile::TlsMode::Explicit),
     };
     let outcome = sweep_widths(opts, widths, per_width, &interrupt, &mut progress).await;
     if let Err(e) = &outcome {

@@ -52,9 +52,23 @@ async fn greets(host: &str, port: u16) -> bool {
 }
 
 impl SweepServer {
-    pub async fn start(opts: &SweepOptions, range: PortRange) -> anyhow::Result<SweepServer> {
+    /// The embedded server's certificate (with `tls`), for the runs to trust.
+    pub fn certificate(&self) -> Option<&crate::server::Certificate> {
+        match self {
+            SweepServer::Embedded { server, .. } => server.certificate.as_ref(),
+            SweepServer::Command { .. } => None,
+        }
+    }
+
+    /// `tls`: the embedded server offers explicit FTPS (a `--server-cmd` server is the
+    /// command's to configure).
+    pub async fn start(opts: &SweepOptions, range: PortRange, tls: bool) -> anyhow::Result<SweepServer> {
         let Some(template) = &opts.server_cmd else {
-            let server = EmbeddedServer::start(EmbeddedConfig::loopback(range)).await?;
+            let config = EmbeddedConfig {
+                tls,
+                ..EmbeddedConfig::loopback(range)
+            };
+            let server = EmbeddedServer::start(config).await?;
             let url = format!("ftp://{DEFAULT_USER}:{DEFAULT_PASSWORD}@{}", server.addr);
             return Ok(SweepServer::Embedded { server, url });
         };
