@@ -531,7 +531,11 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     }
     let (hold_s, server_note) = effective_hold(&fit);
     warnings.extend(server_note);
-    warnings.extend(text::ftps_note(obs.head.summary.latency_us.get("data_tls"), hold_s));
+    warnings.extend(text::ftps_note(
+        obs.head.summary.latency_us.get("data_tls"),
+        hold_s,
+        model.hold_end.value,
+    ));
     if fit.little_disagreement > 0.25 {
         warnings.push(format!(
             "Little's law check: λ·E[H] = {:.3} erlangs but ports were held {:.3} on average in the busiest window \

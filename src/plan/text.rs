@@ -173,31 +173,51 @@ pub fn render(r: &Recommendation) -> String {
     out
 }
 
-/// FTPS runs: why the range must be opened whole, and what the data connections' TLS
-/// handshake adds to every hold the plan replays.
-pub(crate) fn ftps_note(data_tls: Option<&crate::summary::PhaseLatency>, mean_hold_s: f64) -> Option<String> {
+/// FTPS runs: why the range must be opened whole, and whether the data connections' TLS
+/// handshake lengthens the holds: only on a server that keeps its listener past the accept
+/// (the handshake follows the accept).
+pub(crate) fn ftps_note(
+    data_tls: Option<&crate::summary::PhaseLatency>,
+    mean_hold_s: f64,
+    hold_end: crate::sim::server::HoldEnd,
+) -> Option<String> {
+    use crate::sim::server::HoldEnd;
     let tls = data_tls.filter(|l| l.count > 0)?;
-    let share = if mean_hold_s > 0.0 {
-        format!(
-            ", {:.0}% of the mean hold of {:.2} ms",
-            (tls.mean_us / 1e6 / mean_hold_s * 100.0).min(100.0),
-            mean_hold_s * 1e3
-        )
-    } else {
-        String::new()
+    let handshake = format!(
+        "the data connections' TLS handshake (p50 {:.2} ms, p99 {:.2} ms)",
+        tls.p50_us as f64 / 1e3,
+        tls.p99_us as f64 / 1e3
+    );
+    let effect = match hold_end {
+        HoldEnd::DataConnected | HoldEnd::TransferCommand => format!(
+            "{handshake} follows the accept, where this server lets the port go, so it does not lengthen its holds"
+        ),
+        _ => {
+            let share = if mean_hold_s > 0.0 {
+                format!(
+                    ", {:.0}% of the mean hold of {:.2} ms",
+                    (tls.mean_us / 1e6 / mean_hold_s * 100.0).min(100.0),
+                    mean_hold_s * 1e3
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "{handshake}{share} is part of every hold, since this server keeps the port {}",
+                hold_end.describe()
+            )
+        }
     };
     Some(format!(
         "FTPS: a firewall's FTP helper cannot read the encrypted PASV reply, so the whole range must be opened \
-         statically (the snippets do); the data connections' TLS handshake (p50 {:.2} ms, p99 {:.2} ms{share}) is \
-         part of every hold the plan replays",
-        tls.p50_us as f64 / 1e3,
-        tls.p99_us as f64 / 1e3
+         statically (the snippets do); {effect}"
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::server::HoldEnd;
     use crate::summary::PhaseLatency;
 
     #[test]
@@ -211,14 +231,24 @@ mod tests {
             p999_us: 1_500,
             max_us: 2_000,
         };
-        let note = ftps_note(Some(&tls), 0.002).unwrap();
+        let note = ftps_note(Some(&tls), 0.002, HoldEnd::FinalReply).unwrap();
         assert!(note.contains("opened statically"), "{note}");
         assert!(
-            note.contains("p50 0.40 ms, p99 1.20 ms, 25% of the mean hold of 2.00 ms"),
+            note.contains("p50 0.40 ms, p99 1.20 ms), 25% of the mean hold of 2.00 ms"),
             "{note}"
         );
+        assert!(note.contains("until it has sent the final reply"), "{note}");
+        // A server that frees the port at accept: the handshake comes after the hold.
+        for early in [HoldEnd::DataConnected, HoldEnd::TransferCommand] {
+            let note = ftps_note(Some(&tls), 0.002, early).unwrap();
+            assert!(
+                note.contains("does not lengthen") && !note.contains("% of the mean hold"),
+                "{note}"
+            );
+        }
         // Plain FTP runs have no data_tls phase.
-        assert_eq!(ftps_note(None, 0.002), None);
-        assert_eq!(ftps_note(Some(&PhaseLatency { count: 0, ..tls }), 0.002), None);
+        assert_eq!(ftps_note(None, 0.002, HoldEnd::FinalReply), None);
+        let none = PhaseLatency { count: 0, ..tls };
+        assert_eq!(ftps_note(Some(&none), 0.002, HoldEnd::FinalReply), None);
     }
 }
