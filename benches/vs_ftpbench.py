@@ -4,12 +4,15 @@
 The workload is ftpbench's `concurrence` benchmark without its two single-file tests: N
 clients log in, each downloads one file and uploads one file of SIZE bytes, then quits. The
 ftpswarm side runs N concurrent sessions of 2 files (mix 1:1 RETR:STOR) of the same size,
-`--total-sessions N --no-report --sample-interval 0` (no sampler, no charts). Runs alternate
-tools, so drift on a shared machine hits both; each client's CPU (user + sys) comes from
-getrusage of its process. With --ssl, pyftpdlib serves FTPS (TLS_FTPHandler, self-signed) and
-both clients use explicit FTPS with PROT P (ftpbench -S).
+`--no-report --sample-interval 0` (no sampler, no charts). Runs alternate tools, so drift on a
+shared machine hits both; each client's CPU (user + sys) comes from getrusage of its process,
+the server's from /proc (its own and its reaped children's). Workloads: `large` (200 x 2 x
+1 MiB) and `small` (500 x 2 x 1 KiB; ftpswarm ramps its sessions over 1 s, ftpbench logs its
+clients in one after another). Servers: pyftpdlib, and vsftpd (benches/real-server.sh, needs
+.ci/install-servers.sh and root). With --ssl, pyftpdlib serves FTPS (TLS_FTPHandler,
+self-signed) and both clients use explicit FTPS with PROT P (ftpbench -S).
 
-    benches/vs-ftpbench.sh [--clients 200] [--size 1M] [--rounds 3] [--ssl]
+    benches/vs-ftpbench.sh [--server pyftpdlib|vsftpd|both] [--workload large|small|both] [--rounds 3] [--ssl]
 """
 import argparse, ftplib, importlib.machinery, importlib.util, io, json, os, resource, socket
 import statistics, subprocess, sys, tempfile, time
@@ -56,6 +59,9 @@ mod.main()
 '''
 
 
+WORKLOADS = {"large": (200, "1M", "0s"), "small": (500, "1K", "1s")}
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,56 +73,94 @@ def human(s):
     return int(float(s[:-1]) * units[s[-1].upper()]) if s[-1].upper() in units else int(s)
 
 
-def timed(cmd, env=None):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def proc_cpu(pid):
+    """CPU seconds of a process and its reaped children (vsftpd's sessions), from /proc."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(cmd, server_pid, env=None):
+    before, server_before = resource.getrusage(resource.RUSAGE_CHILDREN), proc_cpu(server_pid)
     t0 = time.time()
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.time() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after, server_after = resource.getrusage(resource.RUSAGE_CHILDREN), proc_cpu(server_pid)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if res.returncode != 0:
         sys.exit(f"{cmd[0]} failed ({res.returncode}):\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
-    return cpu, wall, res.stdout
+    return cpu, server_after - server_before, wall, res.stdout
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--clients", type=int, default=200)
-    ap.add_argument("--size", default="1M")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--ssl", action="store_true")
-    ap.add_argument("--ftpbench", required=True, help="path of pyftpdlib's scripts/ftpbench")
-    args = ap.parse_args()
-    size = human(args.size)
-    tmp = tempfile.mkdtemp(prefix="vs-ftpbench-")
-    root = os.path.join(tmp, "root")
-    os.mkdir(root)
-    with open(os.path.join(root, "bench.bin"), "wb") as f:
-        f.write(b"\x5a" * size)
-    server_py = os.path.join(tmp, "server.py")
-    open(server_py, "w").write(SERVER)
-    runner = os.path.join(tmp, "run_ftpbench.py")
-    open(runner, "w").write(RUN_FTPBENCH)
-    port = free_port()
-    server_cmd = [sys.executable, server_py, str(port), root, "40000", "40999"]
-    tls_args = []
-    if args.ssl:
-        cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                        "-addext", "basicConstraints=critical,CA:FALSE"],
-                       check=True, capture_output=True)
-        server_cmd += [cert, key]
-        tls_args = ["--ca-file", cert]
-    server = subprocess.Popen(server_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    profile = os.path.join(tmp, "vs-ftpbench.toml")
-    open(profile, "w").write(f'''name = "vs-ftpbench"
+def start_server(kind, tmp, ssl):
+    """(process, pid to measure, port, user, password, range, CA file or None)"""
+    port, lo, hi = free_port(), 40000, 40999
+    if kind == "vsftpd":
+        if ssl:
+            sys.exit("--ssl is for pyftpdlib only here")
+        proc = subprocess.Popen(["bash", os.path.join(ROOT, "benches", "real-server.sh"), "vsftpd", str(port),
+                                 str(lo), str(hi)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        user, password = "ftpswarm", "ftpswarm-test"
+    else:
+        root = os.path.join(tmp, "root")
+        os.makedirs(root, exist_ok=True)
+        server_py = os.path.join(tmp, "server.py")
+        open(server_py, "w").write(SERVER)
+        cmd = [sys.executable, server_py, str(port), root, str(lo), str(hi)]
+        if ssl:
+            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+                            cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-addext", "basicConstraints=critical,CA:FALSE"], check=True, capture_output=True)
+            cmd += [cert, key]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        user, password = USER, PASSWORD
+    deadline = time.time() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                if ssl or c.recv(64).startswith(b"220"):
+                    break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            sys.exit(f"{kind} did not start")
+        time.sleep(0.05)
+    pid = proc.pid
+    if kind == "vsftpd":
+        # real-server.sh runs vsftpd as its child: measure vsftpd, which reaps the sessions.
+        out = subprocess.run(["pgrep", "-P", str(proc.pid), "vsftpd"], capture_output=True, text=True).stdout.split()
+        pid = int(out[0])
+    ca = os.path.join(tmp, "cert.pem") if ssl else None
+    return proc, pid, port, user, password, f"{lo}-{hi}", ca
+
+
+def upload(port, user, password, size, ssl):
+    ftp = ftplib.FTP_TLS() if ssl else ftplib.FTP()
+    ftp.connect("127.0.0.1", port)
+    ftp.login(user, password)
+    if ssl:
+        ftp.prot_p()
+    ftp.storbinary("STOR bench.bin", io.BytesIO(b"\x5a" * size))
+    ftp.quit()
+
+
+def compare(kind, workload, args, tmp):
+    clients, size_text, ramp = WORKLOADS[workload]
+    size = human(size_text)
+    work = tempfile.mkdtemp(dir=tmp)
+    proc, pid, port, user, password, pasv, ca = start_server(kind, work, args.ssl)
+    try:
+        upload(port, user, password, size, args.ssl)
+        runner = os.path.join(work, "run_ftpbench.py")
+        open(runner, "w").write(RUN_FTPBENCH)
+        profile = os.path.join(work, "vs-ftpbench.toml")
+        open(profile, "w").write(f"""name = "vs-ftpbench"
 seed = 1
 [load]
 model = "closed"
-sessions = {args.clients}
-total_sessions = {args.clients}
-ramp_up = "0s"
+sessions = {clients}
+total_sessions = {clients}
+ramp_up = "{ramp}"
 [session]
 files_per_session = 2
 [mix]
@@ -129,49 +173,58 @@ bytes = {size}
 [remote]
 retr_files = ["bench.bin"]
 stor_dir = "."
-''')
-    try:
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    sys.exit("pyftpdlib did not start")
-                time.sleep(0.05)
+""")
         scheme = "ftps" if args.ssl else "ftp"
-        env = dict(os.environ, FTPSWARM_PASSWORD=PASSWORD)
-        bench_cmd = [sys.executable, runner, args.ftpbench, "-u", USER, "-p", PASSWORD, "-H", "127.0.0.1",
-                     "-P", str(port), "-b", "concurrence", "-n", str(args.clients), "-s", args.size]
+        env = dict(os.environ, FTPSWARM_PASSWORD=password)
+        bench_cmd = [sys.executable, runner, args.ftpbench, "-u", user, "-p", password, "-H", "127.0.0.1",
+                     "-P", str(port), "-b", "concurrence", "-n", str(clients), "-s", size_text]
         if args.ssl:
             bench_cmd.append("-S")
+        swarm_cmd = [BIN, "run", "-p", profile, "--target", f"{scheme}://{user}@127.0.0.1:{port}", "--pasv-range",
+                     pasv, "--no-report", "--sample-interval", "0", "--json", "--force"]
+        if ca:
+            swarm_cmd += ["--ca-file", ca]
         rows = {"ftpbench": [], "ftpswarm": []}
         for r in range(args.rounds):
-            cpu, wall, out = timed(bench_cmd)
-            # ftpbench: N logins, N RETR, N STOR.
-            rows["ftpbench"].append((cpu, wall, 2 * args.clients, 0))
-            print(f"round {r + 1} ftpbench  {cpu:6.2f} s CPU  {wall:6.2f} s wall  {2 * args.clients} transfers",
-                  flush=True)
-            out_dir = os.path.join(tmp, f"run{r}")
-            cpu, wall, out = timed([BIN, "run", "-p", profile, "--target",
-                                    f"{scheme}://{USER}@127.0.0.1:{port}", "--pasv-range", "40000-40999",
-                                    "--no-report", "--sample-interval", "0", "--json", "-o", out_dir] + tls_args,
-                                   env=env)
+            cpu, server, wall, _ = timed(bench_cmd, pid)
+            rows["ftpbench"].append((cpu, server, 2 * clients))
+            cpu2, server2, wall2, out = timed(swarm_cmd + ["-o", os.path.join(work, f"run{r}")], pid, env=env)
             s = json.loads(out)
             n, failed = s["transfers"]["attempted"], s["transfers"]["failed"]
-            rows["ftpswarm"].append((cpu, wall, n, failed))
-            print(f"round {r + 1} ftpswarm  {cpu:6.2f} s CPU  {wall:6.2f} s wall  {n} transfers ({failed} failed)",
-                  flush=True)
-        per = {k: statistics.median(c / n for c, _, n, _ in v) for k, v in rows.items()}
-        for k, v in rows.items():
-            print(f"median {k:9s} {statistics.median(c for c, *_ in v):6.2f} s CPU, "
-                  f"{per[k] * 1e3:6.3f} ms CPU per transfer")
-        print(f"ratio ftpswarm/ftpbench, CPU per transfer: {per['ftpswarm'] / per['ftpbench']:.2f}"
-              f" ({'FTPS' if args.ssl else 'plain FTP'}, {args.clients} clients x 2 x {args.size})")
+            rows["ftpswarm"].append((cpu2, server2, n))
+            print(f"  round {r + 1}: ftpbench {cpu:5.2f} s CPU ({wall:5.2f} s wall, {2 * clients} transfers), "
+                  f"ftpswarm {cpu2:5.2f} s CPU ({wall2:5.2f} s wall, {n} transfers, {failed} failed)", flush=True)
+        med = {k: (statistics.median(1000 * c / n for c, _, n in v), statistics.median(1000 * sv / n for _, sv, n in v))
+               for k, v in rows.items()}
+        title = f"{kind}, {workload} ({clients} x 2 x {size_text}{', FTPS' if args.ssl else ''})"
+        print(f"{title}: CPU s per 1,000 transfers: ftpbench {med['ftpbench'][0]:.3f}, "
+              f"ftpswarm {med['ftpswarm'][0]:.3f}, ratio {med['ftpswarm'][0] / med['ftpbench'][0]:.2f}; "
+              f"server {med['ftpbench'][1]:.3f} / {med['ftpswarm'][1]:.3f}", flush=True)
     finally:
-        server.terminate()
-        server.wait()
+        proc.terminate()
+        proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", choices=["pyftpdlib", "vsftpd", "both"], default="both")
+    ap.add_argument("--workload", choices=["large", "small", "both"], default="both")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--ssl", action="store_true")
+    ap.add_argument("--ftpbench", required=True, help="path of pyftpdlib's scripts/ftpbench")
+    args = ap.parse_args()
+    # 500 clients with a data connection each pass ftpbench's default 1,024 descriptors.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    tmp = tempfile.mkdtemp(prefix="vs-ftpbench-")
+    servers = ["pyftpdlib", "vsftpd"] if args.server == "both" else [args.server]
+    workloads = ["large", "small"] if args.workload == "both" else [args.workload]
+    if args.ssl:
+        servers = [s for s in servers if s == "pyftpdlib"]
+    for kind in servers:
+        for workload in workloads:
+            print(f"{kind}, {workload}:", flush=True)
+            compare(kind, workload, args, tmp)
 
 
 if __name__ == "__main__":

@@ -287,11 +287,15 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         profile.target.pasv_range,
     ) {
         (SocketView::Off, _, _) | (SocketView::Auto, false, _) | (_, _, None) => None,
-        (_, _, Some(range)) => crate::observe::sockdiag::sample_sockets(range).map(|c| rundir::SocketsBeforeLoad {
-            listen: c.listen,
-            established: c.established,
-            time_wait: c.time_wait,
-        }),
+        (_, _, Some(range)) => crate::observe::sockdiag::SockDiag::open()
+            .and_then(|mut d| d.count_all(range))
+            .ok()
+            .or_else(|| crate::observe::sockdiag::sample_sockets(range))
+            .map(|c| rundir::SocketsBeforeLoad {
+                listen: c.listen,
+                established: c.established,
+                time_wait: c.time_wait,
+            }),
     };
     let tls = tls_client(&profile, &resolved.target, resolved.embedded.as_ref())?;
     // Preflight on its own clock: the load's t = 0 is when the load starts.

@@ -32,6 +32,9 @@ pub struct ControlConnection {
     pub(super) tls: Option<(Arc<TlsClient>, TlsConnector)>,
     pub(super) peer: SocketAddr,
     pub(super) local_ip: IpAddr,
+    /// The control connection's source address was chosen (`source_addresses`), so data
+    /// connections must be bound to it too; otherwise the kernel's route picks the same one.
+    pub(super) source_chosen: bool,
     pub(super) config: Arc<ClientConfig>,
     /// Reusable buffer for downloads, so a transfer allocates nothing.
     pub(super) data_buf: Vec<u8>,
@@ -118,6 +121,9 @@ pub(super) async fn connect_tcp(
             SocketAddr::V6(_) => TcpSocket::new_v6()?,
         };
         if let Some(ip) = source {
+            // Port chosen at connect(), per destination, not reserved for every destination at
+            // bind(): a load from one source address is not capped by bind()'s port search.
+            bind_address_no_port(&socket);
             socket.bind(SocketAddr::new(ip, 0))?;
         }
         let stream = socket.connect(addr).await?;
@@ -148,6 +154,22 @@ pub(super) async fn handshake(
         Ok(Err(e)) => Err(ClientError::tls(format!("{what} TLS handshake failed: {e}"))),
         Err(_) => Err(ClientError::tls(format!("no {what} TLS handshake within {limit:?}"))),
     }
+}
+
+/// Linux's IP_BIND_ADDRESS_NO_PORT. Best effort: without it bind() reserves a port as before.
+fn bind_address_no_port(socket: &TcpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid descriptor owned by `socket`, and a pointer to a live c_int with its size.
+    let _ = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            std::ptr::addr_of!(on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
 }
 
 impl ControlConnection {
@@ -191,6 +213,7 @@ impl ControlConnection {
             tls,
             peer: addr,
             local_ip,
+            source_chosen: source.is_some(),
             config,
             data_buf: Vec::new(),
             greeting: String::new(),
@@ -228,6 +251,7 @@ impl ControlConnection {
             tls,
             peer,
             local_ip,
+            source_chosen,
             config,
             data_buf,
             greeting,
@@ -254,6 +278,7 @@ impl ControlConnection {
             tls: Some((t, connector)),
             peer,
             local_ip,
+            source_chosen,
             config,
             data_buf,
             greeting,

@@ -83,11 +83,14 @@ impl ControlConnection {
     }
 
     /// Opens the data connection from the same local address as the control connection,
-    /// since servers may check that both come from one client.
+    /// since servers may check that both come from one client. To the control connection's
+    /// own peer from a source the kernel chose, the kernel chooses the same source again, and
+    /// a bind() first would only cost a syscall and a port search.
     pub async fn connect_data(&self, grant: &PassiveGrant) -> Result<TcpStream, ClientError> {
+        let pinned = self.source_chosen || grant.data_addr.ip() != self.peer.ip();
         connect_tcp(
             grant.data_addr,
-            Some(self.local_ip),
+            pinned.then_some(self.local_ip),
             self.config.timeouts.data_connect,
             Phase::DataConnect,
         )

@@ -2,9 +2,10 @@
 //! secured the control connection and PROT P the data connections.
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
@@ -28,6 +29,27 @@ pub enum DataStream {
 impl DataStream {
     pub fn is_tls(&self) -> bool {
         matches!(self, DataStream::Tls(_))
+    }
+}
+
+/// Receives up to `max` bytes of a plain TCP data connection and drops them in the kernel
+/// (Linux's MSG_TRUNC on TCP): a download's bytes are counted, never copied to user space.
+/// Returns 0 at the end of the stream, as a read does.
+pub async fn discard(tcp: &TcpStream, max: usize) -> io::Result<usize> {
+    loop {
+        tcp.readable().await?;
+        let received = tcp.try_io(Interest::READABLE, || {
+            // SAFETY: with MSG_TRUNC a TCP socket discards the bytes instead of copying them,
+            // so the kernel never writes through the null buffer (were it to try, recv would
+            // fail with EFAULT rather than write anywhere). The descriptor is the stream's own
+            // and open for the duration of the call.
+            let n = unsafe { libc::recv(tcp.as_raw_fd(), std::ptr::null_mut(), max, libc::MSG_TRUNC) };
+            usize::try_from(n).map_err(|_| io::Error::last_os_error())
+        });
+        match received {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            other => return other,
+        }
     }
 }
 

@@ -13,6 +13,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 const CHUNK: usize = 64 * 1024;
+/// Most bytes one discarding receive drops (it takes what the socket holds, up to this).
+const DISCARD_MAX: usize = 1 << 20;
 /// What STOR sends: content does not matter to the server, only its length.
 static UPLOAD_PATTERN: [u8; CHUNK] = [0x5a; CHUNK];
 
@@ -450,12 +452,22 @@ async fn download(
     let idle = config.timeouts.idle;
     let cap = config.bandwidth_cap;
     let chunk = cap.map_or(CHUNK, chunk_for_cap);
-    if buf.len() < chunk {
+    // Bytes nobody keeps or paces are dropped in the kernel, a megabyte a call at most, and
+    // need no buffer: an idle session holds none.
+    let discarding = collect.is_none() && cap.is_none();
+    let in_kernel = discarding && !data.is_tls();
+    if buf.len() < chunk && !in_kernel {
         buf.resize(chunk, 0);
     }
     let started = Instant::now();
     loop {
-        let n = match tokio::time::timeout(idle, data.read(&mut buf[..chunk])).await {
+        let received = match data {
+            DataStream::Plain(tcp) if discarding => {
+                tokio::time::timeout(idle, super::stream::discard(tcp, DISCARD_MAX)).await
+            }
+            _ => tokio::time::timeout(idle, data.read(&mut buf[..chunk])).await,
+        };
+        let n = match received {
             Ok(Ok(n)) => n,
             // Many FTPS servers close the data connection without TLS's close_notify, as
             // curl and FileZilla tolerate; a short file is still caught by its size.

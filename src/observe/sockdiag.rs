@@ -16,6 +16,7 @@ use std::io;
 
 /// TCP states as the kernel numbers them (include/net/tcp_states.h).
 const TCP_ESTABLISHED: u8 = 1;
+const TCP_TIME_WAIT: u8 = 6;
 const TCP_LISTEN: u8 = 10;
 
 /// Sockets whose local port is in the passive range, by TCP state: the server side of every
@@ -94,6 +95,21 @@ impl SockDiag {
         Ok(counts)
     }
 
+    /// Every socket on `range` in both families, TIME_WAIT included: the sockets on the range
+    /// before a load. The kernel walks every socket of the host either way, but a binary
+    /// dump costs a sixth of formatting /proc/net/tcp as text (21 ms of a 1,000-transfer run
+    /// with 23,000 sockets on the host).
+    pub fn count_all(&mut self, range: PortRange) -> io::Result<SocketCounts> {
+        let mut counts = SocketCounts {
+            time_wait: Some(0),
+            ..SocketCounts::default()
+        };
+        for family in [AF_INET, AF_INET6] {
+            self.dump(family, StateFlags::all(), range, &mut counts)?;
+        }
+        Ok(counts)
+    }
+
     /// Listening sockets whose local port is in `range`, in both address families: the ports
     /// the server holds (a dual-stack server reached over 127.0.0.1 may listen on `::` for its
     /// passive ports). A dump of LISTEN alone walks only the kernel's listener table, never the
@@ -154,6 +170,9 @@ impl SockDiag {
                         match r.header.state {
                             TCP_LISTEN => counts.listen += 1,
                             TCP_ESTABLISHED => counts.established += 1,
+                            TCP_TIME_WAIT if counts.time_wait.is_some() => {
+                                counts.time_wait = counts.time_wait.map(|n| n + 1);
+                            }
                             _ => counts.other += 1,
                         }
                     }
@@ -198,11 +217,33 @@ mod tests {
         // The accepted socket has the range's port locally; the client's does not.
         assert_eq!((c.listen, c.established), (1, 1));
         assert_eq!(diag.count_listeners(range).unwrap(), 1);
+        assert_eq!(
+            diag.count_all(range).unwrap(),
+            SocketCounts {
+                listen: 1,
+                established: 1,
+                time_wait: Some(0),
+                other: 0
+            }
+        );
         drop(l);
         // The established pair stays; the listener is gone.
         assert_eq!(diag.count_listeners(range).unwrap(), 0);
         assert_eq!(diag.count(range, false).unwrap().established, 1);
+        // The server side closes first: its end of the pair, on the range, waits in TIME_WAIT.
+        drop(_server);
+        let mut buf = [0u8; 1];
+        let _ = std::io::Read::read(&mut &client, &mut buf);
         drop(client);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut all = diag.count_all(range).unwrap();
+        while all.time_wait != Some(1) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            all = diag.count_all(range).unwrap();
+        }
+        assert_eq!(all.time_wait, Some(1), "{all:?}");
+        // The text view agrees.
+        assert_eq!(sample_sockets(range).unwrap().time_wait, Some(1));
     }
 }
 
