@@ -207,7 +207,9 @@ stor_dir = "."
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--server", choices=["pyftpdlib", "vsftpd", "both"], default="both")
+    # ftpbench itself fails against vsftpd 3.0.3 here (every session's first command after its
+    # concurrent RETR phase gets `421 Timeout.`), so vsftpd is opt-in.
+    ap.add_argument("--server", choices=["pyftpdlib", "vsftpd", "both"], default="pyftpdlib")
     ap.add_argument("--workload", choices=["large", "small", "both"], default="both")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--ssl", action="store_true")
