@@ -91,3 +91,37 @@ delegate_read!(ControlRead, Plain, Tls);
 delegate_write!(ControlWrite, Plain, Tls);
 delegate_read!(DataStream, Plain, Tls);
 delegate_write!(DataStream, Plain, Tls);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn discarding_counts_every_byte_and_then_the_end() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sender = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            // More than one receive's worth, in uneven writes.
+            for chunk in [1usize, 4096, 100_000, 3_000_000] {
+                s.write_all(&vec![7u8; chunk]).await.unwrap();
+            }
+        });
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut total = 0;
+        let mut calls = 0;
+        loop {
+            let n = discard(&tcp, 1 << 20).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            assert!(n <= 1 << 20);
+            total += n;
+            calls += 1;
+        }
+        sender.await.unwrap();
+        assert_eq!(total, 1 + 4096 + 100_000 + 3_000_000);
+        assert!(calls >= 3, "{calls}");
+    }
+}
