@@ -9,27 +9,14 @@ Reports CPU seconds per 1,000 transfers and the on/off ratio.
 """
 import argparse, json, os, resource, socket, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import free_port, wait_for_greeting  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "ftpswarm")
 PASSWORD = "bench-secret"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_greeting(port, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
-                if c.recv(64).startswith(b"220"):
-                    return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"server on {port} did not greet")
 
 
 def run_once(port, interval, duration, out):

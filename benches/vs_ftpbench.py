@@ -17,6 +17,9 @@ self-signed) and both clients use explicit FTPS with PROT P (ftpbench -S).
 import argparse, ftplib, importlib.machinery, importlib.util, io, json, os, resource, socket
 import statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import free_port, wait_for_greeting  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "ftpswarm")
 USER, PASSWORD = "bench", "bench-secret"
@@ -61,11 +64,6 @@ mod.main()
 
 WORKLOADS = {"large": (200, "1M", "0s"), "small": (500, "1K", "1s")}
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def human(s):

@@ -66,13 +66,20 @@ struct ProbeArgs {
     /// Also write the fingerprint as JSON to this file.
     #[arg(long, short = 'o')]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// How an FTPS client checks and negotiates TLS: `run`, `sweep` and `probe` share them.
+#[derive(Args, Debug, Clone)]
+struct TlsArgs {
     /// FTPS: PEM file with the CA certificate(s) of the server's certificate.
     #[arg(long)]
     ca_file: Option<PathBuf>,
     /// FTPS: accept any server certificate (self-signed test servers only).
     #[arg(long)]
     insecure: bool,
-    /// FTPS: newest TLS version to offer (1.2 or 1.3).
+    /// FTPS: newest TLS version to offer (1.2 for ProFTPD with TLS 1.3 and session reuse required).
     #[arg(long)]
     tls_max_version: Option<crate::profile::TlsVersion>,
 }
@@ -91,10 +98,10 @@ impl From<&ProbeArgs> for crate::probe::ProbeOptions {
                 crate::event::PassiveCommand::Pasv
             },
             tls: crate::tls::TlsOptions {
-                ca_file: a.ca_file.clone(),
-                insecure: a.insecure,
+                ca_file: a.tls.ca_file.clone(),
+                insecure: a.tls.insecure,
                 extra_roots: Vec::new(),
-                max_tls12: a.tls_max_version == Some(crate::profile::TlsVersion::Tls12),
+                max_tls12: a.tls.tls_max_version == Some(crate::profile::TlsVersion::Tls12),
             },
         }
     }
@@ -344,15 +351,8 @@ struct LoadArgs {
     /// does; the embedded server then offers it with a self-signed certificate.
     #[arg(long)]
     tls: bool,
-    /// PEM file with the CA certificate(s) of the server's certificate (FTPS).
-    #[arg(long)]
-    ca_file: Option<PathBuf>,
-    /// Accept any server certificate (FTPS against self-signed test servers only).
-    #[arg(long)]
-    insecure: bool,
-    /// FTPS: newest TLS version to offer (1.2 for ProFTPD with TLS 1.3 and session reuse required).
-    #[arg(long)]
-    tls_max_version: Option<crate::profile::TlsVersion>,
+    #[command(flatten)]
+    tls_options: TlsArgs,
 }
 
 impl LoadArgs {
@@ -370,9 +370,9 @@ impl LoadArgs {
             seed: self.seed,
             source_addresses: self.source_addresses.clone(),
             tls: self.tls.then_some(crate::profile::TlsMode::Explicit),
-            ca_file: self.ca_file.as_ref().map(|p| p.display().to_string()),
-            insecure: self.insecure,
-            tls_max_version: self.tls_max_version,
+            ca_file: self.tls_options.ca_file.as_ref().map(|p| p.display().to_string()),
+            insecure: self.tls_options.insecure,
+            tls_max_version: self.tls_options.tls_max_version,
         }
     }
 }
