@@ -228,6 +228,12 @@ impl ControlConnection {
         let (prelim, data) = started?;
         ev.transfer_reply_code = Some(prelim.code);
         let not_resumed = |mut e: ClientError| {
+            if let Some(why) = &secured.handshake_error {
+                // The server refused a data connection whose TLS handshake had failed: a TLS
+                // failure, whatever reply code it came with.
+                e.class = FailureClass::TlsError;
+                e.detail = format!("{}; {why}", e.detail);
+            }
             if secured.resumed == Some(false) {
                 e.detail = format!("{}; {NOT_RESUMED}", e.detail);
             }
@@ -343,6 +349,9 @@ pub(crate) struct SecuredData {
     pub t_tls_us: Option<u64>,
     /// The data connection's TLS handshake resumed the control connection's session.
     pub resumed: Option<bool>,
+    /// Why the data connection's TLS handshake failed, when it failed before the server's
+    /// preliminary reply (which is then the server's refusal of it).
+    pub handshake_error: Option<String>,
     pub preliminary_code: Option<u16>,
     /// After a failed handshake: the server's final reply (its code, if one came) and when.
     pub final_reply: Option<(Option<u16>, u64)>,
@@ -389,9 +398,12 @@ impl ControlConnection {
             loop {
                 tokio::select! {
                     r = &mut securing, if secured.is_none() => {
-                        if let Ok(s) = &r {
-                            secured_data.t_tls_us = Some(clock.now_us());
-                            secured_data.resumed = Some(resumed(s));
+                        match &r {
+                            Ok(s) => {
+                                secured_data.t_tls_us = Some(clock.now_us());
+                                secured_data.resumed = Some(resumed(s));
+                            }
+                            Err(e) => secured_data.handshake_error = Some(e.detail.clone()),
                         }
                         secured = Some(r);
                     }
