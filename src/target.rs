@@ -15,6 +15,35 @@ pub enum Security {
     ImplicitTls,
 }
 
+/// The newest TLS version to offer (`target.tls_max_version`).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub enum TlsVersion {
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+impl std::str::FromStr for TlsVersion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "1.2" => Ok(TlsVersion::Tls12),
+            "1.3" => Ok(TlsVersion::Tls13),
+            other => Err(format!("{other:?} is not a TLS version; give 1.2 or 1.3")),
+        }
+    }
+}
+
+/// FTPS as a profile asks for it (`target.tls`).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    Off,
+    Explicit,
+    Implicit,
+}
+
 impl Security {
     pub fn is_tls(self) -> bool {
         self != Security::Plain
@@ -163,8 +192,7 @@ impl Target {
 
     /// Applies a profile's `tls` setting to the URL's scheme: `ftp://` with `tls = "explicit"`
     /// becomes explicit FTPS; a setting that contradicts an FTPS scheme is an error.
-    pub fn with_tls_mode(mut self, mode: Option<crate::profile::TlsMode>) -> Result<Target, TargetError> {
-        use crate::profile::TlsMode;
+    pub fn with_tls_mode(mut self, mode: Option<TlsMode>) -> Result<Target, TargetError> {
         let wanted = match mode {
             None => return Ok(self),
             Some(TlsMode::Off) => Security::Plain,
@@ -243,7 +271,6 @@ mod tests {
 
     #[test]
     fn ftps_schemes_and_the_profile_tls_setting() {
-        use crate::profile::TlsMode;
         let t = Target::parse("ftps://u@127.0.0.1").unwrap();
         assert_eq!((t.security, t.port), (Security::ExplicitTls, 21));
         assert_eq!(t.redacted(), "ftps://u@127.0.0.1:21");

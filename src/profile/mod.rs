@@ -7,6 +7,7 @@ mod error;
 mod overrides;
 mod values;
 
+pub use crate::target::{TlsMode, TlsVersion};
 pub use error::ProfileError;
 pub use overrides::{parse_mix, ProfileOverrides};
 pub use values::{expand_source_addresses, ByteCount, HumanDuration, PortRange};
@@ -265,33 +266,6 @@ pub struct TargetSpec {
     /// The newest TLS version to offer, `"1.2"` or `"1.3"` (default). ProFTPD's mod_tls with
     /// TLS 1.3 refuses the third data connection of a session: see README, FTPS.
     pub tls_max_version: Option<TlsVersion>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-pub enum TlsVersion {
-    #[serde(rename = "1.2")]
-    Tls12,
-    #[serde(rename = "1.3")]
-    Tls13,
-}
-
-impl std::str::FromStr for TlsVersion {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "1.2" => Ok(TlsVersion::Tls12),
-            "1.3" => Ok(TlsVersion::Tls13),
-            other => Err(format!("{other:?} is not a TLS version; give 1.2 or 1.3")),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    Off,
-    Explicit,
-    Implicit,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
