@@ -39,26 +39,32 @@ fn events(dir: &Path) -> Vec<TransferEvent> {
         .collect()
 }
 
-/// Every transfer of every command succeeded over TLS, and both handshakes are timed.
+/// Every transfer that got a data connection succeeded over TLS, for every command, and both
+/// handshakes are timed. (Which failures a run may have before any data connection, such as
+/// ProFTPD's bind races, is the caller's to say.)
 fn assert_every_transfer_over_tls(report: &RunReport, dir: &Path) {
     let s = &report.summary;
     for command in ["RETR", "STOR", "LIST"] {
         let c = s.by_command.get(command).copied().unwrap_or_default();
-        assert!(
-            c.attempted > 0 && c.failed == 0,
-            "{command}: {c:?} {:?}",
-            s.failure_examples
-        );
+        assert!(c.attempted > 0 && c.ok > 0, "{command}: {c:?} {:?}", s.failure_examples);
     }
     let all = events(dir);
-    assert!(!all.is_empty());
-    for e in &all {
+    let connected: Vec<&TransferEvent> = all.iter().filter(|e| e.t_data_connected_us.is_some()).collect();
+    assert!(!connected.is_empty());
+    for e in &connected {
         assert_eq!(e.outcome, Outcome::Ok, "{e:?}");
         let (connected, secured) = (e.t_data_connected_us.unwrap(), e.t_data_tls_us.unwrap());
         assert!(secured >= connected && e.t_final_reply_us.unwrap() >= secured, "{e:?}");
     }
+    // Only refusals of the PASV itself came without a data connection.
+    assert!(
+        all.iter()
+            .filter(|e| e.t_data_connected_us.is_none())
+            .all(|e| e.pasv_port.is_none()),
+        "a granted port without a data connection"
+    );
     let data_tls = &s.latency_us["data_tls"];
-    assert_eq!(data_tls.count, all.len() as u64);
+    assert_eq!(data_tls.count, connected.len() as u64);
     assert_eq!(s.latency_us["tls"].count, s.connections.opened - s.connections.failed);
     assert!(report.manifest.target.starts_with("ftps"), "{}", report.manifest.target);
 }
@@ -158,15 +164,30 @@ async fn real_server_moves_every_file_over_tls(
     let report = run(opts, CancellationToken::new())
         .await
         .unwrap_or_else(|e| panic!("{e:#}\nserver log:\n{}", server.log_tail()));
-    assert_every_transfer_over_tls(&report, &dir);
     let s = &report.summary;
+    // ProFTPD's session processes race bind() and listen() for a passive port: a `425 …
+    // Address already in use` can hit any run (as in tests/real_servers.rs); nothing else may.
+    let collisions = match server.kind {
+        servers::ServerKind::Proftpd
+            if s.failure_examples
+                .get("pasv_rejected")
+                .into_iter()
+                .flatten()
+                .all(|e| e.contains("Address already in use")) =>
+        {
+            s.failures.get("pasv_rejected").copied().unwrap_or(0)
+        }
+        _ => 0,
+    };
+    let others: u64 = s.failures.values().sum::<u64>() - collisions;
     assert!(
-        s.failures.is_empty(),
+        others == 0 && collisions * 100 <= s.transfers.attempted,
         "{:?} {:?}\n{}",
         s.failures,
         s.failure_examples,
         server.log_tail()
     );
+    assert_every_transfer_over_tls(&report, &dir);
     Some((report, tmp))
 }
 
