@@ -341,7 +341,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         schema_version: SCHEMA_VERSION,
         tool: "ftpswarm".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
-        profile: serde_json::to_value(&profile)?,
+        profile: profile.clone().into(),
         target: target_text.clone(),
         embedded_server: resolved.embedded.is_some(),
         expected_pasv_range: profile.target.pasv_range,

@@ -345,15 +345,12 @@ pub fn read_head(dir: &Path) -> Result<RunHead, ObservedError> {
         warnings.push("summary.json is missing (the run was killed); rebuilt from the CSVs".into());
         crate::summary::from_run_dir(dir)?
     };
-    let profile = match serde_json::from_value::<Profile>(manifest.profile.clone()) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            warnings.push(format!(
-                "the manifest's profile is unreadable ({e}); assuming 1 connection and 1 file per session"
-            ));
-            None
-        }
-    };
+    let profile = manifest.profile.known().cloned();
+    if let Some(why) = manifest.profile.unreadable_because() {
+        warnings.push(format!(
+            "the manifest's profile is unreadable ({why}); assuming 1 connection and 1 file per session"
+        ));
+    }
     let expected_range = manifest.expected_pasv_range;
     let timeline = if dir.join(TIMELINE).is_file() {
         read_timeline(dir)?

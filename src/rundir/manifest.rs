@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::profile::Profile;
+
 /// Bumped whenever a file of the run directory changes shape. 2: recommendation.json is the
 /// simulator's (sessions first, the server model, predictions per width); manifest.json may
 /// carry the server's greeting and the sockets on the range before the load.
@@ -23,10 +25,11 @@ pub struct Manifest {
     pub schema_version: u32,
     pub tool: String,
     pub tool_version: String,
-    /// The profile after overrides, exactly as the engine used it. Read as JSON so that a
-    /// profile from an older version still reads; its schema is today's profile.
-    #[schemars(with = "crate::profile::Profile")]
-    pub profile: serde_json::Value,
+    /// The profile after overrides, exactly as the engine used it. A profile from an older
+    /// version reads (its missing fields take their defaults); one this version cannot read is
+    /// kept as stored.
+    #[schemars(with = "Profile")]
+    pub profile: RecordedProfile,
     /// Target URL without its password.
     pub target: String,
     pub embedded_server: bool,
@@ -47,6 +50,43 @@ pub struct Manifest {
     /// preflight), when the server is on this host: ports other processes hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sockets_before_load: Option<SocketsBeforeLoad>,
+}
+
+/// The profile a manifest records. Typed whenever this version can read it; otherwise (a
+/// manifest from a newer version, or edited by hand) the JSON exactly as stored, so reading and
+/// rewriting a manifest never loses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RecordedProfile {
+    Known(Box<Profile>),
+    Unreadable(serde_json::Value),
+}
+
+impl RecordedProfile {
+    pub fn known(&self) -> Option<&Profile> {
+        match self {
+            RecordedProfile::Known(p) => Some(p),
+            RecordedProfile::Unreadable(_) => None,
+        }
+    }
+
+    /// Why the stored profile does not read as today's `Profile` (None when it does).
+    pub fn unreadable_because(&self) -> Option<String> {
+        match self {
+            RecordedProfile::Known(_) => None,
+            RecordedProfile::Unreadable(v) => Some(match serde_json::from_value::<Profile>(v.clone()) {
+                Err(e) => e.to_string(),
+                // Untagged deserialisation and a direct one agree; kept total all the same.
+                Ok(_) => "it did not read as a profile".to_string(),
+            }),
+        }
+    }
+}
+
+impl From<Profile> for RecordedProfile {
+    fn from(p: Profile) -> RecordedProfile {
+        RecordedProfile::Known(Box::new(p))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

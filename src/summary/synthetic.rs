@@ -23,10 +23,7 @@ impl SyntheticRun {
             schema_version: SCHEMA_VERSION,
             tool: "ftpswarm".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
-            profile: serde_json::to_value(crate::profile::Profile::default()).map_err(|e| OutputError::Write {
-                path: dir.join(rundir::MANIFEST),
-                message: e.to_string(),
-            })?,
+            profile: crate::profile::Profile::default().into(),
             target: "ftp://synthetic@127.0.0.1:21".into(),
             embedded_server: false,
             expected_pasv_range: Some(range),

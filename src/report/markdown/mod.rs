@@ -15,11 +15,9 @@
 use crate::plan::fit::{Fit, HoldPolicy};
 use crate::plan::snippets::{render_markdown, Snippet};
 use crate::plan::Recommendation;
-use crate::profile::ByteCount;
 use crate::rundir::{Manifest, RunStatus};
 use crate::summary::ledger::{LedgerSummary, ReleasePolicy};
 use crate::summary::{Summary, PHASES};
-use serde_json::Value;
 use std::fmt::{self, Write};
 
 mod profile;

@@ -1,78 +1,70 @@
 use super::*;
+use crate::profile::{LoadModel, Mix, PassiveMode, Profile, SessionSpec, SizeDistribution};
 
-// The profile, as the manifest stores it (a JSON value, so old and new profiles both read)
+// The run's profile in words, as the parameters table shows it.
 
-pub(super) fn value_at<'a>(v: &'a Value, dotted: &str) -> Option<&'a Value> {
-    dotted.split('.').try_fold(v, |v, key| v.get(key))
-}
-
-/// A scalar as text; null (an unset optional) and containers are "not recorded".
-pub(super) fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Null | Value::Array(_) | Value::Object(_) => None,
+pub(super) fn load_model(m: LoadModel) -> &'static str {
+    match m {
+        LoadModel::Closed => "closed",
+        LoadModel::Open => "open",
     }
 }
 
-pub(super) fn scalar_at(v: &Value, dotted: &str) -> Option<String> {
-    value_at(v, dotted).and_then(scalar)
+pub(super) fn passive_mode(m: PassiveMode) -> &'static str {
+    match m {
+        PassiveMode::Pasv => "PASV",
+        PassiveMode::Epsv => "EPSV",
+    }
 }
 
-pub(super) fn think_time(p: &Value) -> Option<String> {
-    let min = scalar_at(p, "session.think_time")?;
-    Some(match scalar_at(p, "session.think_time_max") {
-        Some(max) => format!("{min} to {max} (uniform)"),
-        None => min,
-    })
+pub(super) fn think_time(s: &SessionSpec) -> String {
+    match s.think_time_max {
+        Some(max) => format!("{} to {max} (uniform)", s.think_time),
+        None => s.think_time.to_string(),
+    }
 }
 
-pub(super) fn mix(p: &Value) -> Option<String> {
-    value_at(p, "mix")?;
-    let parts: Vec<String> = COMMANDS
-        .iter()
-        .map(|c| {
-            let w = scalar_at(p, &format!("mix.{}", c.to_lowercase()));
-            format!("{c} {}", w.as_deref().unwrap_or(DASH))
-        })
-        .collect();
-    Some(parts.join(", "))
+pub(super) fn mix(m: &Mix) -> String {
+    let weights = [m.retr, m.stor, m.list];
+    let parts: Vec<String> = COMMANDS.iter().zip(weights).map(|(c, w)| format!("{c} {w}")).collect();
+    parts.join(", ")
 }
 
-/// The size distribution in words; sizes are stored as byte counts and shown as the profile
-/// would write them (KiB, MiB).
-pub(super) fn file_size(p: &Value) -> Option<String> {
-    let fs = value_at(p, "file_size")?;
-    let dist = fs.get("distribution").and_then(Value::as_str)?;
-    let bytes = |key: &str| {
-        fs.get(key)
-            .and_then(Value::as_u64)
-            .map_or_else(|| DASH.to_string(), |b| ByteCount(b).to_string())
-    };
-    Some(match dist {
-        "fixed" => format!("fixed, {}", bytes("bytes")),
-        "uniform" => format!("uniform, {} to {}", bytes("min"), bytes("max")),
-        "lognormal" => format!(
-            "lognormal, median {}, σ {}, max {}",
-            bytes("median"),
-            fs.get("sigma").and_then(scalar).as_deref().unwrap_or(DASH),
-            bytes("max")
-        ),
-        // A distribution this report does not know: its parameters as stored.
-        other => {
-            let params: Vec<String> = fs
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| k.as_str() != "distribution")
-                .map(|(k, v)| format!("{k} {}", scalar(v).as_deref().unwrap_or(DASH)))
-                .collect();
-            if params.is_empty() {
-                other.to_string()
-            } else {
-                format!("{other}, {}", params.join(", "))
-            }
+/// The size distribution in words, sizes as the profile would write them (KiB, MiB).
+pub(super) fn file_size(d: &SizeDistribution) -> String {
+    match d {
+        SizeDistribution::Fixed { bytes } => format!("fixed, {bytes}"),
+        SizeDistribution::Uniform { min, max } => format!("uniform, {min} to {max}"),
+        SizeDistribution::Lognormal { median, sigma, max } => {
+            format!("lognormal, median {median}, σ {sigma:?}, max {max}")
         }
-    })
+    }
+}
+
+/// The parameters table's rows. The closed model ignores the rate and the open model the
+/// session count, so only the one that drove the load is shown.
+pub(super) fn parameter_rows(p: &Profile) -> Vec<(&'static str, Option<String>)> {
+    let mut rows = vec![("Load model", Some(load_model(p.load.model).to_string()))];
+    rows.push(match p.load.model {
+        LoadModel::Closed => ("Concurrent sessions", Some(p.load.sessions.to_string())),
+        LoadModel::Open => ("Session arrivals per second", Some(format!("{} /s", p.load.rate))),
+    });
+    rows.extend([
+        (
+            "Duration (no new session after)",
+            p.load.duration.map(|d| d.to_string()),
+        ),
+        ("Total sessions", p.load.total_sessions.map(|n| n.to_string())),
+        ("Files per session", Some(p.session.files_per_session.to_string())),
+        (
+            "Parallel connections per session",
+            Some(p.session.parallel_connections.to_string()),
+        ),
+        ("Think time between files", Some(think_time(&p.session))),
+        ("Mix (relative weights)", Some(mix(&p.mix))),
+        ("File size distribution", Some(file_size(&p.file_size))),
+        ("Passive mode", Some(passive_mode(p.session.passive_mode).to_string())),
+        ("Expected passive range", p.target.pasv_range.map(|r| r.to_string())),
+    ]);
+    rows
 }

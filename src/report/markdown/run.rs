@@ -58,8 +58,8 @@ pub(super) fn write_report(
 pub(super) fn header(out: &mut String, m: &Manifest) -> fmt::Result {
     let name = m
         .profile
-        .get("name")
-        .and_then(Value::as_str)
+        .known()
+        .map(|p| p.name.as_str())
         .filter(|n| !n.trim().is_empty())
         .unwrap_or("run");
     writeln!(out, "# ftpswarm capacity report: {}\n", inline(name))?;
@@ -89,44 +89,28 @@ pub(super) fn header(out: &mut String, m: &Manifest) -> fmt::Result {
 }
 
 pub(super) fn run_parameters(out: &mut String, m: &Manifest) -> fmt::Result {
-    let p = &m.profile;
-    let mut rows: Vec<(&str, Option<String>)> = Vec::new();
-    let model = scalar_at(p, "load.model");
-    rows.push(("Load model", model.clone()));
-    // The closed model ignores the rate and the open model the session count, so only the
-    // one that drove the load is shown; both when the model is unknown.
-    let sessions = ("Concurrent sessions", scalar_at(p, "load.sessions"));
-    let rate = (
-        "Session arrivals per second",
-        scalar_at(p, "load.rate").map(|r| format!("{r} /s")),
-    );
-    match model.as_deref() {
-        Some("closed") => rows.push(sessions),
-        Some("open") => rows.push(rate),
-        _ => rows.extend([sessions, rate]),
-    }
-    rows.push(("Duration (no new session after)", scalar_at(p, "load.duration")));
-    rows.push(("Total sessions", scalar_at(p, "load.total_sessions")));
-    rows.push(("Files per session", scalar_at(p, "session.files_per_session")));
-    rows.push((
-        "Parallel connections per session",
-        scalar_at(p, "session.parallel_connections"),
-    ));
-    rows.push(("Think time between files", think_time(p)));
-    rows.push(("Mix (relative weights)", mix(p)));
-    rows.push(("File size distribution", file_size(p)));
-    rows.push((
-        "Passive mode",
-        scalar_at(p, "session.passive_mode").map(|s| s.to_uppercase()),
-    ));
-    rows.push((
-        "Expected passive range",
-        scalar_at(p, "target.pasv_range").or_else(|| m.expected_pasv_range.map(|r| r.to_string())),
-    ));
-
     writeln!(out, "\n## Run parameters\n")?;
     writeln!(out, "| parameter | value |\n|---|---|")?;
-    for (label, value) in rows {
+    let Some(p) = m.profile.known() else {
+        writeln!(
+            out,
+            "| Expected passive range | {} |",
+            m.expected_pasv_range
+                .map_or_else(|| DASH.to_string(), |r| r.to_string())
+        )?;
+        let why = m.profile.unreadable_because().unwrap_or_default();
+        return writeln!(
+            out,
+            "\nThe manifest's profile does not read in this version ({}); `manifest.json` keeps it as it was stored.",
+            inline(&why)
+        );
+    };
+    for (label, value) in parameter_rows(p) {
+        let value = match (label, value) {
+            // A profile without a range: the run may still have been told one.
+            ("Expected passive range", None) => m.expected_pasv_range.map(|r| r.to_string()),
+            (_, v) => v,
+        };
         writeln!(
             out,
             "| {label} | {} |",

@@ -100,10 +100,7 @@ fn profile() -> Profile {
 }
 
 fn manifest(status: RunStatus) -> Manifest {
-    let profile = match serde_json::to_value(profile()) {
-        Ok(v) => v,
-        Err(e) => panic!("profile to JSON: {e}"),
-    };
+    let profile = profile().into();
     Manifest {
         schema_version: crate::rundir::SCHEMA_VERSION,
         tool: "ftpswarm".into(),
@@ -255,26 +252,58 @@ fn run_parameters_come_from_the_profile() {
     }
     assert!(!params.contains("arrivals"), "a closed run shows no rate:\n{params}");
 
-    // A hand-written or older profile: whatever is missing is a dash, nothing panics.
+    // An older version's profile lacks the fields added since: they read as their defaults,
+    // which is what that version did without them.
     let mut m = manifest(RunStatus::Complete);
-    m.profile = serde_json::json!({
+    m.profile = match serde_json::from_value(serde_json::json!({
         "load": {"model": "open", "rate": 2.5},
         "file_size": {"distribution": "lognormal", "median": 32768, "sigma": 1.0, "max": 1048576},
-    });
+    })) {
+        Ok(p) => p,
+        Err(e) => panic!("an older profile must read: {e}"),
+    };
+    assert!(m.profile.known().is_some(), "{:?}", m.profile);
     m.expected_pasv_range = None;
     let md = render_report(&m, &summary(), None, &[]);
-    assert!(md.starts_with("# ftpswarm capacity report: run\n"), "{md}");
+    assert!(md.starts_with("# ftpswarm capacity report: unnamed\n"), "{md}");
     let params = section(&md, "Run parameters");
     for row in [
         "| Session arrivals per second | 2.5 /s |",
-        "| Files per session | — |",
-        "| Mix (relative weights) | — |",
+        "| Files per session | 5 |",
+        "| Mix (relative weights) | RETR 70, STOR 20, LIST 10 |",
         "| File size distribution | lognormal, median 32.0 KiB, σ 1.0, max 1.0 MiB |",
         "| Expected passive range | — |",
     ] {
         assert!(params.contains(row), "no {row:?} in\n{params}");
     }
     assert!(!params.contains("Concurrent sessions"), "{params}");
+}
+
+#[test]
+fn a_profile_this_version_cannot_read_is_kept_as_stored_and_said_so() {
+    // A newer version's field: the manifest still reads, and writing it back loses nothing.
+    let stored = serde_json::json!({"name": "future", "load": {"model": "closed", "warp": 9}});
+    let mut m = manifest(RunStatus::Complete);
+    m.profile = match serde_json::from_value(stored.clone()) {
+        Ok(p) => p,
+        Err(e) => panic!("any JSON reads as a recorded profile: {e}"),
+    };
+    assert!(m.profile.known().is_none());
+    let why = m.profile.unreadable_because().unwrap_or_default();
+    assert!(why.contains("warp"), "{why}");
+    match serde_json::to_value(&m.profile) {
+        Ok(v) => assert_eq!(v, stored),
+        Err(e) => panic!("{e}"),
+    }
+    let md = render_report(&m, &summary(), None, &[]);
+    assert!(md.starts_with("# ftpswarm capacity report: run\n"), "{md}");
+    let params = section(&md, "Run parameters");
+    assert!(
+        params.contains("does not read in this version (unknown field \\`warp\\`"),
+        "{params}"
+    );
+    assert!(params.contains("| Expected passive range | 30000-30099 |"), "{params}");
+    assert!(!params.contains("Load model"), "{params}");
 }
 
 #[test]
@@ -443,7 +472,7 @@ fn recommendation_from_a_run_shows_the_fit() {
 fn empty_summary_renders_and_says_there_is_no_data() {
     let s = Accumulator::new(None).finish();
     let mut m = manifest(RunStatus::Partial);
-    m.profile = Value::Null;
+    m.profile = crate::rundir::RecordedProfile::Unreadable(serde_json::Value::Null);
     let md = render_report(&m, &s, None, &[]);
     assert!(
         section(&md, "Summary").contains("No data: the run recorded no connections"),
@@ -462,7 +491,10 @@ fn empty_summary_renders_and_says_there_is_no_data() {
     );
     assert!(section(&md, "Charts").contains("No charts were written"), "{md}");
     assert!(section(&md, "Failures").contains("None."), "{md}");
-    assert!(md.contains("| Load model | — |"), "{md}");
+    assert!(
+        md.contains("The manifest's profile does not read in this version"),
+        "{md}"
+    );
 }
 
 #[test]
