@@ -167,7 +167,7 @@ fn default_run_writes_a_run_directory() {
     let rec = read_json("recommendation.json");
     let (width, range) = (rec["width"].as_u64().unwrap(), rec["range"].as_str().unwrap());
     assert!(
-        stdout.contains(&format!("recommendation  {width} ports: {range}")),
+        stdout.contains(&format!("recommendation    {width} ports: {range}")),
         "{stdout}"
     );
     let summary = read_json("summary.json");

@@ -22,7 +22,7 @@ use request::{input, MAX_WIDTH};
 pub use request::{
     GradeOfService, PlanError, PlanRequest, Probed, WhatIf, DEFAULT_GOS, DEFAULT_GROWTH, DEFAULT_SEED, DEFAULT_WINDOW,
 };
-pub use text::render;
+pub use text::{reasoning, render, Reason};
 
 use crate::model::{self, PortPickPolicy};
 use crate::port_range::PortRange;

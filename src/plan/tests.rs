@@ -254,7 +254,7 @@ fn snippets_name_the_recommended_range() {
     assert_eq!(r.firewall_snippets.len(), 4);
     let text = render(&r);
     assert!(
-        text.starts_with(&format!("recommendation  {} ports: {} (", r.width, r.range)),
+        text.starts_with(&format!("recommendation    {} ports: {} (", r.width, r.range)),
         "{text}"
     );
     assert!(text.contains(&format!("{:.1} users", r.inputs.users)), "{text}");

@@ -58,43 +58,78 @@ pub fn pct(x: f64) -> String {
     }
 }
 
-pub fn render(r: &Recommendation) -> String {
-    let mut out = String::new();
-    let i = &r.inputs;
-    let _ = writeln!(out, "recommendation  {} ports: {} ({})", r.width, r.range, r.source);
-    let _ = writeln!(
-        out,
-        "  target        {:.1} users × {} connections × growth {} = {:.1} control connections (the run had {:.1}: ×{:.2}), {} files/session",
-        i.users, i.parallel, i.growth, i.control_connections, i.run_control_connections, i.scale, i.files_per_session
-    );
-    let _ = writeln!(
-        out,
-        "  grade         ≤ {} of sessions fail at the range in the run's busy stretches (≤ {} of PASVs)",
-        pct(i.gos_per_session),
-        pct(i.gos_per_pasv)
-    );
-    let _ = writeln!(
-        out,
-        "  predicted     {} ports{} → sessions failing {} in busy stretches ({} on average), PASVs failing {} ({} exhausted, {} bind races){}",
-        r.model_width,
-        if r.held_by_others > 0 {
-            format!(" + {} held by other processes", r.held_by_others)
-        } else {
-            String::new()
-        },
-        pct(r.session_failure),
-        pct(r.prediction.session_failure_at_range),
-        pct(r.blocking_per_pasv),
-        pct(r.prediction.pasv_exhausted),
-        pct(r.prediction.pasv_collided),
-        if r.prediction.refused_connections_per_session > 0.0 {
-            format!(
-                ", {:.3} logins refused per session",
-                r.prediction.refused_connections_per_session
-            )
-        } else {
-            String::new()
+/// One step of the plan's reasoning, in words both renderers share: `plan` prints it as an
+/// aligned line, report.md as a bullet, so the two can never say different things.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reason {
+    pub label: &'static str,
+    pub text: String,
+    /// Lines under this one (the server model's inputs, a narrower width's prediction).
+    pub details: Vec<String>,
+}
+
+impl Reason {
+    fn new(label: &'static str, text: String) -> Reason {
+        Reason {
+            label,
+            text,
+            details: Vec::new(),
         }
+    }
+}
+
+/// The reasoning behind `r`, from the load it is for to the analytic cross-check.
+pub fn reasoning(r: &Recommendation) -> Vec<Reason> {
+    let i = &r.inputs;
+    let mut out = vec![
+        Reason::new(
+            "target",
+            format!(
+                "{:.1} users × {} connections × growth {} = {:.1} control connections (the run had {:.1}: ×{:.2}), \
+                 {} files per session",
+                i.users,
+                i.parallel,
+                i.growth,
+                i.control_connections,
+                i.run_control_connections,
+                i.scale,
+                i.files_per_session
+            ),
+        ),
+        Reason::new(
+            "grade of service",
+            format!(
+                "≤ {} of sessions fail at the range in the run's busy stretches (≤ {} of PASVs)",
+                pct(i.gos_per_session),
+                pct(i.gos_per_pasv)
+            ),
+        ),
+    ];
+    let mut prediction = Reason::new(
+        "prediction",
+        format!(
+            "at {} ports{}: sessions failing {} in busy stretches ({} on average), PASVs failing {} ({} exhausted, \
+             {} bind races){}",
+            r.model_width,
+            if r.held_by_others > 0 {
+                format!(" + {} held by other processes", r.held_by_others)
+            } else {
+                String::new()
+            },
+            pct(r.session_failure),
+            pct(r.prediction.session_failure_at_range),
+            pct(r.blocking_per_pasv),
+            pct(r.prediction.pasv_exhausted),
+            pct(r.prediction.pasv_collided),
+            if r.prediction.refused_connections_per_session > 0.0 {
+                format!(
+                    ", {:.3} logins refused per session",
+                    r.prediction.refused_connections_per_session
+                )
+            } else {
+                String::new()
+            }
+        ),
     );
     let narrower = r
         .predictions
@@ -102,61 +137,91 @@ pub fn render(r: &Recommendation) -> String {
         .filter(|p| p.width < r.model_width)
         .max_by_key(|p| p.width);
     if let Some(p) = narrower {
-        let _ = writeln!(
-            out,
-            "                at {} ports: sessions failing {} in busy stretches, PASVs failing {}",
+        prediction.details.push(format!(
+            "at {} ports: sessions failing {} in busy stretches, PASVs failing {}",
             p.width,
             pct(p.session_failure_busy),
             pct(p.pasv_failure)
-        );
+        ));
     }
-    let _ = writeln!(
-        out,
-        "  simulator     {}, {} replications of {} PASVs ({:.1} M PASVs/s)",
-        r.predictor.method,
-        r.predictor.replications,
-        r.predictor.pasvs_per_replication,
-        r.predictor.pasvs_per_second / 1e6
-    );
-    let _ = writeln!(out, "  server        {}", r.server.kind.name());
-    for (what, value, source) in r.server.inputs() {
-        let _ = writeln!(out, "    {what:<16} {value} ({})", source.describe());
-    }
+    out.push(prediction);
+    out.push(Reason::new(
+        "simulator",
+        format!(
+            "{}, {} replications of {} PASVs ({:.1} M PASVs/s)",
+            r.predictor.method,
+            r.predictor.replications,
+            r.predictor.pasvs_per_replication,
+            r.predictor.pasvs_per_second / 1e6
+        ),
+    ));
+    let mut server = Reason::new("server", r.server.kind.name().to_string());
+    server.details = r
+        .server
+        .inputs()
+        .into_iter()
+        .map(|(what, value, source)| format!("{what}: {value} ({})", source.describe()))
+        .collect();
+    out.push(server);
     if let Some(f) = &r.fit {
-        let _ = writeln!(
-            out,
-            "  observed      {:.1} PASV/s in the busiest {:.0} s, client-view hold {:.2} ms ({})",
-            f.pasv_per_s,
-            f.window_s,
-            f.mean_hold_s * 1e3,
-            f.hold_policy.describe(),
-        );
-        let _ = writeln!(
-            out,
-            "  Little's law  λ·E[H] = {:.3} erlangs vs {:.3} ports held on average ({:.0}% apart)",
-            f.offered_erlangs,
-            f.time_average_held,
-            f.little_disagreement * 100.0
-        );
+        out.push(Reason::new(
+            "observed",
+            format!(
+                "{:.1} PASV/s in the busiest {:.0} s ({:.2}/s per connection), client-view hold {:.2} ms: {} ({})",
+                f.pasv_per_s,
+                f.window_s,
+                f.pasv_per_s_per_connection,
+                f.mean_hold_s * 1e3,
+                f.hold_policy.describe(),
+                f.hold_policy_source
+            ),
+        ));
+        out.push(Reason::new(
+            "Little's law",
+            format!(
+                "λ·E[H] = {:.3} erlangs vs {:.3} ports held on average in the same window ({:.0}% apart)",
+                f.offered_erlangs,
+                f.time_average_held,
+                f.little_disagreement * 100.0
+            ),
+        ));
         if let Some(reg) = &f.ports_vs_data_connections {
-            let _ = writeln!(
-                out,
-                "  ports held    = {:.2} × data connections + {:.2} (r² {:.2}, {} samples)",
-                reg.slope, reg.intercept, reg.r2, reg.samples
-            );
+            out.push(Reason::new(
+                "ports held",
+                format!(
+                    "{:.2} × data connections + {:.2} (r² {:.2}, {} samples)",
+                    reg.slope, reg.intercept, reg.r2, reg.samples
+                ),
+            ));
         }
     }
     let a = &r.analytic;
-    let _ = writeln!(
-        out,
-        "  analytic      {:.2} PASV/s × {:.2} ms = {:.3} erlangs; {} → {}{}",
-        a.target.pasv_per_s,
-        a.target.mean_hold_s * 1e3,
-        a.target.offered_erlangs,
-        a.policy,
-        a.width.map_or_else(|| "no width".to_string(), |w| format!("{w} ports")),
-        a.ceiling.map(|c| format!(" (ceiling {c})")).unwrap_or_default(),
-    );
+    out.push(Reason::new(
+        "analytic check",
+        format!(
+            "{:.2} PASV/s × {:.2} ms = {:.3} erlangs; {} → {}{}",
+            a.target.pasv_per_s,
+            a.target.mean_hold_s * 1e3,
+            a.target.offered_erlangs,
+            a.policy,
+            a.width.map_or_else(|| "no width".to_string(), |w| format!("{w} ports")),
+            a.ceiling.map(|c| format!(" (ceiling {c})")).unwrap_or_default(),
+        ),
+    ));
+    out
+}
+
+/// `plan`'s terminal text.
+pub fn render(r: &Recommendation) -> String {
+    const LABEL: usize = 16;
+    let mut out = String::new();
+    let _ = writeln!(out, "recommendation    {} ports: {} ({})", r.width, r.range, r.source);
+    for reason in reasoning(r) {
+        let _ = writeln!(out, "  {:<LABEL$} {}", reason.label, reason.text);
+        for d in &reason.details {
+            let _ = writeln!(out, "  {:<LABEL$}   {d}", "");
+        }
+    }
     let _ = writeln!(out, "  rules of thumb for the same load (simulated):");
     for rule in &r.rules_of_thumb {
         let _ = writeln!(
@@ -168,7 +233,7 @@ pub fn render(r: &Recommendation) -> String {
         );
     }
     for w in &r.warnings {
-        let _ = writeln!(out, "  warning       {w}");
+        let _ = writeln!(out, "  {:<LABEL$} {w}", "warning");
     }
     out
 }

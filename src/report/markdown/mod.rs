@@ -12,7 +12,6 @@
 //! goes through [`inline`], so a hostile reply can neither break a table row, start a new
 //! block, inject HTML, nor open a code span that swallows the rest of the report.
 
-use crate::plan::fit::{Fit, HoldPolicy};
 use crate::plan::snippets::{render_markdown, Snippet};
 use crate::plan::Recommendation;
 use crate::rundir::{Manifest, RunStatus};

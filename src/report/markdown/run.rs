@@ -290,60 +290,15 @@ pub(super) fn ledger(out: &mut String, s: &Summary) -> fmt::Result {
 }
 
 pub(super) fn recommendation_section(out: &mut String, r: &Recommendation) -> fmt::Result {
-    let i = &r.inputs;
     writeln!(out, "\n## Recommendation\n")?;
     writeln!(out, "**{} ports: {}**\n", r.width, inline(&r.range))?;
     writeln!(out, "Planned from {}. The reasoning:\n", inline(&r.source))?;
-    writeln!(
-        out,
-        "- **Target:** {:.1} users × {} connections × growth {} = {:.1} control connections ({:.2} × the run's {:.1}), {} files per session",
-        i.users, i.parallel, i.growth, i.control_connections, i.scale, i.run_control_connections, i.files_per_session
-    )?;
-    writeln!(
-        out,
-        "- **Grade of service:** at most {} of sessions fail at the range in the run's busy stretches (at most {} of PASVs)",
-        pct(i.gos_per_session),
-        pct(i.gos_per_pasv)
-    )?;
-    writeln!(
-        out,
-        "- **Prediction:** at {} ports{}, {} of sessions (in the busy stretches; {} on average) and {} of PASVs fail ({} find the range exhausted, {} lose a bind race)",
-        r.model_width,
-        if r.held_by_others > 0 {
-            format!(" (+ {} held by other processes)", r.held_by_others)
-        } else {
-            String::new()
-        },
-        pct(r.session_failure),
-        pct(r.prediction.session_failure_at_range),
-        pct(r.blocking_per_pasv),
-        pct(r.prediction.pasv_exhausted),
-        pct(r.prediction.pasv_collided),
-    )?;
-    writeln!(
-        out,
-        "- **Simulator:** {}, {} replications of {} PASVs",
-        inline(&r.predictor.method),
-        r.predictor.replications,
-        r.predictor.pasvs_per_replication
-    )?;
-    writeln!(out, "- **Server:** {}", inline(r.server.kind.name()))?;
-    for (what, value, source) in r.server.inputs() {
-        writeln!(out, "  - {what}: {} ({})", inline(&value), inline(&source.describe()))?;
+    for reason in crate::plan::reasoning(r) {
+        writeln!(out, "- **{}:** {}", capitalised(reason.label), inline(&reason.text))?;
+        for d in &reason.details {
+            writeln!(out, "  - {}", inline(d))?;
+        }
     }
-    if let Some(f) = &r.fit {
-        observed(out, f)?;
-    }
-    let a = &r.analytic;
-    writeln!(
-        out,
-        "- **Analytic cross-check:** {:.2} PASV/s × {:.2} ms = {:.3} erlangs; {} → {}",
-        a.target.pasv_per_s,
-        a.target.mean_hold_s * 1e3,
-        a.target.offered_erlangs,
-        inline(&a.policy),
-        a.width.map_or_else(|| "no width".to_string(), |w| format!("{w} ports")),
-    )?;
     writeln!(out, "\n### Predicted failure by width\n")?;
     writeln!(
         out,
@@ -388,38 +343,13 @@ pub(super) fn recommendation_section(out: &mut String, r: &Recommendation) -> fm
     snippets(out, "Firewall", &r.firewall_snippets)
 }
 
-/// The fit's bullets, as `plan`'s text shows them.
-pub(super) fn observed(out: &mut String, f: &Fit) -> fmt::Result {
-    writeln!(
-        out,
-        "- **Observed:** {:.1} PASV/s in the busiest {:.0} s ({:.2}/s per connection), mean hold {:.2} ms: {} ({})",
-        f.pasv_per_s,
-        f.window_s,
-        f.pasv_per_s_per_connection,
-        f.mean_hold_s * 1e3,
-        hold_policy(f.hold_policy),
-        inline(&f.hold_policy_source)
-    )?;
-    writeln!(
-        out,
-        "- **Little's law:** λ·E\\[H\\] = {:.3} erlangs vs {:.3} ports held on average in the same window ({:.0}% apart)",
-        f.offered_erlangs,
-        f.time_average_held,
-        f.little_disagreement * 100.0
-    )?;
-    if let Some(reg) = &f.ports_vs_data_connections {
-        writeln!(
-            out,
-            "- **Ports held vs data connections:** ports held = {:.2} × data connections + {:.2} (r² {:.2}, {} samples)",
-            reg.slope, reg.intercept, reg.r2, reg.samples
-        )?;
-    }
-    Ok(())
-}
-
-/// The policy's name, escaped for Markdown (its underscores would otherwise italicise).
-pub(super) fn hold_policy(p: HoldPolicy) -> String {
-    p.describe().replace('_', "\\_")
+/// "grade of service" → "Grade of service".
+fn capitalised(label: &str) -> String {
+    let mut chars = label.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 pub(super) fn snippets(out: &mut String, heading: &str, list: &[Snippet]) -> fmt::Result {

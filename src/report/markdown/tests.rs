@@ -2,6 +2,7 @@ use super::*;
 use crate::event::{
     ConnectionRecord, FailureClass, Outcome, PassiveCommand, Record, SessionRecord, TransferCommand, TransferEvent,
 };
+use crate::plan::fit::{Fit, HoldPolicy};
 use crate::plan::{plan_what_if, PlanRequest, WhatIf};
 use crate::profile::Profile;
 use crate::summary::Accumulator;
@@ -373,7 +374,7 @@ fn recommendation_has_range_reasoning_rules_and_snippets() {
         r.analytic.target.offered_erlangs
     )));
     let prediction = format!(
-        "- **Prediction:** at {} ports, {} of sessions (in the busy stretches; {} on average) and {} of PASVs fail",
+        "- **Prediction:** at {} ports: sessions failing {} in busy stretches ({} on average), PASVs failing {}",
         r.model_width,
         pct(r.session_failure),
         pct(r.prediction.session_failure_at_range),
@@ -389,7 +390,7 @@ fn recommendation_has_range_reasoning_rules_and_snippets() {
     // The width's row in the predicted-failure table is marked.
     assert!(rec.contains(&format!("| **{}** | ", r.model_width)), "{rec}");
     assert!(
-        rec.contains("at most 1.000% of sessions fail at the range in the run's busy stretches"),
+        rec.contains("- **Grade of service:** ≤ 1.000% of sessions fail at the range in the run's busy stretches"),
         "{rec}"
     );
     for rule in &r.rules_of_thumb {
@@ -454,14 +455,31 @@ fn recommendation_from_a_run_shows_the_fit() {
     let rec = section(&md, "Recommendation");
     assert!(
         rec.contains(
-            "- **Observed:** 751.0 PASV/s in the busiest 10 s (74.05/s per connection), mean hold 0.53 ms: \
+            "- **Observed:** 751.0 PASV/s in the busiest 10 s (74.05/s per connection), client-view hold 0.53 ms: \
          until\\_transfer\\_starts (observed in the ledger)"
         ),
         "{rec}"
     );
     assert!(rec.contains("λ·E\\[H\\] = 0.395 erlangs vs 0.395 ports held on average in the same window (0% apart)"));
-    assert!(rec.contains("ports held = 1.00 × data connections + 0.02 (r² 0.99, 100 samples)"));
-    assert!(rec.contains(" (+ 2 held by other processes)"), "{rec}");
+    assert!(rec.contains("- **Ports held:** 1.00 × data connections + 0.02 (r² 0.99, 100 samples)"));
+    assert!(rec.contains(" + 2 held by other processes:"), "{rec}");
+    // The terminal says the same, sentence for sentence: both render `plan::reasoning`.
+    let text = crate::plan::render(&r);
+    for reason in crate::plan::reasoning(&r) {
+        assert!(
+            text.contains(&format!("  {:<16} {}\n", reason.label, reason.text)),
+            "{text}"
+        );
+        assert!(
+            rec.contains(&format!("{}\n", inline(&reason.text))),
+            "{} in\n{rec}",
+            reason.text
+        );
+        for d in &reason.details {
+            assert!(text.contains(d.as_str()), "{text}");
+            assert!(rec.contains(&format!("  - {}\n", inline(d))), "{rec}");
+        }
+    }
     assert!(
         rec.contains("### Warnings\n\n- the run's passive range 30000-30099 overlaps &lt;nothing>\n"),
         "{rec}"
