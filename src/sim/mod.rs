@@ -22,11 +22,12 @@ pub mod replay;
 pub mod server;
 pub mod stall;
 pub mod synthetic;
+pub mod time_wait;
 pub mod trace;
 
 pub use replay::{Counts, Workload};
 pub use server::{ServerKind, ServerModel};
-pub use stall::TimeWaits;
+pub use time_wait::TimeWaits;
 pub use trace::Trace;
 
 use serde::{Deserialize, Serialize};

@@ -22,7 +22,7 @@
 
 use super::pool::{PickOutcome, PortPool};
 use super::server::{Admission, HoldEnd, HoldStart, OnExhausted, OnRefusal, ServerModel};
-use super::stall::{run_horizon_s, TimeWaits};
+use super::time_wait::{run_horizon_s, TimeWaits};
 use super::trace::{AttemptResult, Trace, TraceAttempt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

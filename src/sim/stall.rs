@@ -6,16 +6,7 @@
 
 use super::replay::{Event, Kind, Workload};
 use super::server::{HoldStart, TIME_WAIT_S};
-
-/// How many TIME_WAIT sockets the replay's server has on its range: as many as the run's
-/// load leaves in the 60 s Linux keeps them (a server under this load for good, what a
-/// recommendation is for), or as many as the run itself had piled up (to compare a replay
-/// with the run it came from).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeWaits {
-    Steady,
-    AsRun,
-}
+use super::time_wait::TimeWaits;
 
 /// A one-loop server's bind stall at one width, beyond what the run itself had.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,30 +25,6 @@ pub(super) struct Stall {
 
 /// A stall shorter than this moves no event by a whole microsecond.
 const MIN_STALL_US: f64 = 0.5;
-
-/// How many seconds' worth of its own TIME_WAITs the run's range held on average: a run
-/// piles them up for 60 s (on average over its span, min(t, 60 s)), on top of those earlier
-/// loads left, which expire over the next 60 s (taken as evenly aged).
-pub(super) fn run_horizon_s(span_s: f64, closes_per_s: f64, time_waits_at_start: Option<u32>) -> f64 {
-    let own = if span_s <= TIME_WAIT_S {
-        span_s / 2.0
-    } else {
-        TIME_WAIT_S - TIME_WAIT_S * TIME_WAIT_S / 2.0 / span_s
-    };
-    let inherited = match time_waits_at_start {
-        Some(n) if n > 0 && closes_per_s > 0.0 => {
-            // The share of them still there, on average over the span: n (1 - t/60) at t.
-            let still = if span_s <= TIME_WAIT_S {
-                1.0 - span_s / (2.0 * TIME_WAIT_S)
-            } else {
-                TIME_WAIT_S / (2.0 * span_s)
-            };
-            f64::from(n) * still / closes_per_s
-        }
-        _ => 0.0,
-    };
-    (own + inherited).min(TIME_WAIT_S)
-}
 
 impl Workload {
     /// Seconds' worth of TIME_WAITs on the range: see [`TimeWaits`].
@@ -200,20 +167,6 @@ mod tests {
             stalled.pasv_exhausted > plain.pasv_exhausted,
             "{stalled:?} against {plain:?}"
         );
-    }
-
-    #[test]
-    fn a_runs_time_waits_are_its_own_piling_up_and_those_it_inherited_expiring() {
-        // A 20 s run on a clean range: 10 s of its closes on average; 60 s at most however
-        // long it runs, and 45 s on average over two minutes.
-        assert_eq!(run_horizon_s(20.0, 300.0, None), 10.0);
-        assert_eq!(run_horizon_s(20.0, 300.0, Some(0)), 10.0);
-        assert!((run_horizon_s(120.0, 300.0, None) - 45.0).abs() < 1e-9);
-        // 6,000 TIME_WAITs left by an earlier load are 20 s of 300 closes/s, of which 5/6
-        // remain on average over 20 s.
-        assert!((run_horizon_s(20.0, 300.0, Some(6_000)) - (10.0 + 20.0 * 5.0 / 6.0)).abs() < 1e-9);
-        // Never more than Linux keeps.
-        assert_eq!(run_horizon_s(20.0, 300.0, Some(1_000_000)), TIME_WAIT_S);
     }
 
     #[test]
