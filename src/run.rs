@@ -21,7 +21,7 @@ use crate::tls::{TlsClient, TlsOptions};
 use anyhow::{bail, Context};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
@@ -259,33 +259,32 @@ fn iso(t: std::time::SystemTime) -> String {
 
 /// Runs a swarm and writes its run directory. `interrupt` (Ctrl-C in the binary) stops the
 /// load early; everything recorded is still written and the run is marked partial.
-pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Result<RunReport> {
-    let mut profile = Profile::load_with_overrides(opts.profile.as_deref(), &opts.overrides)?;
-    // Before any connection: a run that cannot open its sockets fails here, not mid-run with
-    // errors that look like the server's.
-    let embedded = opts.target.is_none() && profile.target.url.is_none();
-    match crate::fd_limit::ensure(crate::fd_limit::FdBudget::of(&profile, embedded))? {
-        crate::fd_limit::FdLimit::Enough { .. } => {}
-        crate::fd_limit::FdLimit::Raised { from, to } => {
+/// Before any connection: a run that cannot open its sockets fails here, not mid-run with
+/// errors that look like the server's.
+fn raise_fd_limit(profile: &Profile, embedded: bool) -> anyhow::Result<()> {
+    use crate::fd_limit::{ensure, FdBudget, FdLimit};
+    match ensure(FdBudget::of(profile, embedded))? {
+        FdLimit::Enough { .. } => {}
+        FdLimit::Raised { from, to } => {
             tracing::info!("open-file limit raised from {from} to {to} for this run's connections")
         }
-        crate::fd_limit::FdLimit::RaisedShort { from, to, needed } => tracing::warn!(
+        FdLimit::RaisedShort { from, to, needed } => tracing::warn!(
             "open-file limit raised from {from} to {to}, the hard limit; the open model may need up to {needed} \
              if the server falls behind (load.max_in_flight sessions at once): raise the hard limit or lower \
              max_in_flight"
         ),
     }
-    let resolved = resolve_target(&opts, &mut profile).await?;
-    let target_text = resolved.target.redacted();
-    let tag = run_tag();
+    Ok(())
+}
 
-    // What other processes hold on the range, read before the preflight's own connections
-    // can add theirs.
-    let sockets_before_load = match (
-        opts.server_sockets,
-        resolved.target.is_loopback(),
-        profile.target.pasv_range,
-    ) {
+/// What other processes hold on the range, read before the preflight's own connections can
+/// add theirs: only where the server's sockets are this host's.
+fn sockets_before_load(
+    view: SocketView,
+    target: &Target,
+    range: Option<PortRange>,
+) -> Option<rundir::SocketsBeforeLoad> {
+    match (view, target.is_loopback(), range) {
         (SocketView::Off, _, _) | (SocketView::Auto, false, _) | (_, _, None) => None,
         (_, _, Some(range)) => crate::observe::sockdiag::SockDiag::open()
             .and_then(|mut d| d.count_all(range))
@@ -296,7 +295,134 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
                 established: c.established,
                 time_wait: c.time_wait,
             }),
-    };
+    }
+}
+
+/// Deletes the run's uploads and prepared files from a real server; returns how many could
+/// not be deleted.
+async fn clean_up(dir: &Path, config: &Arc<ClientConfig>, addr: SocketAddr, target: &str, created: &Created) -> usize {
+    let stored = rundir::stored_paths(dir).unwrap_or_else(|e| {
+        tracing::warn!("cleanup cannot tell which uploads to delete, they stay on the server: {e}");
+        Vec::new()
+    });
+    match remote::cleanup(config, addr, target, &stored, created).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!("cleanup incomplete: {e}");
+            stored.len() + created.files.len()
+        }
+    }
+}
+
+/// Why the run is partial, if it is: each reason a sentence of the manifest's
+/// `partial_reason`.
+fn partial_reasons(
+    profile: &Profile,
+    outcome: &SwarmOutcome,
+    interrupted_by_user: bool,
+    clock: RunClock,
+    write_error: Option<&impl std::fmt::Display>,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if outcome.interrupted && interrupted_by_user {
+        reasons.push(format!("interrupted after {:.1} s", clock.now_us() as f64 / 1e6));
+    }
+    // Sessions cut at the end of a run that ran its full duration are the duration's
+    // definition, not a loss (they are in the CSVs as `interrupted`); after Ctrl-C they are.
+    if outcome.sessions_cut_off > 0 && interrupted_by_user {
+        reasons.push(format!(
+            "{} sessions still running were cut off after the drain period (recorded as interrupted)",
+            outcome.sessions_cut_off
+        ));
+    }
+    // A closed model whose workers did not all get a session going (the machine ran out of
+    // descriptors, say) measured a smaller load than the one asked for.
+    let load = &profile.load;
+    if load.model == crate::profile::LoadModel::Closed
+        && !outcome.interrupted
+        && outcome.stopped.is_none()
+        && load.duration.is_some_and(|d| d.0 > load.ramp_up.0)
+        && load.total_sessions.is_none_or(|t| t >= u64::from(load.sessions))
+        && outcome.sessions_started < u64::from(load.sessions)
+    {
+        reasons.push(format!(
+            "only {} of the {} configured sessions ever started; the load was smaller than asked",
+            outcome.sessions_started, load.sessions
+        ));
+    }
+    if let Some(why) = &outcome.stopped {
+        reasons.push(format!("stopped early: {why}"));
+    }
+    if outcome.sessions_unrecorded > 0 {
+        reasons.push(format!(
+            "{} cut sessions could not write their records in time",
+            outcome.sessions_unrecorded
+        ));
+    }
+    if let Some(e) = write_error {
+        reasons.push(format!("records could not all be written: {e}"));
+    }
+    reasons
+}
+
+/// The manifest as the run starts: `partial` until the end rewrites it, so a reader (or a
+/// crash) sees an honest status.
+fn first_manifest(
+    profile: &Profile,
+    target: &str,
+    embedded: bool,
+    clock: RunClock,
+    server_greeting: Option<String>,
+    sockets_before_load: Option<rundir::SocketsBeforeLoad>,
+    sampled: bool,
+) -> Manifest {
+    Manifest {
+        schema_version: SCHEMA_VERSION,
+        tool: "ftpswarm".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        profile: profile.clone().into(),
+        target: target.to_string(),
+        embedded_server: embedded,
+        expected_pasv_range: profile.target.pasv_range,
+        started_at: iso(clock.wall_start()),
+        clock_origin_unix_us: clock
+            .wall_start()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+            .unwrap_or(0),
+        ended_at: None,
+        // Until the run finishes, a reader (or a crash) sees an honest "partial".
+        status: RunStatus::Partial,
+        partial_reason: Some("run in progress, or the process ended before finishing".into()),
+        server_greeting,
+        sockets_before_load,
+        files: [
+            rundir::EVENTS,
+            rundir::CONNECTIONS,
+            rundir::SESSIONS,
+            LATENCY_LOG,
+            rundir::SUMMARY,
+        ]
+        .into_iter()
+        .chain(sampled.then_some(TIMELINE))
+        .map(String::from)
+        .collect(),
+    }
+}
+
+pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Result<RunReport> {
+    let mut profile = Profile::load_with_overrides(opts.profile.as_deref(), &opts.overrides)?;
+    // Before any connection: a run that cannot open its sockets fails here, not mid-run with
+    // errors that look like the server's.
+    let embedded = opts.target.is_none() && profile.target.url.is_none();
+    raise_fd_limit(&profile, embedded)?;
+    let resolved = resolve_target(&opts, &mut profile).await?;
+    let target_text = resolved.target.redacted();
+    let tag = run_tag();
+
+    // What other processes hold on the range, read before the preflight's own connections
+    // can add theirs.
+    let sockets_before_load = sockets_before_load(opts.server_sockets, &resolved.target, profile.target.pasv_range);
     let tls = tls_client(&profile, &resolved.target, resolved.embedded.as_ref())?;
     // Preflight on its own clock: the load's t = 0 is when the load starts.
     let prep_config = Arc::new(client_config(
@@ -337,38 +463,15 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     let dir = rundir::create_run_dir(&opts.output_base, opts.out.as_deref(), &profile.name, opts.force)?;
     let client = Arc::new(client_config(&profile, &resolved.target, opts.use_announced_ip, tls));
     let clock = client.clock;
-    let mut manifest = Manifest {
-        schema_version: SCHEMA_VERSION,
-        tool: "ftpswarm".into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        profile: profile.clone().into(),
-        target: target_text.clone(),
-        embedded_server: resolved.embedded.is_some(),
-        expected_pasv_range: profile.target.pasv_range,
-        started_at: iso(clock.wall_start()),
-        clock_origin_unix_us: clock
-            .wall_start()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-            .unwrap_or(0),
-        ended_at: None,
-        // Until the run finishes, a reader (or a crash) sees an honest "partial".
-        status: RunStatus::Partial,
-        partial_reason: Some("run in progress, or the process ended before finishing".into()),
+    let mut manifest = first_manifest(
+        &profile,
+        &target_text,
+        resolved.embedded.is_some(),
+        clock,
         server_greeting,
         sockets_before_load,
-        files: [
-            rundir::EVENTS,
-            rundir::CONNECTIONS,
-            rundir::SESSIONS,
-            LATENCY_LOG,
-            rundir::SUMMARY,
-        ]
-        .into_iter()
-        .chain((!opts.sample_interval.is_zero()).then_some(TIMELINE))
-        .map(String::from)
-        .collect(),
-    };
+        !opts.sample_interval.is_zero(),
+    );
     rundir::write_json(&dir.join(rundir::MANIFEST), &manifest)?;
 
     let (tx, rx) = mpsc::channel(8192);
@@ -447,17 +550,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     let end = std::time::SystemTime::now();
 
     let cleanup_failures = if resolved.embedded.is_none() && !opts.keep_files {
-        let stored = rundir::stored_paths(&dir).unwrap_or_else(|e| {
-            tracing::warn!("cleanup cannot tell which uploads to delete, they stay on the server: {e}");
-            Vec::new()
-        });
-        match remote::cleanup(&prep_config, resolved.addr, &target_text, &stored, &created).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!("cleanup incomplete: {e}");
-                stored.len() + created.files.len()
-            }
-        }
+        clean_up(&dir, &prep_config, resolved.addr, &target_text, &created).await
     } else {
         0
     };
@@ -467,45 +560,13 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
 
     let summary = collected.accumulator.finish();
     rundir::write_json(&dir.join(rundir::SUMMARY), &summary)?;
-    let mut reasons = Vec::new();
-    if outcome.interrupted && interrupt.is_cancelled() {
-        reasons.push(format!("interrupted after {:.1} s", clock.now_us() as f64 / 1e6));
-    }
-    // Sessions cut at the end of a run that ran its full duration are the duration's
-    // definition, not a loss (they are in the CSVs as `interrupted`); after Ctrl-C they are.
-    if outcome.sessions_cut_off > 0 && interrupt.is_cancelled() {
-        reasons.push(format!(
-            "{} sessions still running were cut off after the drain period (recorded as interrupted)",
-            outcome.sessions_cut_off
-        ));
-    }
-    // A closed model whose workers did not all get a session going (the machine ran out of
-    // descriptors, say) measured a smaller load than the one asked for.
-    let load = &profile.load;
-    if load.model == crate::profile::LoadModel::Closed
-        && !outcome.interrupted
-        && outcome.stopped.is_none()
-        && load.duration.is_some_and(|d| d.0 > load.ramp_up.0)
-        && load.total_sessions.is_none_or(|t| t >= u64::from(load.sessions))
-        && outcome.sessions_started < u64::from(load.sessions)
-    {
-        reasons.push(format!(
-            "only {} of the {} configured sessions ever started; the load was smaller than asked",
-            outcome.sessions_started, load.sessions
-        ));
-    }
-    if let Some(why) = &outcome.stopped {
-        reasons.push(format!("stopped early: {why}"));
-    }
-    if outcome.sessions_unrecorded > 0 {
-        reasons.push(format!(
-            "{} cut sessions could not write their records in time",
-            outcome.sessions_unrecorded
-        ));
-    }
-    if let Some(e) = &collected.write_error {
-        reasons.push(format!("records could not all be written: {e}"));
-    }
+    let reasons = partial_reasons(
+        &profile,
+        &outcome,
+        interrupt.is_cancelled(),
+        clock,
+        collected.write_error.as_ref(),
+    );
     manifest.ended_at = Some(iso(end));
     manifest.status = if reasons.is_empty() {
         RunStatus::Complete
@@ -531,6 +592,59 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_is_partial_for_every_loss_and_only_then() {
+        let profile = Profile::default();
+        let clock = RunClock::start();
+        let none: Option<&String> = None;
+        let ran = SwarmOutcome {
+            sessions_started: u64::from(profile.load.sessions),
+            ..SwarmOutcome::default()
+        };
+        // Sessions cut when the duration ran out are the duration's definition.
+        let cut_at_end = SwarmOutcome {
+            sessions_cut_off: 3,
+            ..ran.clone()
+        };
+        assert!(partial_reasons(&profile, &cut_at_end, false, clock, none).is_empty());
+        let ctrl_c = SwarmOutcome {
+            interrupted: true,
+            ..cut_at_end.clone()
+        };
+        let reasons = partial_reasons(&profile, &ctrl_c, true, clock, none);
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(reasons[0].starts_with("interrupted after "), "{reasons:?}");
+        assert!(
+            reasons[1].starts_with("3 sessions still running were cut off"),
+            "{reasons:?}"
+        );
+        let short = SwarmOutcome {
+            sessions_started: 1,
+            ..SwarmOutcome::default()
+        };
+        assert_eq!(
+            partial_reasons(&profile, &short, false, clock, none),
+            vec![format!(
+                "only 1 of the {} configured sessions ever started; the load was smaller than asked",
+                profile.load.sessions
+            )]
+        );
+        let write = "disk full".to_string();
+        let lost = SwarmOutcome {
+            sessions_unrecorded: 2,
+            stopped: Some("the records could not be written".into()),
+            ..ran
+        };
+        assert_eq!(
+            partial_reasons(&profile, &lost, false, clock, Some(&write)),
+            vec![
+                "stopped early: the records could not be written".to_string(),
+                "2 cut sessions could not write their records in time".into(),
+                "records could not all be written: disk full".into(),
+            ]
+        );
+    }
 
     #[tokio::test]
     async fn a_name_falls_back_to_the_address_that_answers() {
