@@ -14,6 +14,10 @@ pub const BASE_DESCRIPTORS: u64 = 64;
 pub const CLIENT_SOCKETS_PER_CONNECTION: u64 = 2;
 /// The embedded server's share in the same process: its ends of both, and its listener.
 pub const EMBEDDED_SOCKETS_PER_CONNECTION: u64 = 3;
+/// What a control connection holds for its whole life: its socket (and, on the embedded
+/// server, the server's end). Its data connection and listener come and go with transfers.
+pub const CLIENT_CONTROL_SOCKETS: u64 = 1;
+pub const EMBEDDED_CONTROL_SOCKETS: u64 = 1;
 
 /// What the run will open at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +25,9 @@ pub struct FdBudget {
     pub connections: u64,
     pub per_connection: u64,
     pub needed: u64,
+    /// What the connections hold for sure: every control socket at once. Data sockets are
+    /// open only during transfers, so a load with think time never has all of them at once.
+    pub floor: u64,
     /// A closed model opens all its connections for sure; an open model's bound is its
     /// `max_in_flight`, which a run reaches only if the server falls behind.
     pub certain: bool,
@@ -40,12 +47,14 @@ impl FdBudget {
             } else {
                 0
             };
+        let control = CLIENT_CONTROL_SOCKETS + if embedded_server { EMBEDDED_CONTROL_SOCKETS } else { 0 };
         FdBudget {
             connections,
             per_connection,
             needed: connections
                 .saturating_mul(per_connection)
                 .saturating_add(BASE_DESCRIPTORS),
+            floor: connections.saturating_mul(control).saturating_add(BASE_DESCRIPTORS),
             certain,
         }
     }
@@ -53,13 +62,14 @@ impl FdBudget {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error(
-    "this run needs up to {needed} open files ({connections} control connections × {per_connection} sockets each \
-     + {BASE_DESCRIPTORS}), but this process may open at most {hard} (the hard RLIMIT_NOFILE): raise it (`ulimit -Hn \
-     {needed}` as root before starting, LimitNOFILE= for a systemd service, nofile in /etc/security/limits.conf), \
-     or lower --sessions or --parallel"
+    "this run needs at least {floor} open files for its {connections} control connections alone, and up to {needed} \
+     with every data connection open ({per_connection} sockets each + {BASE_DESCRIPTORS}), but this process may open \
+     at most {hard} (the hard RLIMIT_NOFILE): raise it (`ulimit -Hn {needed}` as root before starting, LimitNOFILE= \
+     for a systemd service, nofile in /etc/security/limits.conf), or lower --sessions or --parallel"
 )]
 pub struct FdLimitError {
     pub needed: u64,
+    pub floor: u64,
     pub connections: u64,
     pub per_connection: u64,
     pub hard: u64,
@@ -76,8 +86,9 @@ pub enum FdLimit {
         from: u64,
         to: u64,
     },
-    /// An open model's bound is above the hard limit: raised as far as it goes, and the run
-    /// goes on (its in-flight sessions rarely reach the bound).
+    /// Above the hard limit, but only a bound: an open model's `max_in_flight` (reached only
+    /// by a server falling behind), or every data connection open at once while the control
+    /// connections fit. Raised as far as it goes, and the run goes on.
     RaisedShort {
         from: u64,
         to: u64,
@@ -96,9 +107,10 @@ pub fn decide(budget: FdBudget, soft: u64, hard: u64) -> Result<FdLimit, FdLimit
             to: budget.needed,
         });
     }
-    if budget.certain {
+    if budget.certain && hard < budget.floor {
         return Err(FdLimitError {
             needed: budget.needed,
+            floor: budget.floor,
             connections: budget.connections,
             per_connection: budget.per_connection,
             hard,
@@ -109,6 +121,22 @@ pub fn decide(budget: FdBudget, soft: u64, hard: u64) -> Result<FdLimit, FdLimit
         to: hard,
         needed: budget.needed,
     })
+}
+
+/// Sets both limits to `to` if this process may; false otherwise (EPERM for most users).
+fn raise_hard(to: u64) -> bool {
+    let cap = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok());
+    if cap.is_some_and(|c| c < to) {
+        return false;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: to,
+        rlim_max: to,
+    };
+    // SAFETY: setrlimit reads one rlimit we own; the kernel refuses what we may not set.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 }
 }
 
 /// Raises this process's soft RLIMIT_NOFILE to what `budget` needs (never lowers it).
@@ -124,7 +152,12 @@ pub fn ensure(budget: FdBudget) -> anyhow::Result<FdLimit> {
             std::io::Error::last_os_error()
         ));
     }
-    let (soft, hard) = (limit.rlim_cur, limit.rlim_max);
+    let (soft, mut hard) = (limit.rlim_cur, limit.rlim_max);
+    // A privileged process (root, or CAP_SYS_RESOURCE) may raise its hard limit, up to the
+    // kernel's fs.nr_open: do it rather than refuse a run `ulimit -Hn` would allow.
+    if hard < budget.needed && raise_hard(budget.needed) {
+        hard = budget.needed;
+    }
     let outcome = decide(budget, soft, hard)?;
     let to = match outcome {
         FdLimit::Enough { .. } => return Ok(outcome),
@@ -159,9 +192,12 @@ mod tests {
     #[test]
     fn the_budget_counts_both_ends_when_the_server_is_ours() {
         let b = FdBudget::of(&closed(1_000, 2), false);
-        assert_eq!((b.connections, b.needed, b.certain), (2_000, 2_000 * 2 + 64, true));
+        assert_eq!(
+            (b.connections, b.needed, b.floor, b.certain),
+            (2_000, 2_000 * 2 + 64, 2_000 + 64, true)
+        );
         let b = FdBudget::of(&closed(1_000, 2), true);
-        assert_eq!(b.needed, 2_000 * 5 + 64);
+        assert_eq!((b.needed, b.floor), (2_000 * 5 + 64, 2_000 * 2 + 64));
         let mut open = closed(1, 1);
         open.load.model = LoadModel::Open;
         open.load.max_in_flight = 300;
@@ -185,7 +221,8 @@ mod tests {
         assert_eq!(e.hard, 4_096);
         let text = e.to_string();
         for part in [
-            "20064",
+            "at least 10064",
+            "up to 20064",
             "10000 control connections",
             "4096",
             "ulimit -Hn 20064",
@@ -193,6 +230,17 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part}: {text}");
         }
+        // Room for every control connection but not for every data connection at once (this
+        // machine's hard limit is 20,000): as far as the hard limit goes, with a warning.
+        assert_eq!(
+            decide(b, 1_024, 20_000),
+            Ok(FdLimit::RaisedShort {
+                from: 1_024,
+                to: 20_000,
+                needed: 20_064
+            })
+        );
+        assert!(decide(b, 1_024, 10_063).is_err());
         // An open model's bound is only a bound: as far as the hard limit goes.
         let open = FdBudget { certain: false, ..b };
         assert_eq!(
@@ -221,6 +269,7 @@ mod tests {
                     connections: 0,
                     per_connection: 2,
                     needed: limit.rlim_cur,
+                    floor: limit.rlim_cur,
                     certain: true
                 }),
                 Ok(FdLimit::Enough { .. })
@@ -232,6 +281,7 @@ mod tests {
             connections: 0,
             per_connection: 2,
             needed: want,
+            floor: want,
             certain: true,
         })
         .unwrap();

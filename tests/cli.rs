@@ -51,6 +51,45 @@ fn misspelt_field_is_reported_with_its_line() {
 }
 
 #[test]
+fn a_load_needing_more_local_ports_than_an_address_has_is_refused_before_any_traffic() {
+    // Every control connection goes to one server port, so each needs a local port of its
+    // own: one connection more than this host's ephemeral range has.
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let bounds: Vec<u32> = text.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    let ports = bounds[1] - bounds[0] + 1;
+    let sessions = (ports / 2 + 1).to_string();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    server.set_nonblocking(true).unwrap();
+    let target = format!("ftp://u:secret@127.0.0.1:{}", server.local_addr().unwrap().port());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let err = assert_clean_failure(&ftpswarm(
+        &[
+            "run",
+            "--target",
+            &target,
+            "--sessions",
+            &sessions,
+            "--parallel",
+            "2",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert!(
+        err.contains(&format!("has only {ports} ephemeral ports")) && err.contains("--source-addresses"),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "{err}");
+    match server.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the server saw a connection: {other:?}"),
+    }
+    assert!(!out.exists(), "no run directory for a run that never started");
+}
+
+#[test]
 fn unreachable_target_is_one_clear_line() {
     // A port nothing listens on: bind one, read its number, close it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -88,6 +88,24 @@ pub async fn command(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
             report.swarm.sessions_dropped
         );
     }
+    let src = &report.swarm.sources;
+    // Said when the load spread over several addresses or came near one address's ports.
+    let near = src
+        .ephemeral_ports
+        .is_some_and(|p| f64::from(src.peak_per_address) > f64::from(p) / 2.0);
+    if src.addresses > 1 || near {
+        println!(
+            "sources      {}: at most {} control connections at once on one{}",
+            match src.addresses {
+                0 | 1 => "one address".to_string(),
+                n => format!("{n} addresses"),
+            },
+            src.peak_per_address,
+            src.ephemeral_ports
+                .map(|p| format!(", of its {p} ephemeral ports"))
+                .unwrap_or_default()
+        );
+    }
     if report.cleanup_failures > 0 {
         println!(
             "cleanup      {} remote files or directories could not be removed",

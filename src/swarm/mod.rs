@@ -8,6 +8,7 @@
 pub mod files;
 pub mod remote;
 mod session;
+pub mod sources;
 
 use crate::event::{FailureClass, Record};
 use crate::ftp::ClientConfig;
@@ -17,7 +18,7 @@ use files::FilePlan;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Exp};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ pub struct SwarmContext {
     pub client: Arc<ClientConfig>,
     pub addr: SocketAddr,
     pub files: FilePlan,
-    pub sources: Vec<IpAddr>,
+    pub sources: sources::SourcePorts,
     pub records: mpsc::Sender<Record>,
     pub live: Arc<LiveCounters>,
     pub stop_files: CancellationToken,
@@ -50,6 +51,8 @@ pub struct SwarmOutcome {
     pub sessions_unrecorded: u64,
     /// Why the load stopped before its limits, when it stopped itself.
     pub stopped: Option<String>,
+    /// Control connections per source address (ephemeral ports).
+    pub sources: sources::SourceUse,
 }
 
 /// Runs the load until the profile's limits or `interrupt`. Session ids start at 1.
@@ -143,6 +146,7 @@ pub async fn run(ctx: Arc<SwarmContext>, interrupt: CancellationToken) -> SwarmO
         sessions_cut_off: cut_off,
         sessions_unrecorded: unrecorded,
         stopped,
+        sources: ctx.sources.usage(),
     }
 }
 

@@ -64,10 +64,7 @@ pub async fn run_session(ctx: Arc<SwarmContext>, session_id: u64, intended_start
     let requests = ctx.files.session_requests(&ctx.profile, session_id, &mut rng);
     let planned = requests.len() as u32;
     let queue: FileQueue = Arc::new(Mutex::new((0u32..).zip(requests).collect()));
-    let source = match ctx.sources.len() {
-        0 => None,
-        n => ctx.sources.get((session_id as usize) % n).copied(),
-    };
+    let source = ctx.sources.for_session(session_id);
 
     let connections = ctx.profile.session.parallel_connections;
     let mut set = JoinSet::new();
@@ -153,6 +150,7 @@ async fn run_connection(
 ) -> ConnectionResult {
     let clock = ctx.client.clock;
     let connection_id = ctx.next_connection_id.fetch_add(1, Ordering::Relaxed);
+    let _local_port = ctx.sources.occupy(source);
     let mut times = ConnectTimes::default();
     let mut result = ConnectionResult {
         interrupted: false,
