@@ -11,7 +11,12 @@ is the slope between two counts, so the run's fixed cost (runtime, buffers, the 
 out.
 
     cargo build --release && python3 benches/idle_memory.py [--sessions 1000,5000,10000] \
-        [--sources 127.0.0.2-127.0.0.41] [--ramp 10]
+        [--sources 127.0.0.2-127.0.0.41] [--ramp 10] [--server serve|pyftpdlib]
+
+`ftpswarm serve` relays each control connection through a second loopback connection (its
+cap on line length), so it holds 3 descriptors per session and stops accepting near a third
+of its open-file limit (6,600 sessions under a 20,000 hard limit). `--server pyftpdlib` (one
+process, 1 descriptor per session, from .ci/install-servers.sh) holds 10,000.
 """
 import argparse, csv, os, subprocess, sys, tempfile, time
 
@@ -42,6 +47,36 @@ list = 0
 distribution = "fixed"
 bytes = 1024
 """
+
+
+PYFTPDLIB = """
+import logging, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+port, password, root = sys.argv[1:4]
+logging.basicConfig(level=logging.WARNING)
+auth = DummyAuthorizer()
+auth.add_user("ftpswarm", password, root, perm="elradfmwMT")
+FTPHandler.authorizer = auth
+FTPHandler.passive_ports = range(30000, 31000)
+FTPHandler.timeout = 0  # no idle timeout: the sessions think for a minute
+server = FTPServer(("127.0.0.1", int(port)), FTPHandler, backlog=4096)
+server.max_cons = 0
+server.max_cons_per_ip = 0
+server.serve_forever(handle_exit=True)
+"""
+
+
+def start_server(kind, port, tmp):
+    env = dict(os.environ, FTPSWARM_PASSWORD=PASSWORD)
+    if kind == "pyftpdlib":
+        root = os.path.join(tmp, "root")
+        os.makedirs(root, exist_ok=True)
+        cmd = [sys.executable, "-c", PYFTPDLIB, str(port), PASSWORD, root]
+    else:
+        cmd = [BIN, "serve", "--port", str(port), "--pasv", "30000-30999"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def rss_kib(pid):
@@ -78,7 +113,7 @@ def measure(n, args, port, tmp):
     out = os.path.join(tmp, f"run-{n}")
     env = dict(os.environ, FTPSWARM_PASSWORD=PASSWORD)
     proc = subprocess.Popen(
-        [BIN, "run", "-q", "--no-report", "-p", profile, "--target", f"ftp://ftpswarm@127.0.0.1:{port}",
+        [BIN, "run", "-q", "--no-report", "--prepare", "-p", profile, "--target", f"ftp://ftpswarm@127.0.0.1:{port}",
          "--pasv-range", "30000-30999", "-o", out],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     best = (-1, 0)  # (control connections open, RSS KiB) at the fullest sample
@@ -104,13 +139,12 @@ def main():
     ap.add_argument("--sources", default="127.0.0.2-127.0.0.41",
                     help="loopback source addresses, comma-separated ranges; empty for the kernel's choice")
     ap.add_argument("--ramp", type=int, default=10)
+    ap.add_argument("--server", choices=["serve", "pyftpdlib"], default="serve")
     args = ap.parse_args()
     counts = [int(x) for x in args.sessions.split(",")]
     tmp = tempfile.mkdtemp(prefix="idle-memory-")
     port = free_port()
-    env = dict(os.environ, FTPSWARM_PASSWORD=PASSWORD)
-    server = subprocess.Popen([BIN, "serve", "--port", str(port), "--pasv", "30000-30999"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_server(args.server, port, tmp)
     try:
         wait_for_greeting(port)
         rows = []

@@ -51,7 +51,7 @@ pub(super) struct ReplyReader {
 impl ReplyReader {
     fn new(read: ControlRead) -> Self {
         ReplyReader {
-            reader: BufReader::with_capacity(4096, read),
+            reader: BufReader::with_capacity(512, read),
             line: LineAssembler::new(),
         }
     }
