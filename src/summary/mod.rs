@@ -118,6 +118,52 @@ pub struct Summary {
     pub latency_us: BTreeMap<String, PhaseLatency>,
     /// Per-port history and the server's inferred release policy.
     pub ledger: LedgerSummary,
+    /// Connects that waited for a retransmitted SYN: the server's listen backlog, not its FTP
+    /// logic, held them up. Absent when none did (and in older runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syn_retransmits: Option<SynRetransmits>,
+}
+
+/// Connects that took one or two of Linux's SYN retransmission timeouts: the first SYN goes
+/// again after 1 s, the second 2 s later. A listener whose queue is full drops SYNs (it does
+/// not refuse them), so when a server accepts more slowly than clients arrive, connects pile
+/// up at 1 s and 3 s with almost none in between: steps, unlike a slow server's smooth tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SynRetransmits {
+    /// Connects that took 1.0 to 1.5 s: one SYN lost.
+    pub after_1s: u64,
+    /// Connects that took 3.0 to 3.5 s: two lost.
+    pub after_3s: u64,
+    /// Connects that took 0.5 to 1.0 s, which a smooth tail would have at least as many of.
+    pub just_below_1s: u64,
+    pub connects: u64,
+}
+
+impl SynRetransmits {
+    /// From the connect latencies, when their shape says SYNs were retransmitted.
+    pub fn from_connects(h: &Histogram<u64>) -> Option<SynRetransmits> {
+        let between = |lo: u64, hi: u64| h.count_between(lo, hi);
+        let found = SynRetransmits {
+            after_1s: between(1_000_000, 1_499_999),
+            after_3s: between(3_000_000, 3_499_999),
+            just_below_1s: between(500_000, 999_999),
+            connects: h.len(),
+        };
+        // A step: twice as many just past the timeouts as in the half second below the first
+        // (a smooth tail, even a flat one, has at least as many below as past).
+        (found.after_1s + found.after_3s > 2 * found.just_below_1s).then_some(found)
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} of {} connects took about 1 s and {} about 3 s (against {} between 0.5 and 1 s): SYN \
+             retransmits. The server's listen backlog overflowed and the kernel dropped SYNs, so its accept \
+             queue, not its FTP logic, limited these connections; ramp the sessions up more slowly \
+             (load.ramp_up) or raise the server's backlog (its listen() argument, capped by \
+             net.core.somaxconn)",
+            self.after_1s, self.connects, self.after_3s, self.just_below_1s
+        )
+    }
 }
 
 const EXAMPLES_PER_CLASS: usize = 3;
@@ -339,6 +385,11 @@ impl Accumulator {
             );
         }
         let ledger = ordered.ledger;
+        let syn_retransmits = PHASES
+            .iter()
+            .position(|p| *p == "connect")
+            .and_then(|i| self.histograms.get(i))
+            .and_then(SynRetransmits::from_connects);
         let elapsed_s = self.last_us as f64 / 1e6;
         let per_s = |n: u64| if elapsed_s > 0.0 { n as f64 / elapsed_s } else { 0.0 };
         let latency_us = PHASES
@@ -386,6 +437,7 @@ impl Accumulator {
                 .collect(),
             latency_us,
             ledger,
+            syn_retransmits,
         }
     }
 }

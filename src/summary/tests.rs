@@ -219,3 +219,56 @@ fn empty_run_gives_an_empty_but_valid_summary() {
     let text = render(&s, Some("30000-30099"));
     assert!(text.contains("failures     none"), "{text}");
 }
+
+fn connects_taking(us: &[u64]) -> Summary {
+    let mut a = Accumulator::new(None);
+    for (i, &took) in us.iter().enumerate() {
+        a.add(&Record::Connection(ConnectionRecord {
+            session_id: i as u64 + 1,
+            connection_id: i as u64 + 1,
+            t_connect_start_us: 0,
+            t_connected_us: Some(took),
+            t_greeting_us: Some(took + 100),
+            t_tls_us: None,
+            t_login_done_us: Some(took + 200),
+            t_closed_us: took + 300,
+            transfers_ok: 0,
+            transfers_failed: 0,
+            outcome: Outcome::OK,
+            detail: String::new(),
+        }));
+    }
+    a.finish()
+}
+
+#[test]
+fn connects_stepping_to_1_s_and_3_s_are_named_syn_retransmits() {
+    // What 1,000 sessions started at once against pyftpdlib's backlog looked like: most
+    // connects fast, steps at 1 s and 3 s, nothing in between.
+    let mut took = vec![300; 600];
+    took.extend(std::iter::repeat_n(1_016_000, 300));
+    took.extend(std::iter::repeat_n(3_020_000, 100));
+    let s = connects_taking(&took);
+    let syn = s
+        .syn_retransmits
+        .unwrap_or_else(|| panic!("no finding: {:?}", s.latency_us["connect"]));
+    assert_eq!(
+        (syn.after_1s, syn.after_3s, syn.just_below_1s, syn.connects),
+        (300, 100, 0, 1_000)
+    );
+    let text = super::render(&s, None);
+    assert!(
+        text.contains("finding      300 of 1000 connects took about 1 s and 100 about 3 s"),
+        "{text}"
+    );
+    assert!(text.contains("listen backlog"), "{text}");
+
+    // A slow server's smooth tail is no finding, however slow.
+    let smooth: Vec<u64> = (0..1_000).map(|i| 300 + i * 2_000).collect();
+    assert_eq!(connects_taking(&smooth).syn_retransmits, None);
+    // Nor is a fast run.
+    assert_eq!(connects_taking(&[300; 100]).syn_retransmits, None);
+    // The summary of a run without the finding writes no field (older readers see no change).
+    let json = serde_json::to_string(&connects_taking(&[300; 10])).unwrap_or_default();
+    assert!(!json.contains("syn_retransmits"), "{json}");
+}

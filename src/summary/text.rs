@@ -105,6 +105,9 @@ pub fn render(s: &Summary, expected_range: Option<&str>) -> String {
             let _ = writeln!(out, "  {class:<22} {n:>7}  {example}");
         }
     }
+    if let Some(syn) = &s.syn_retransmits {
+        let _ = writeln!(out, "finding      {}", syn.describe());
+    }
     if !s.latency_us.is_empty() {
         let _ = writeln!(
             out,

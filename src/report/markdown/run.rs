@@ -160,6 +160,9 @@ pub(super) fn summary_section(out: &mut String, m: &Manifest, s: &Summary) -> fm
     for (label, value) in rows {
         writeln!(out, "| {label} | {value} |")?;
     }
+    if let Some(syn) = &s.syn_retransmits {
+        writeln!(out, "\n> [!NOTE]\n> **Finding:** {}.", inline(&syn.describe()))?;
+    }
 
     writeln!(out, "\n### By command\n")?;
     if s.by_command.is_empty() {

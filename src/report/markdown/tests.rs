@@ -577,3 +577,31 @@ fn percentages_as_plan_prints_them() {
     assert_eq!(pct(0.0001), "0.010%");
     assert_eq!(pct(0.01), "1.000%");
 }
+
+#[test]
+fn syn_retransmits_are_a_finding_in_the_summary() {
+    let mut s = summary();
+    assert!(!md_has_finding(&render_report(
+        &manifest(RunStatus::Complete),
+        &s,
+        None,
+        &[]
+    )));
+    s.syn_retransmits = Some(crate::summary::SynRetransmits {
+        after_1s: 376,
+        after_3s: 12,
+        just_below_1s: 0,
+        connects: 1000,
+    });
+    let md = render_report(&manifest(RunStatus::Complete), &s, None, &[]);
+    let summary = section(&md, "Summary");
+    assert!(
+        summary.contains("> **Finding:** 376 of 1000 connects took about 1 s and 12 about 3 s"),
+        "{summary}"
+    );
+    assert!(summary.contains("listen backlog overflowed"), "{summary}");
+}
+
+fn md_has_finding(md: &str) -> bool {
+    md.contains("**Finding:**")
+}
