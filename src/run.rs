@@ -15,7 +15,7 @@ use crate::signals::InterruptedBefore;
 use crate::summary::{Accumulator, Summary};
 use crate::swarm::files::{FilePlan, RetrSource};
 use crate::swarm::remote::{self, Created};
-use crate::swarm::sources::{self, EphemeralRange, SourceNeed, SourcePorts};
+use crate::swarm::sources::SourcePorts;
 use crate::swarm::{self, SwarmContext, SwarmOutcome};
 use crate::target::{Secret, Security, Target};
 use crate::tls::{TlsClient, TlsOptions};
@@ -279,41 +279,6 @@ fn raise_fd_limit(profile: &Profile, embedded: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The sessions' source addresses, checked before any traffic against the ephemeral ports
-/// each has for the control connections the load opens at once.
-fn source_ports(profile: &Profile) -> anyhow::Result<SourcePorts> {
-    let addresses =
-        crate::profile::expand_source_addresses(&profile.session.source_addresses).map_err(anyhow::Error::msg)?;
-    let host_range = EphemeralRange::of_this_host();
-    let range = host_range.unwrap_or(EphemeralRange::LINUX_DEFAULT);
-    let budget = crate::fd_limit::FdBudget::of(profile, false);
-    let from = match addresses.len() {
-        0 | 1 => "one source address".to_string(),
-        n => format!("each of {n} source addresses"),
-    };
-    let advice = format!(
-        "give (more) source addresses (--source-addresses 127.0.0.2-127.0.0.250 on loopback, where the server \
-         accepts them), widen the ephemeral range (net.ipv4.ip_local_port_range, now {}-{}), or lower --sessions \
-         or --parallel",
-        range.low, range.high
-    );
-    match sources::need(budget.connections, addresses.len(), range) {
-        // An open model's bound (max_in_flight) is reached only by a server falling behind:
-        // the live count warns then.
-        _ if !budget.certain => {}
-        SourceNeed::Fits => {}
-        SourceNeed::Exceeds { per_address, ports } => bail!(
-            "this run opens {per_address} control connections at once from {from}, which has only {ports} \
-             ephemeral ports for them (each goes to the same server port, so each needs its own local port): {advice}"
-        ),
-        SourceNeed::Tight { per_address, ports } => tracing::warn!(
-            "this run opens {per_address} control connections at once from {from}, which has {ports} \
-             ephemeral ports: connects past them fail with local_error; {advice}"
-        ),
-    }
-    Ok(SourcePorts::new(addresses, host_range))
-}
-
 /// What other processes hold on the range, read before the preflight's own connections can
 /// add theirs: only where the server's sockets are this host's.
 fn sockets_before_load(
@@ -452,7 +417,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     // Before any connection: a run that cannot open its sockets fails here, not mid-run with
     // errors that look like the server's.
     let embedded = opts.target.is_none() && profile.target.url.is_none();
-    let sources = source_ports(&profile)?;
+    let sources = SourcePorts::for_profile(&profile)?;
     raise_fd_limit(&profile, embedded)?;
     let resolved = resolve_target(&opts, &mut profile).await?;
     let target_text = resolved.target.redacted();

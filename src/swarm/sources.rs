@@ -7,6 +7,8 @@
 //! (Data connections go to the server's passive ports, each another destination, so they
 //! share local ports with the control connections and do not add to the count.)
 
+use crate::profile::Profile;
+use anyhow::bail;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -102,6 +104,41 @@ pub struct SourcePorts {
 }
 
 impl SourcePorts {
+    /// The sessions' source addresses, checked before any traffic against the ephemeral ports
+    /// each has for the control connections the load opens at once.
+    pub fn for_profile(profile: &Profile) -> anyhow::Result<SourcePorts> {
+        let addresses =
+            crate::profile::expand_source_addresses(&profile.session.source_addresses).map_err(anyhow::Error::msg)?;
+        let host_range = EphemeralRange::of_this_host();
+        let range = host_range.unwrap_or(EphemeralRange::LINUX_DEFAULT);
+        let budget = crate::fd_limit::FdBudget::of(profile, false);
+        let from = match addresses.len() {
+            0 | 1 => "one source address".to_string(),
+            n => format!("each of {n} source addresses"),
+        };
+        let advice = format!(
+            "give (more) source addresses (--source-addresses 127.0.0.2-127.0.0.250 on loopback, where the server \
+             accepts them), widen the ephemeral range (net.ipv4.ip_local_port_range, now {}-{}), or lower --sessions \
+             or --parallel",
+            range.low, range.high
+        );
+        match need(budget.connections, addresses.len(), range) {
+            // An open model's bound (max_in_flight) is reached only by a server falling behind:
+            // the live count warns then.
+            _ if !budget.certain => {}
+            SourceNeed::Fits => {}
+            SourceNeed::Exceeds { per_address, ports } => bail!(
+                "this run opens {per_address} control connections at once from {from}, which has only {ports} \
+                 ephemeral ports for them (each goes to the same server port, so each needs its own local port): {advice}"
+            ),
+            SourceNeed::Tight { per_address, ports } => tracing::warn!(
+                "this run opens {per_address} control connections at once from {from}, which has {ports} \
+                 ephemeral ports: connects past them fail with local_error; {advice}"
+            ),
+        }
+        Ok(SourcePorts::new(addresses, host_range))
+    }
+
     pub fn new(addresses: Vec<IpAddr>, range: Option<EphemeralRange>) -> SourcePorts {
         let slots = addresses.len().max(1);
         SourcePorts {
