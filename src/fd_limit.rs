@@ -47,7 +47,14 @@ impl FdBudget {
             } else {
                 0
             };
-        let control = CLIENT_CONTROL_SOCKETS + if embedded_server { EMBEDDED_CONTROL_SOCKETS } else { 0 };
+        // Without think time a connection goes from one transfer to the next, so its data
+        // sockets are open nearly all the time: then they are part of the floor too.
+        let idles = !profile.session.think_time.0.is_zero() || profile.session.files_per_session == 0;
+        let control = if idles {
+            CLIENT_CONTROL_SOCKETS + if embedded_server { EMBEDDED_CONTROL_SOCKETS } else { 0 }
+        } else {
+            per_connection
+        };
         FdBudget {
             connections,
             per_connection,
@@ -124,19 +131,19 @@ pub fn decide(budget: FdBudget, soft: u64, hard: u64) -> Result<FdLimit, FdLimit
 }
 
 /// Sets both limits to `to` if this process may; false otherwise (EPERM for most users).
-fn raise_hard(to: u64) -> bool {
+/// Raises both limits towards `want`, capped by the kernel's fs.nr_open, if this process may;
+/// returns the new hard limit, or None (EPERM for most users).
+fn raise_hard(want: u64) -> Option<u64> {
     let cap = std::fs::read_to_string("/proc/sys/fs/nr_open")
         .ok()
         .and_then(|t| t.trim().parse::<u64>().ok());
-    if cap.is_some_and(|c| c < to) {
-        return false;
-    }
+    let to = cap.map_or(want, |c| want.min(c));
     let raised = libc::rlimit {
         rlim_cur: to,
         rlim_max: to,
     };
     // SAFETY: setrlimit reads one rlimit we own; the kernel refuses what we may not set.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 }
+    (unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0).then_some(to)
 }
 
 /// Raises this process's soft RLIMIT_NOFILE to what `budget` needs (never lowers it).
@@ -155,8 +162,10 @@ pub fn ensure(budget: FdBudget) -> anyhow::Result<FdLimit> {
     let (soft, mut hard) = (limit.rlim_cur, limit.rlim_max);
     // A privileged process (root, or CAP_SYS_RESOURCE) may raise its hard limit, up to the
     // kernel's fs.nr_open: do it rather than refuse a run `ulimit -Hn` would allow.
-    if hard < budget.needed && raise_hard(budget.needed) {
-        hard = budget.needed;
+    if hard < budget.needed {
+        if let Some(raised) = raise_hard(budget.needed).filter(|&r| r > hard) {
+            hard = raised;
+        }
     }
     let outcome = decide(budget, soft, hard)?;
     let to = match outcome {
@@ -189,14 +198,23 @@ mod tests {
         p
     }
 
+    fn thinking(mut p: Profile) -> Profile {
+        p.session.think_time = crate::profile::HumanDuration::from_secs(60);
+        p
+    }
+
     #[test]
     fn the_budget_counts_both_ends_when_the_server_is_ours() {
+        // Without think time every data socket is open nearly all the time: all are the floor.
         let b = FdBudget::of(&closed(1_000, 2), false);
         assert_eq!(
             (b.connections, b.needed, b.floor, b.certain),
-            (2_000, 2_000 * 2 + 64, 2_000 + 64, true)
+            (2_000, 2_000 * 2 + 64, 2_000 * 2 + 64, true)
         );
-        let b = FdBudget::of(&closed(1_000, 2), true);
+        // Sessions that think between files hold only their control sockets for sure.
+        let b = FdBudget::of(&thinking(closed(1_000, 2)), false);
+        assert_eq!((b.needed, b.floor), (2_000 * 2 + 64, 2_000 + 64));
+        let b = FdBudget::of(&thinking(closed(1_000, 2)), true);
         assert_eq!((b.needed, b.floor), (2_000 * 5 + 64, 2_000 * 2 + 64));
         let mut open = closed(1, 1);
         open.load.model = LoadModel::Open;
@@ -207,7 +225,7 @@ mod tests {
 
     #[test]
     fn the_soft_limit_is_raised_to_the_budget_and_a_low_hard_limit_is_an_error() {
-        let b = FdBudget::of(&closed(10_000, 1), false);
+        let b = FdBudget::of(&thinking(closed(10_000, 1)), false);
         assert_eq!(b.needed, 20_064);
         assert_eq!(decide(b, 30_000, 30_000), Ok(FdLimit::Enough { soft: 30_000 }));
         assert_eq!(
@@ -241,6 +259,9 @@ mod tests {
             })
         );
         assert!(decide(b, 1_024, 10_063).is_err());
+        // The same sessions without think time need every socket: refused under 20,000.
+        let busy = FdBudget::of(&closed(10_000, 1), false);
+        assert!(decide(busy, 1_024, 20_000).is_err());
         // An open model's bound is only a bound: as far as the hard limit goes.
         let open = FdBudget { certain: false, ..b };
         assert_eq!(

@@ -70,7 +70,7 @@ pub async fn command(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
             }
             print!("{}", crate::plan::render(&rec));
         }
-        Err(e) => println!("recommendation  none: {e}"),
+        Err(e) => println!("recommendation    none: {e}"),
     }
     if draw_report {
         match crate::report::generate(&report.dir) {

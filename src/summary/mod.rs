@@ -128,6 +128,9 @@ pub struct Summary {
 /// again after 1 s, the second 2 s later. A listener whose queue is full drops SYNs (it does
 /// not refuse them), so when a server accepts more slowly than clients arrive, connects pile
 /// up at 1 s and 3 s with almost none in between: steps, unlike a slow server's smooth tail.
+/// Fewest connects at the retransmission steps that make a finding.
+pub const SYN_FINDING_MIN: u64 = 10;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SynRetransmits {
     /// Connects that took 1.0 to 1.5 s: one SYN lost.
@@ -142,16 +145,31 @@ pub struct SynRetransmits {
 impl SynRetransmits {
     /// From the connect latencies, when their shape says SYNs were retransmitted.
     pub fn from_connects(h: &Histogram<u64>) -> Option<SynRetransmits> {
-        let between = |lo: u64, hi: u64| h.count_between(lo, hi);
-        let found = SynRetransmits {
-            after_1s: between(1_000_000, 1_499_999),
-            after_3s: between(3_000_000, 3_499_999),
-            just_below_1s: between(500_000, 999_999),
+        let mut found = SynRetransmits {
+            after_1s: 0,
+            after_3s: 0,
+            just_below_1s: 0,
             connects: h.len(),
         };
+        // Each bucket counted once, by its highest value: near 1 s a bucket spans 512 µs, and
+        // `count_between` would put one straddling a bound on both sides. A retransmitted
+        // connect on loopback takes 1.000-1.004 s, so the bucket across 1 s belongs past it.
+        for v in h.iter_recorded() {
+            let at = v.value_iterated_to();
+            let n = v.count_at_value();
+            match at {
+                500_000..=999_999 => found.just_below_1s += n,
+                1_000_000..=1_499_999 => found.after_1s += n,
+                3_000_000..=3_499_999 => found.after_3s += n,
+                _ => {}
+            }
+        }
+        let stepped = found.after_1s + found.after_3s;
         // A step: twice as many just past the timeouts as in the half second below the first
-        // (a smooth tail, even a flat one, has at least as many below as past).
-        (found.after_1s + found.after_3s > 2 * found.just_below_1s).then_some(found)
+        // (a smooth tail, even a flat one, has at least as many below as past); and more than
+        // a lost packet or two: at least 10 connects and 0.5% of them.
+        (stepped > 2 * found.just_below_1s && stepped >= SYN_FINDING_MIN && stepped * 200 >= found.connects)
+            .then_some(found)
     }
 
     pub fn describe(&self) -> String {

@@ -266,8 +266,19 @@ fn connects_stepping_to_1_s_and_3_s_are_named_syn_retransmits() {
     // A slow server's smooth tail is no finding, however slow.
     let smooth: Vec<u64> = (0..1_000).map(|i| 300 + i * 2_000).collect();
     assert_eq!(connects_taking(&smooth).syn_retransmits, None);
-    // Nor is a fast run.
+    // Nor is a fast run, nor one SYN lost on a real network, nor a few in a large run.
     assert_eq!(connects_taking(&[300; 100]).syn_retransmits, None);
+    let mut one_lost = vec![300; 100];
+    one_lost.push(1_100_000);
+    assert_eq!(connects_taking(&one_lost).syn_retransmits, None);
+    let mut few = vec![300; 10_000];
+    few.extend([1_020_000; 40]);
+    assert_eq!(connects_taking(&few).syn_retransmits, None);
+    // Connects right at 1 s (loopback retransmits finish at 1.000-1.004 s) count once, past it.
+    let mut edge = vec![300; 100];
+    edge.extend([1_000_000; 20]);
+    let syn = connects_taking(&edge).syn_retransmits;
+    assert_eq!(syn.map(|s| (s.after_1s, s.just_below_1s)), Some((20, 0)));
     // The summary of a run without the finding writes no field (older readers see no change).
     let json = serde_json::to_string(&connects_taking(&[300; 10])).unwrap_or_default();
     assert!(!json.contains("syn_retransmits"), "{json}");

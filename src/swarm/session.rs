@@ -2,6 +2,7 @@
 //! one shared queue of files, as FileZilla, WinSCP and lftp do. When a connection dies its
 //! remaining work moves to the others; what nobody could do is counted as not attempted.
 
+use super::sources::Source;
 use super::SwarmContext;
 use crate::event::{ConnectionRecord, FailureClass, Outcome, Record, SessionRecord};
 use crate::ftp::transfer::TransferIds;
@@ -145,7 +146,7 @@ async fn run_connection(
     ctx: Arc<SwarmContext>,
     session_id: u64,
     queue: FileQueue,
-    source: Option<IpAddr>,
+    source: Source,
     mut think_rng: StdRng,
 ) -> ConnectionResult {
     let clock = ctx.client.clock;
@@ -179,7 +180,7 @@ async fn run_connection(
         // Boxed, as the transfer below: the connect, TLS and login states live on the heap
         // only while they run, so an idle connection's task stays small (10,000 idle
         // sessions are 10,000 of these).
-        let mut login = Box::pin(open_and_login(&ctx, source, &mut times));
+        let mut login = Box::pin(open_and_login(&ctx, source.ip, &mut times));
         tokio::select! {
             opened = &mut login => Some(opened),
             _ = ctx.client.cut.cancelled() => None,
@@ -296,10 +297,16 @@ async fn run_connection(
     result
 }
 
-/// Sends a record to the collector. The channel's send future is boxed: inline it would
-/// take its size in every connection task, idle or not.
+/// Sends a record to the collector; only when the channel is full does it wait, in a boxed
+/// send future: inline, that future would take its size in every connection task, idle or not.
 async fn emit(ctx: &SwarmContext, record: Record) {
-    let _ = Box::pin(ctx.records.send(record)).await;
+    match ctx.records.try_send(record) {
+        Err(tokio::sync::mpsc::error::TrySendError::Full(record)) => {
+            let _ = Box::pin(ctx.records.send(record)).await;
+        }
+        // Sent, or the collector is gone (the run is ending): nothing more to do.
+        Ok(()) | Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {}
+    }
 }
 
 /// Connects and logs in; a refused login still says QUIT.

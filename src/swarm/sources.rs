@@ -107,8 +107,11 @@ impl SourcePorts {
     /// The sessions' source addresses, checked before any traffic against the ephemeral ports
     /// each has for the control connections the load opens at once.
     pub fn for_profile(profile: &Profile) -> anyhow::Result<SourcePorts> {
-        let addresses =
+        let mut addresses =
             crate::profile::expand_source_addresses(&profile.session.source_addresses).map_err(anyhow::Error::msg)?;
+        // Overlapping entries name an address twice; it has its ports once.
+        let mut seen = std::collections::HashSet::new();
+        addresses.retain(|a| seen.insert(*a));
         let host_range = EphemeralRange::of_this_host();
         let range = host_range.unwrap_or(EphemeralRange::LINUX_DEFAULT);
         let budget = crate::fd_limit::FdBudget::of(profile, false);
@@ -150,19 +153,23 @@ impl SourcePorts {
         }
     }
 
-    /// The address session `session_id` connects from (round robin), None for the kernel's.
-    pub fn for_session(&self, session_id: u64) -> Option<IpAddr> {
+    /// The address session `session_id` connects from (round robin): None for the kernel's.
+    pub fn for_session(&self, session_id: u64) -> Source {
         match self.addresses.len() {
-            0 => None,
-            n => self.addresses.get((session_id % n as u64) as usize).copied(),
+            0 => Source { slot: 0, ip: None },
+            n => {
+                let slot = (session_id % n as u64) as usize;
+                Source {
+                    slot,
+                    ip: self.addresses.get(slot).copied(),
+                }
+            }
         }
     }
 
     /// Counts one control connection on `source` until the returned guard drops.
-    pub fn occupy(&self, source: Option<IpAddr>) -> Occupied<'_> {
-        let slot = source
-            .and_then(|ip| self.addresses.iter().position(|a| *a == ip))
-            .unwrap_or(0);
+    pub fn occupy(&self, source: Source) -> Occupied<'_> {
+        let slot = source.slot.min(self.open.len() - 1);
         let now = self.open[slot].fetch_add(1, Ordering::Relaxed) + 1;
         self.peak[slot].fetch_max(now, Ordering::Relaxed);
         if let Some(range) = self.range {
@@ -171,7 +178,7 @@ impl SourcePorts {
                     "{now} control connections open from {} of its {} ephemeral ports: past {}, connects fail \
                      with local_error (EADDRNOTAVAIL); spread the load with --source-addresses \
                      127.0.0.2-127.0.0.250 (loopback) or widen net.ipv4.ip_local_port_range",
-                    source.map_or_else(|| "one address".to_string(), |ip| ip.to_string()),
+                    source.ip.map_or_else(|| "one address".to_string(), |ip| ip.to_string()),
                     range.ports(),
                     range.ports()
                 );
@@ -187,6 +194,13 @@ impl SourcePorts {
             ephemeral_ports: self.range.map(EphemeralRange::ports),
         }
     }
+}
+
+/// A session's source address, and its slot in the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    slot: usize,
+    pub ip: Option<IpAddr>,
 }
 
 /// One control connection counted on its source address.
@@ -256,15 +270,15 @@ mod tests {
         let a: IpAddr = [127, 0, 0, 2].into();
         let b: IpAddr = [127, 0, 0, 3].into();
         let ports = SourcePorts::new(vec![a, b], Some(EphemeralRange { low: 1000, high: 1009 }));
-        assert_eq!(ports.for_session(1), Some(b));
-        assert_eq!(ports.for_session(2), Some(a));
+        let (on_a, on_b) = (ports.for_session(2), ports.for_session(1));
+        assert_eq!((on_a.ip, on_b.ip), (Some(a), Some(b)));
         {
-            let _x = ports.occupy(Some(a));
-            let _y = ports.occupy(Some(a));
-            let _z = ports.occupy(Some(b));
+            let _x = ports.occupy(on_a);
+            let _y = ports.occupy(on_a);
+            let _z = ports.occupy(on_b);
             assert_eq!(ports.usage().peak_per_address, 2);
         }
-        let _again = ports.occupy(Some(a));
+        let _again = ports.occupy(on_a);
         assert_eq!(
             ports.usage(),
             SourceUse {
@@ -275,8 +289,8 @@ mod tests {
         );
         // The kernel's choice is one address.
         let kernel = SourcePorts::new(Vec::new(), None);
-        assert_eq!(kernel.for_session(7), None);
-        let _k = kernel.occupy(None);
+        assert_eq!(kernel.for_session(7).ip, None);
+        let _k = kernel.occupy(kernel.for_session(7));
         assert_eq!(kernel.usage().peak_per_address, 1);
         assert_eq!(kernel.usage().addresses, 0);
     }

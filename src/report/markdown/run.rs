@@ -99,11 +99,18 @@ pub(super) fn run_parameters(out: &mut String, m: &Manifest) -> fmt::Result {
                 .map_or_else(|| DASH.to_string(), |r| r.to_string())
         )?;
         let why = m.profile.unreadable_because().unwrap_or_default();
-        return writeln!(
+        writeln!(
             out,
-            "\nThe manifest's profile does not read in this version ({}); `manifest.json` keeps it as it was stored.",
+            "\nThe manifest's profile does not read in this version ({}); as `manifest.json` stores it:\n",
             inline(&why)
-        );
+        )?;
+        // An indented code block: JSON escapes newlines inside strings, so no stored text can
+        // end the block, and Markdown inside it is not interpreted.
+        let json = serde_json::to_string_pretty(&m.profile).unwrap_or_default();
+        for line in json.lines() {
+            writeln!(out, "    {line}")?;
+        }
+        return Ok(());
     };
     for (label, value) in parameter_rows(p) {
         let value = match (label, value) {

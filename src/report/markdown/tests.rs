@@ -305,6 +305,11 @@ fn a_profile_this_version_cannot_read_is_kept_as_stored_and_said_so() {
     );
     assert!(params.contains("| Expected passive range | 30000-30099 |"), "{params}");
     assert!(!params.contains("Load model"), "{params}");
+    // Shown as stored, so a reader still sees what was run.
+    assert!(
+        params.contains("\n    {\n      \"load\": {\n        \"model\": \"closed\",\n        \"warp\": 9\n"),
+        "{params}"
+    );
 }
 
 #[test]
