@@ -343,7 +343,7 @@ fn partial_reasons(
     if load.model == crate::profile::LoadModel::Closed
         && !outcome.interrupted
         && outcome.stopped.is_none()
-        && load.duration.is_some_and(|d| d.0 > load.ramp_up.0)
+        && load.duration.is_some_and(|d| d.0 > profile.ramp_up())
         && load.total_sessions.is_none_or(|t| t >= u64::from(load.sessions))
         && outcome.sessions_started < u64::from(load.sessions)
     {

@@ -631,7 +631,7 @@ pub fn plan_what_if(w: &WhatIf, req: &PlanRequest) -> Result<Recommendation, Pla
         per_file_s,
         think_s,
         login_s: 0.0,
-        ramp_up_s: p.load.ramp_up.0.as_secs_f64(),
+        ramp_up_s: p.ramp_up().as_secs_f64(),
         duration_s,
     };
     let trace = crate::sim::synthetic::trace_for(&load, req.seed);

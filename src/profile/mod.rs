@@ -22,6 +22,10 @@ pub const DEFAULT_PROFILE: &str = include_str!("../../profiles/quick.toml");
 pub const DEFAULT_PROFILE_NAME: &str = "quick";
 /// Most control connections one session may open (FileZilla allows 10, lftp more).
 pub const MAX_PARALLEL: u32 = 64;
+/// The default ramp opens at most this many control connections a second. A server whose
+/// accept queue fills drops SYNs, and the clients wait 1 s and 3 s for their retransmits: a
+/// burst the profile did not ask for. 1,000 sessions started at once overflowed pyftpdlib's.
+pub const DEFAULT_RAMP_CONNECTS_PER_S: f64 = 1000.0;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -81,8 +85,10 @@ pub struct LoadSpec {
     pub model: LoadModel,
     /// Closed model: concurrent sessions.
     pub sessions: u32,
-    /// Closed model: time over which the sessions are started evenly.
-    pub ramp_up: HumanDuration,
+    /// Closed model: time over which the sessions are started evenly. Unset: long enough
+    /// that at most [`DEFAULT_RAMP_CONNECTS_PER_S`] control connections open per second, and
+    /// at least 1 s (see [`Profile::ramp_up`]); a run records the value it used.
+    pub ramp_up: Option<HumanDuration>,
     /// Open model: sessions started per second.
     pub rate: f64,
     pub arrival: Arrival,
@@ -107,7 +113,7 @@ impl Default for LoadSpec {
         LoadSpec {
             model: LoadModel::Closed,
             sessions: 4,
-            ramp_up: HumanDuration::from_secs(1),
+            ramp_up: None,
             rate: 1.0,
             arrival: Arrival::Poisson,
             max_in_flight: 10_000,
@@ -377,6 +383,8 @@ impl Profile {
                 .unwrap_or_else(|| DEFAULT_PROFILE_NAME.to_string());
         }
         overrides.apply(&mut profile);
+        // The manifest records the ramp the run used, the default's too.
+        profile.load.ramp_up = Some(HumanDuration(profile.ramp_up()));
         profile.validated(&origin, &text, overrides)
     }
 
@@ -390,6 +398,18 @@ impl Profile {
                 },
                 None => ProfileError::invalid(origin, text, v.field, v.message),
             }),
+        }
+    }
+
+    /// The closed model's ramp: the profile's, or by default one that opens at most
+    /// [`DEFAULT_RAMP_CONNECTS_PER_S`] control connections a second (at least 1 s).
+    pub fn ramp_up(&self) -> std::time::Duration {
+        match self.load.ramp_up {
+            Some(r) => r.0,
+            None => {
+                let connections = f64::from(self.load.sessions) * f64::from(self.session.parallel_connections.max(1));
+                std::time::Duration::from_secs_f64((connections / DEFAULT_RAMP_CONNECTS_PER_S).max(1.0))
+            }
         }
     }
 

@@ -264,3 +264,38 @@ fn resolved_profile_round_trips_through_json() {
         assert_eq!(back, p);
     }
 }
+
+#[test]
+fn the_default_ramp_opens_at_most_a_thousand_connections_a_second_and_is_recorded() {
+    use std::time::Duration;
+    let no_ramp = |sessions: u32, parallel: u32| {
+        let text = format!("[load]\nsessions = {sessions}\n[session]\nparallel_connections = {parallel}\n");
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("p.toml");
+        std::fs::write(&path, text).unwrap();
+        Profile::load_with_overrides(Some(&path), &ProfileOverrides::default()).unwrap()
+    };
+    // Small loads keep the 1 s a ramp always had.
+    assert_eq!(no_ramp(8, 2).ramp_up(), Duration::from_secs(1));
+    assert_eq!(no_ramp(500, 2).ramp_up(), Duration::from_secs(1));
+    // 10,000 sessions × 2: 20 s, not 20,000 connects in one second.
+    let big = no_ramp(10_000, 2);
+    assert_eq!(big.ramp_up(), Duration::from_secs(20));
+    // The value used is what the manifest records.
+    assert_eq!(big.load.ramp_up, Some(HumanDuration::from_secs(20)));
+    // The --sessions override counts; a ramp the profile gives is kept whatever the load.
+    let o = ProfileOverrides {
+        sessions: Some(3_000),
+        ..Default::default()
+    };
+    // quick.toml leaves the ramp to the default: 3,000 × 2 connections over 6 s.
+    assert_eq!(
+        Profile::load_with_overrides(None, &o).unwrap().ramp_up(),
+        Duration::from_secs(6)
+    );
+    let mut p = Profile::default();
+    p.load.sessions = 3_000;
+    assert_eq!(p.ramp_up(), Duration::from_secs(3));
+    p.load.ramp_up = Some(HumanDuration::from_secs(0));
+    assert_eq!(p.ramp_up(), Duration::ZERO);
+}

@@ -124,13 +124,13 @@ pub struct Summary {
     pub syn_retransmits: Option<SynRetransmits>,
 }
 
+/// Fewest connects at the retransmission steps that make a finding.
+pub const SYN_FINDING_MIN: u64 = 10;
+
 /// Connects that took one or two of Linux's SYN retransmission timeouts: the first SYN goes
 /// again after 1 s, the second 2 s later. A listener whose queue is full drops SYNs (it does
 /// not refuse them), so when a server accepts more slowly than clients arrive, connects pile
 /// up at 1 s and 3 s with almost none in between: steps, unlike a slow server's smooth tail.
-/// Fewest connects at the retransmission steps that make a finding.
-pub const SYN_FINDING_MIN: u64 = 10;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SynRetransmits {
     /// Connects that took 1.0 to 1.5 s: one SYN lost.

@@ -67,7 +67,7 @@ pub async fn run(ctx: Arc<SwarmContext>, interrupt: CancellationToken) -> SwarmO
         LoadModel::Closed => {
             let n = load.sessions.max(1);
             for worker in 0..n {
-                let offset = load.ramp_up.0.mul_f64(f64::from(worker) / f64::from(n));
+                let offset = ctx.profile.ramp_up().mul_f64(f64::from(worker) / f64::from(n));
                 tasks.spawn(closed_worker(
                     ctx.clone(),
                     start + offset,
