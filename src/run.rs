@@ -419,6 +419,21 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     let embedded = opts.target.is_none() && profile.target.url.is_none();
     let sources = SourcePorts::for_profile(&profile)?;
     raise_fd_limit(&profile, embedded)?;
+    // Said once the run is sure to start (the checks above refuse with one line).
+    if let Some(d) = profile
+        .load
+        .duration
+        .filter(|d| profile.load.model == crate::profile::LoadModel::Closed && d.0 < profile.ramp_up())
+    {
+        tracing::warn!(
+            "the ramp ({}) is longer than the duration ({d}): only about {:.0}% of the {} sessions will start; \
+             give load.ramp_up (unset, it opens at most {} control connections a second), or a longer --duration",
+            crate::profile::HumanDuration(profile.ramp_up()),
+            d.0.as_secs_f64() / profile.ramp_up().as_secs_f64() * 100.0,
+            profile.load.sessions,
+            crate::profile::DEFAULT_RAMP_CONNECTS_PER_S
+        );
+    }
     let resolved = resolve_target(&opts, &mut profile).await?;
     let target_text = resolved.target.redacted();
     let tag = run_tag();

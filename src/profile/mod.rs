@@ -385,20 +385,6 @@ impl Profile {
         }
         overrides.apply(&mut profile);
         // The manifest records the ramp the run used, the default's too.
-        if profile.load.ramp_up.is_none() && profile.load.model == LoadModel::Closed {
-            let ramp = profile.ramp_up();
-            if let Some(d) = profile.load.duration.filter(|d| d.0 < ramp) {
-                tracing::warn!(
-                    "the default ramp for {} control connections is {} (at most {} opened a second), longer than \
-                     the duration {d}: only about {:.0}% of the sessions will start; give load.ramp_up, or a \
-                     longer --duration",
-                    f64::from(profile.load.sessions) * f64::from(profile.session.parallel_connections.max(1)),
-                    HumanDuration(ramp),
-                    DEFAULT_RAMP_CONNECTS_PER_S,
-                    d.0.as_secs_f64() / ramp.as_secs_f64() * 100.0
-                );
-            }
-        }
         profile.load.ramp_up = Some(HumanDuration(profile.ramp_up()));
         profile.validated(&origin, &text, overrides)
     }
