@@ -35,6 +35,8 @@ enum Command {
     Sweep(SweepArgs),
     /// Run the embedded FTP server alone, to try other clients against it.
     Serve(ServeArgs),
+    /// Merge the shard runs of one load (`run --shard I/N` on several machines) into one run directory.
+    Merge(MergeArgs),
     /// Fingerprint a server's passive mode: pick order, EPSV, exhaustion, port reuse, listener lifetime.
     ///
     /// It fills the server's passive range for moments: other clients may get 425s meanwhile.
@@ -105,6 +107,22 @@ impl From<&ProbeArgs> for crate::probe::ProbeOptions {
             },
         }
     }
+}
+
+#[derive(Args, Debug)]
+struct MergeArgs {
+    /// The shards' run directories (`run --shard I/N`), in any order.
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// The merged run directory to write.
+    #[arg(long, short = 'o')]
+    out: PathBuf,
+    /// Write into --out even when it is not empty.
+    #[arg(long)]
+    force: bool,
+    /// Do not draw charts and report.md (`ftpswarm report` can later).
+    #[arg(long)]
+    no_report: bool,
 }
 
 #[derive(Args, Debug)]
@@ -305,6 +323,29 @@ struct RunArgs {
     /// Sample the kernel's sockets on the passive range: auto = when the target is on this host.
     #[arg(long, value_enum, default_value_t = SocketViewArg::Auto)]
     server_sockets: SocketViewArg,
+    /// Run shard I of N (0-based, e.g. $JOB_COMPLETION_INDEX/4): this machine's share of the
+    /// sessions, rate and source addresses. `ftpswarm merge` puts the shards together.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<crate::profile::Shard>,
+    /// Start the load at this UTC time, e.g. 2026-12-06T23:00:00Z, so that shards overlap
+    /// (the preflight runs before it).
+    #[arg(long, value_parser = parse_start_at)]
+    start_at: Option<std::time::SystemTime>,
+    /// Serve live metrics for Prometheus at http://ADDR/metrics while the run lasts, e.g.
+    /// 127.0.0.1:9464 (0.0.0.0:9464 in a pod).
+    #[arg(long)]
+    metrics_addr: Option<std::net::SocketAddr>,
+}
+
+fn parse_shard(s: &str) -> Result<crate::profile::Shard, String> {
+    s.parse()
+}
+
+/// RFC 3339 with an offset (`Z` for UTC): a time every shard's machine reads the same.
+fn parse_start_at(s: &str) -> Result<std::time::SystemTime, String> {
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map(std::time::SystemTime::from)
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time ({e}); write it like 2026-12-06T23:00:00Z"))
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -373,6 +414,7 @@ impl LoadArgs {
             ca_file: self.tls_options.ca_file.as_ref().map(|p| p.display().to_string()),
             insecure: self.tls_options.insecure,
             tls_max_version: self.tls_options.tls_max_version,
+            shard: None,
         }
     }
 }
@@ -467,7 +509,10 @@ impl From<RunArgs> for RunOptions {
     fn from(a: RunArgs) -> Self {
         RunOptions {
             profile: a.profile,
-            overrides: a.load.overrides(a.pasv_range),
+            overrides: ProfileOverrides {
+                shard: a.shard,
+                ..a.load.overrides(a.pasv_range)
+            },
             target: a.target,
             out: a.out,
             force: a.force,
@@ -483,6 +528,8 @@ impl From<RunArgs> for RunOptions {
                 SocketViewArg::On => SocketView::On,
                 SocketViewArg::Off => SocketView::Off,
             },
+            start_at: a.start_at,
+            metrics_addr: a.metrics_addr,
         }
     }
 }
@@ -659,6 +706,14 @@ pub fn main() -> ExitCode {
             Command::Probe(args) => crate::commands::probe::command((&args).into(), args.json, args.out)
                 .await
                 .map(|()| ExitCode::SUCCESS),
+            Command::Merge(args) => crate::commands::merge::command(
+                crate::merge::MergeOptions {
+                    dirs: args.dirs,
+                    out: args.out,
+                    force: args.force,
+                },
+                !args.no_report,
+            ),
             Command::Report(args) => crate::commands::report::command(&args.run).map(|()| ExitCode::SUCCESS),
             Command::Plan(args) => crate::commands::plan::command(args.into()).map(|()| ExitCode::SUCCESS),
             Command::Serve(args) => crate::commands::serve::serve(ServeOptions {

@@ -34,3 +34,9 @@ impl RunClock {
         self.wall_start
     }
 }
+
+/// A wall-clock time as RFC 3339 in UTC, as every manifest writes it: the manifests of shards
+/// run in several time zones compare at a glance.
+pub fn iso(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

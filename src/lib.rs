@@ -8,6 +8,7 @@ pub mod commands;
 pub mod event;
 pub mod fd_limit;
 pub mod ftp;
+pub mod merge;
 pub mod model;
 pub mod observe;
 pub mod plan;

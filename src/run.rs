@@ -1,10 +1,11 @@
 //! `ftpswarm run`: profile → (embedded) server → preflight → swarm → run directory → summary.
 
-use crate::clock::RunClock;
+use crate::clock::{iso, RunClock};
 use crate::event::PassiveCommand;
 use crate::ftp::{ClientConfig, ClientTimeouts};
 use crate::observe::collector::spawn_collector;
 use crate::observe::hlog::{IntervalLog, LATENCY_LOG};
+use crate::observe::metrics::{self, Metrics};
 use crate::observe::progress::{spawn_progress, ProgressTarget};
 use crate::observe::timeline::{spawn_sampler, SamplerConfig, SamplerStats, TIMELINE};
 use crate::observe::LiveCounters;
@@ -52,6 +53,11 @@ pub struct RunOptions {
     pub server_sockets: SocketView,
     /// Draw charts and report.md when the run ends.
     pub report: bool,
+    /// Start the load at this wall-clock time (after the preflight), so that shards on
+    /// several machines overlap.
+    pub start_at: Option<std::time::SystemTime>,
+    /// Serve live metrics for Prometheus here while the run lasts.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Whether the timeline samples the kernel's sockets on the passive range.
@@ -83,6 +89,8 @@ impl Default for RunOptions {
             sample_interval: DEFAULT_SAMPLE_INTERVAL,
             server_sockets: SocketView::Auto,
             report: false,
+            start_at: None,
+            metrics_addr: None,
         }
     }
 }
@@ -254,12 +262,46 @@ fn run_tag() -> String {
     )
 }
 
-fn iso(t: std::time::SystemTime) -> String {
-    chrono::DateTime::<chrono::Local>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// The load machine's name, for the manifest: which machine ran which shard.
+fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer we own.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    (!name.is_empty()).then_some(name)
 }
 
-/// Runs a swarm and writes its run directory. `interrupt` (Ctrl-C in the binary) stops the
-/// load early; everything recorded is still written and the run is marked partial.
+/// Waits for `--start-at`, so that shards started on several machines load the server
+/// together. A time already past starts at once, with a warning: that shard's load will not
+/// overlap the others' as planned.
+async fn wait_for_start(start_at: Option<std::time::SystemTime>, interrupt: &CancellationToken) -> anyhow::Result<()> {
+    let Some(at) = start_at else { return Ok(()) };
+    match at.duration_since(std::time::SystemTime::now()) {
+        Ok(wait) => {
+            tracing::info!("waiting {:.1} s for --start-at {}", wait.as_secs_f64(), iso(at));
+            if wait > Duration::from_secs(60) {
+                eprintln!("waiting until {} (--start-at) to start the load", iso(at));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => Ok(()),
+                _ = interrupt.cancelled() => Err(InterruptedBefore("while waiting for --start-at").into()),
+            }
+        }
+        Err(late) => {
+            tracing::warn!(
+                "--start-at {} was {:.1} s ago (after the preflight): starting now, so this shard's load starts late against the others'",
+                iso(at),
+                late.duration().as_secs_f64()
+            );
+            Ok(())
+        }
+    }
+}
+
 /// Before any connection: a run that cannot open its sockets fails here, not mid-run with
 /// errors that look like the server's.
 fn raise_fd_limit(profile: &Profile, embedded: bool) -> anyhow::Result<()> {
@@ -398,6 +440,9 @@ fn first_manifest(
         partial_reason: Some("run in progress, or the process ended before finishing".into()),
         server_greeting,
         sockets_before_load,
+        shard: profile.shard().is_split().then(|| profile.shard()),
+        host: host_name(),
+        merged_from: Vec::new(),
         files: [
             rundir::EVENTS,
             rundir::CONNECTIONS,
@@ -412,8 +457,14 @@ fn first_manifest(
     }
 }
 
+/// Runs a swarm and writes its run directory. `interrupt` (Ctrl-C in the binary) stops the
+/// load early; everything recorded is still written and the run is marked partial.
 pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Result<RunReport> {
-    let mut profile = Profile::load_with_overrides(opts.profile.as_deref(), &opts.overrides)?;
+    let profile = Profile::load_with_overrides(opts.profile.as_deref(), &opts.overrides)?;
+    let shard = profile.shard();
+    let mut profile = profile
+        .shard_share()
+        .map_err(|e| anyhow::anyhow!("cannot run shard {shard}: {e}"))?;
     // Before any connection: a run that cannot open its sockets fails here, not mid-run with
     // errors that look like the server's.
     let embedded = opts.target.is_none() && profile.target.url.is_none();
@@ -434,9 +485,31 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
             crate::profile::DEFAULT_RAMP_CONNECTS_PER_S
         );
     }
+    // The live counters of the load, served from now on when asked: a metrics address that
+    // cannot be bound fails the run before any traffic.
+    let live = Arc::new(LiveCounters::default());
+    let metrics = match opts.metrics_addr {
+        Some(addr) => {
+            let labels = vec![
+                ("shard".to_string(), shard.index.to_string()),
+                ("shards".to_string(), shard.count.to_string()),
+            ];
+            let metrics = Arc::new(Metrics::new(live.clone(), labels));
+            let stop = CancellationToken::new();
+            let (bound, task) = metrics::serve(metrics.clone(), addr, stop.clone()).await?;
+            tracing::info!("metrics for Prometheus on http://{bound}/metrics");
+            // Dropped on any early return too, which stops the server.
+            Some((metrics, stop.drop_guard(), task))
+        }
+        None => None,
+    };
     let resolved = resolve_target(&opts, &mut profile).await?;
     let target_text = resolved.target.redacted();
-    let tag = run_tag();
+    // Shards on one server name their remote files apart.
+    let tag = match shard.is_split() {
+        true => format!("{}-shard{}", run_tag(), shard.index),
+        false => run_tag(),
+    };
 
     // What other processes hold on the range, read before the preflight's own connections
     // can add theirs.
@@ -476,8 +549,16 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         );
     }
 
-    let dir = rundir::create_run_dir(&opts.output_base, opts.out.as_deref(), &profile.name, opts.force)?;
-    let client = Arc::new(client_config(&profile, &resolved.target, opts.use_announced_ip, tls));
+    let dir_name = match shard.is_split() {
+        true => format!("{}-shard-{}-of-{}", profile.name, shard.index, shard.count),
+        false => profile.name.clone(),
+    };
+    let dir = rundir::create_run_dir(&opts.output_base, opts.out.as_deref(), &dir_name, opts.force)?;
+    wait_for_start(opts.start_at, &interrupt).await?;
+    let client = Arc::new(ClientConfig {
+        live: live.clone(),
+        ..client_config(&profile, &resolved.target, opts.use_announced_ip, tls)
+    });
     let clock = client.clock;
     let mut manifest = first_manifest(
         &profile,
@@ -502,8 +583,8 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
         rx,
         collector_done.clone(),
         stop_load.clone(),
+        metrics.as_ref().map(|(m, _, _)| m.clone()),
     );
-    let live = client.live.clone();
     let ctx = Arc::new(SwarmContext {
         profile: profile.clone(),
         client: client.clone(),
@@ -572,6 +653,11 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
     };
     if let Some(server) = resolved.embedded {
         server.stop().await;
+    }
+    // The last scrape sees the final counts; a scraper polling after the end finds nothing.
+    if let Some((_, stop, task)) = metrics {
+        drop(stop);
+        let _ = task.await;
     }
 
     let summary = collected.accumulator.finish();

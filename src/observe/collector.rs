@@ -21,7 +21,7 @@ pub struct Collected {
 /// tasks may hold a sender a moment longer). Rows reach the disk within
 /// [`crate::rundir::records::DISK_LAG`] plus one tick. When a file cannot be written (a full
 /// disk, say) it cancels `stop_load`: a run that cannot record should not go on loading the
-/// server.
+/// server. Each record's latencies also go to the live `metrics`, when they are served.
 ///
 /// Each tick also moves the summary's watermark to the oldest transfer still in `in_flight`,
 /// so the time-ordered statistics hold only what is in flight, not the whole run.
@@ -34,6 +34,7 @@ pub fn spawn_collector(
     mut rx: mpsc::Receiver<Record>,
     done: CancellationToken,
     stop_load: CancellationToken,
+    metrics: Option<Arc<super::metrics::Metrics>>,
 ) -> tokio::task::JoinHandle<Collected> {
     tokio::spawn(async move {
         let mut c = Collected {
@@ -46,6 +47,9 @@ pub fn spawn_collector(
                     c.write_error = Some(e.to_string());
                     stop_load.cancel();
                 }
+            }
+            if let Some(m) = &metrics {
+                m.observe(&r);
             }
             c.accumulator.add(&r);
         };

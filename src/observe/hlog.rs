@@ -117,6 +117,90 @@ impl IntervalLog {
     }
 }
 
+/// One histogram of the log: a phase's latencies over one interval.
+#[derive(Debug, Clone)]
+pub struct LoggedInterval {
+    /// The phase (the log's tag).
+    pub phase: String,
+    /// Since the log's base time (the run's t = 0).
+    pub start_us: u64,
+    pub length_us: u64,
+    pub histogram: Histogram<u64>,
+}
+
+/// Every histogram of a run's latency log, in file order. Entries this version cannot decode
+/// are an error, not skipped: a merge or a chart built on part of the log would be wrong
+/// without saying so.
+pub fn read_intervals(dir: &Path) -> Result<Vec<LoggedInterval>, OutputError> {
+    use base64::Engine;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+    let path = dir.join(LATENCY_LOG);
+    let err = |message: String| OutputError::Read {
+        path: path.clone(),
+        message,
+    };
+    let bytes = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
+    let mut de = Deserializer::new();
+    let mut out = Vec::new();
+    for entry in IntervalLogIterator::new(&bytes) {
+        let entry = entry.map_err(|e| err(format!("{e:?}")))?;
+        let LogEntry::Interval(ih) = entry else { continue };
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(ih.encoded_histogram())
+            .map_err(|e| err(e.to_string()))?;
+        let histogram: Histogram<u64> = de.deserialize(&mut raw.as_slice()).map_err(|e| err(format!("{e:?}")))?;
+        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        out.push(LoggedInterval {
+            phase: ih.tag().map(|t| t.as_str().to_string()).unwrap_or_default(),
+            start_us: us(ih.start_timestamp()),
+            length_us: us(ih.duration()),
+            histogram,
+        });
+    }
+    Ok(out)
+}
+
+/// Writes a whole latency log at once (a merged run's), with `wall_start` as its t = 0.
+pub fn write_intervals(
+    dir: &Path,
+    wall_start: std::time::SystemTime,
+    intervals: &[LoggedInterval],
+) -> Result<(), OutputError> {
+    let path = dir.join(LATENCY_LOG);
+    let err = |message: String| OutputError::Write {
+        path: path.clone(),
+        message,
+    };
+    let mut out = BufWriter::new(File::create(&path).map_err(|e| err(e.to_string()))?);
+    let mut serializer = V2DeflateSerializer::new();
+    IntervalLogWriterBuilder::new()
+        .add_comment("ftpswarm latency log: values in microseconds, one tag per phase")
+        .add_comment(&format!("phases: {}", PHASES.join(",")))
+        .with_start_time(wall_start)
+        .with_base_time(wall_start)
+        .begin_log_with(&mut out, &mut serializer)
+        .map_err(|e| err(e.to_string()))?;
+    out.write_all(b"\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n")
+        .map_err(|e| err(e.to_string()))?;
+    let mut writer = IntervalLogWriterBuilder::new()
+        .begin_log_with(&mut out, &mut serializer)
+        .map_err(|e| err(e.to_string()))?;
+    for i in intervals {
+        let tag = Tag::new(&i.phase).ok_or_else(|| err(format!("phase {:?} cannot be a log tag", i.phase)))?;
+        writer
+            .write_histogram(
+                &i.histogram,
+                Duration::from_micros(i.start_us),
+                Duration::from_micros(i.length_us),
+                Some(tag),
+            )
+            .map_err(|e| err(format!("{e:?}")))?;
+    }
+    drop(writer);
+    out.flush().map_err(|e| err(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod collector;
 pub mod hlog;
 pub mod in_flight;
 pub mod live;
+pub mod metrics;
 pub mod progress;
 pub mod sockdiag;
 pub mod timeline;

@@ -226,6 +226,23 @@ pub fn read_timeline(dir: &Path) -> Result<Vec<TimelineRow>, OutputError> {
         .collect()
 }
 
+/// Writes `rows` as a timeline (a merged run's; the sampler writes its own as it goes).
+pub fn write_timeline(path: &Path, rows: &[TimelineRow]) -> Result<(), OutputError> {
+    let err = |message: String| OutputError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file = File::create(path).map_err(|e| err(e.to_string()))?;
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(BufWriter::new(file));
+    w.write_record(columns()).map_err(|e| err(e.to_string()))?;
+    for row in rows {
+        w.write_record(row.to_record()).map_err(|e| err(e.to_string()))?;
+    }
+    w.flush().map_err(|e| err(e.to_string()))
+}
+
 /// What the sampler does.
 #[derive(Debug, Clone)]
 pub struct SamplerConfig {

@@ -5,11 +5,13 @@
 
 mod error;
 mod overrides;
+mod shard;
 mod values;
 
 pub use crate::target::{TlsMode, TlsVersion};
 pub use error::ProfileError;
 pub use overrides::{parse_mix, ProfileOverrides};
+pub use shard::{Shard, MAX_SHARDS};
 pub use values::{expand_source_addresses, ByteCount, HumanDuration, PortRange};
 
 use rand::Rng;
@@ -107,6 +109,10 @@ pub struct LoadSpec {
     /// retries at once (which turns a full server into a flood of refusals).
     pub backoff: HumanDuration,
     pub backoff_max: HumanDuration,
+    /// Run shard I of N (`"I/N"`, 0-based) of this load: this machine's share of the
+    /// sessions, rate and source addresses (`--shard`). A run's manifest records its share
+    /// with this field set; `ftpswarm merge` adds the shards back up.
+    pub shard: Option<Shard>,
 }
 
 impl Default for LoadSpec {
@@ -123,6 +129,7 @@ impl Default for LoadSpec {
             drain: HumanDuration::from_secs(3),
             backoff: HumanDuration(std::time::Duration::from_millis(100)),
             backoff_max: HumanDuration::from_secs(5),
+            shard: None,
         }
     }
 }

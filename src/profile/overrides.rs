@@ -21,6 +21,7 @@ pub struct ProfileOverrides {
     pub ca_file: Option<String>,
     pub insecure: bool,
     pub tls_max_version: Option<super::TlsVersion>,
+    pub shard: Option<super::Shard>,
 }
 
 impl ProfileOverrides {
@@ -73,6 +74,9 @@ impl ProfileOverrides {
         if let Some(v) = self.tls_max_version {
             p.target.tls_max_version = Some(v);
         }
+        if let Some(s) = self.shard {
+            p.load.shard = Some(s);
+        }
     }
 
     /// The flag that set `field`, when one did.
@@ -91,6 +95,7 @@ impl ProfileOverrides {
             "target.tls" => set(self.tls.is_some(), "--tls"),
             "target.ca_file" => set(self.ca_file.is_some(), "--ca-file"),
             "target.tls_max_version" => set(self.tls_max_version.is_some(), "--tls-max-version"),
+            "load.shard" => set(self.shard.is_some(), "--shard"),
             _ => None,
         }
     }

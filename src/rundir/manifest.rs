@@ -2,13 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::profile::Profile;
+use crate::profile::{Profile, Shard};
 
 /// Bumped whenever a file of the run directory changes shape. 2: recommendation.json is the
 /// simulator's (sessions first, the server model, predictions per width); manifest.json may
-/// carry the server's greeting and the sockets on the range before the load.
-pub const SCHEMA_VERSION: u32 = 2;
-/// The oldest run directory this version still reads: version 1 runs lack only what 2 added.
+/// carry the server's greeting and the sockets on the range before the load. 3: the manifest
+/// may name the run's shard, its host and, merged, its shards; a merged run's CSVs end in a
+/// `shard` column; `started_at` is UTC.
+pub const SCHEMA_VERSION: u32 = 3;
+/// The oldest run directory this version still reads: older runs lack only what later ones added.
 pub const OLDEST_READABLE_SCHEMA: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -50,6 +52,32 @@ pub struct Manifest {
     /// preflight), when the server is on this host: ports other processes hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sockets_before_load: Option<SocketsBeforeLoad>,
+    /// The shard of a larger load this run was (`--shard I/N`); its profile is its share.
+    /// Absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// The load machine's host name (absent in runs recorded before it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// A merged run (`ftpswarm merge`): the shard runs it was made of, in shard order. Empty
+    /// for a run that was measured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedShard>,
+}
+
+/// One shard run of a merged run, as its own manifest described it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MergedShard {
+    /// The shard's run directory, as given to `merge`.
+    pub dir: String,
+    pub shard: Shard,
+    pub host: Option<String>,
+    pub started_at: String,
+    pub clock_origin_unix_us: u64,
+    pub status: RunStatus,
+    pub partial_reason: Option<String>,
+    /// Added to this shard's `*_us` times to put them on the merged run's clock.
+    pub offset_us: u64,
 }
 
 /// The profile a manifest records. Typed whenever this version can read it; otherwise (a

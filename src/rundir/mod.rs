@@ -5,7 +5,9 @@
 pub mod manifest;
 pub mod records;
 
-pub use manifest::{Manifest, RecordedProfile, RunStatus, SocketsBeforeLoad, OLDEST_READABLE_SCHEMA, SCHEMA_VERSION};
+pub use manifest::{
+    Manifest, MergedShard, RecordedProfile, RunStatus, SocketsBeforeLoad, OLDEST_READABLE_SCHEMA, SCHEMA_VERSION,
+};
 pub use records::{read_records, stored_paths, RecordWriter};
 
 use std::path::{Path, PathBuf};

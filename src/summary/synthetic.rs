@@ -35,6 +35,9 @@ impl SyntheticRun {
             files: vec![],
             server_greeting: Some(greeting.into()),
             sockets_before_load: None,
+            shard: None,
+            host: None,
+            merged_from: Vec::new(),
         };
         rundir::write_json(&dir.join(rundir::MANIFEST), &manifest)?;
         Ok(SyntheticRun {

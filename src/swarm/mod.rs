@@ -66,8 +66,14 @@ pub async fn run(ctx: Arc<SwarmContext>, interrupt: CancellationToken) -> SwarmO
     match load.model {
         LoadModel::Closed => {
             let n = load.sessions.max(1);
+            let shard = ctx.profile.shard();
             for worker in 0..n {
-                let offset = ctx.profile.ramp_up().mul_f64(f64::from(worker) / f64::from(n));
+                // A shard's workers start between the other shards' ones: together, the
+                // whole load's ramp.
+                let offset = ctx
+                    .profile
+                    .ramp_up()
+                    .mul_f64(shard.stagger(u64::from(worker), u64::from(n)));
                 tasks.spawn(closed_worker(
                     ctx.clone(),
                     start + offset,
@@ -198,16 +204,17 @@ const GONE_AFTER: Duration = Duration::from_secs(4);
 /// How long cut sessions get to write their records before they are abandoned.
 const CUT_GRACE: Duration = Duration::from_secs(2);
 
-/// Claims the next session id, or `None` when `total_sessions` is reached.
+/// Claims the next session id, or `None` when `total_sessions` is reached. A shard's ids
+/// are its own share of the whole run's (see [`crate::profile::Shard::global_id`]).
 fn claim_session(ctx: &SwarmContext) -> Option<u64> {
-    let n = ctx.live.sessions_started.fetch_add(1, Ordering::Relaxed);
-    match ctx.profile.load.total_sessions {
-        Some(total) if n >= total => {
-            ctx.live.sessions_started.fetch_sub(1, Ordering::Relaxed);
-            None
-        }
-        _ => Some(n + 1),
-    }
+    // Never counted past the total, not even for a moment: the count is a Prometheus counter,
+    // which must not go down.
+    let total = ctx.profile.load.total_sessions.unwrap_or(u64::MAX);
+    ctx.live
+        .sessions_started
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < total).then_some(n + 1))
+        .ok()
+        .map(|n| ctx.profile.shard().global_id(n + 1))
 }
 
 async fn closed_worker(
@@ -275,10 +282,19 @@ impl Backoff {
 
 async fn open_arrivals(ctx: Arc<SwarmContext>, start: Instant, deadline: Option<Instant>, stop: CancellationToken) {
     let load = &ctx.profile.load;
-    let mut rng = StdRng::seed_from_u64(ctx.profile.seed ^ 0x0A11_7E55);
+    let shard = ctx.profile.shard();
+    // Each shard draws its own arrivals: N independent Poisson streams of rate/N are one of
+    // the whole rate.
+    let mut rng = StdRng::seed_from_u64((ctx.profile.seed ^ 0x0A11_7E55).wrapping_add(u64::from(shard.index)));
     let exp = Exp::new(load.rate).ok();
     let mut sessions = JoinSet::new();
-    let mut next = start;
+    // Constant arrivals: the shards' ticks interleave into the whole rate's.
+    let mut next = match load.arrival {
+        Arrival::Constant => {
+            start + Duration::from_secs_f64(shard.stagger(0, 1) / load.rate).min(Duration::from_secs(86_400))
+        }
+        Arrival::Poisson => start,
+    };
     loop {
         let gap = match (load.arrival, &exp) {
             (Arrival::Poisson, Some(e)) => e.sample(&mut rng),

@@ -150,7 +150,10 @@ async fn run_connection(
     mut think_rng: StdRng,
 ) -> ConnectionResult {
     let clock = ctx.client.clock;
-    let connection_id = ctx.next_connection_id.fetch_add(1, Ordering::Relaxed);
+    let connection_id = ctx
+        .profile
+        .shard()
+        .global_id(ctx.next_connection_id.fetch_add(1, Ordering::Relaxed));
     let _local_port = ctx.sources.occupy(source);
     let mut times = ConnectTimes::default();
     let mut result = ConnectionResult {

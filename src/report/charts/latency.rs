@@ -99,26 +99,15 @@ impl Chart for Latency {
 
 /// Merges the interval log into one histogram per phase.
 pub fn read_latency_log(dir: &Path) -> Result<Vec<(&'static str, Histogram<u64>)>, String> {
-    use base64::Engine;
-    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-    use hdrhistogram::serialization::Deserializer;
-    let bytes = std::fs::read(dir.join(crate::observe::hlog::LATENCY_LOG)).map_err(e)?;
     let mut merged: Vec<(&'static str, Histogram<u64>)> = PHASES
         .iter()
         .map(|p| Histogram::new_with_bounds(1, 3_600_000_000, 3).map(|h| (*p, h)))
         .collect::<Result<_, _>>()
         .map_err(e)?;
-    let mut de = Deserializer::new();
-    for entry in IntervalLogIterator::new(&bytes) {
-        let Ok(LogEntry::Interval(ih)) = entry else { continue };
-        let Some(slot) = ih.tag().and_then(|t| merged.iter_mut().find(|(p, _)| *p == t.as_str())) else {
-            continue;
-        };
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(ih.encoded_histogram())
-            .map_err(e)?;
-        let h: Histogram<u64> = de.deserialize(&mut raw.as_slice()).map_err(|err| format!("{err:?}"))?;
-        slot.1.add(&h).map_err(e)?;
+    for interval in crate::observe::hlog::read_intervals(dir).map_err(e)? {
+        if let Some(slot) = merged.iter_mut().find(|(p, _)| *p == interval.phase) {
+            slot.1.add(&interval.histogram).map_err(e)?;
+        }
     }
     Ok(merged)
 }

@@ -71,6 +71,45 @@ pub(super) fn header(out: &mut String, m: &Manifest) -> fmt::Result {
         inline(&m.started_at),
         m.ended_at.as_deref().map_or_else(|| "not recorded".to_string(), inline)
     )?;
+    if let Some(shard) = m.shard {
+        writeln!(
+            out,
+            "\nShard {shard} of a larger load, run on {}: its share of the sessions. \
+             `ftpswarm merge` puts the shards together for the whole load's figures.",
+            m.host
+                .as_deref()
+                .map_or_else(|| "an unrecorded host".to_string(), inline)
+        )?;
+    }
+    if !m.merged_from.is_empty() {
+        writeln!(
+            out,
+            "\nMerged from {} shard runs (`ftpswarm merge`), on one clock:\n",
+            m.merged_from.len()
+        )?;
+        writeln!(
+            out,
+            "| shard | run directory | host | started | clock offset | status |\n|---|---|---|---|---:|---|"
+        )?;
+        for s in &m.merged_from {
+            writeln!(
+                out,
+                "| shard {} | {} | {} | {} | {:.3} s | {} |",
+                s.shard,
+                inline(&s.dir),
+                s.host.as_deref().map_or_else(|| DASH.to_string(), inline),
+                inline(&s.started_at),
+                s.offset_us as f64 / 1e6,
+                match s.status {
+                    RunStatus::Complete => "complete".to_string(),
+                    RunStatus::Partial => format!(
+                        "partial: {}",
+                        inline(s.partial_reason.as_deref().unwrap_or("no reason recorded"))
+                    ),
+                }
+            )?;
+        }
+    }
     if m.status == RunStatus::Partial {
         // The reason is a sentence of its own; the template adds the full stop.
         let reason = m

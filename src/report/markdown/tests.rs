@@ -121,6 +121,9 @@ fn manifest(status: RunStatus) -> Manifest {
         files: Vec::new(),
         server_greeting: None,
         sockets_before_load: None,
+        shard: None,
+        host: None,
+        merged_from: Vec::new(),
     }
 }
 
