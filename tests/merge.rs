@@ -229,19 +229,19 @@ async fn two_shards_merge_into_one_run_of_their_whole_load() {
 
     // A missing shard is named and the merge is partial.
     let half = merge(&MergeOptions {
-        dirs: vec![d0.clone()],
+        // A shard whose pod failed before its load has no directory at all.
+        dirs: vec![d0.clone(), tmp.path().join("shard-1-never-ran")],
         out: tmp.path().join("half"),
         force: false,
     })
     .unwrap();
     assert_eq!(half.missing, [shard(1).unwrap()]);
     assert_eq!(half.manifest.status, RunStatus::Partial);
-    assert!(half
-        .manifest
-        .partial_reason
-        .as_deref()
-        .unwrap()
-        .contains("shard 1/2 is missing"));
+    let reason = half.manifest.partial_reason.as_deref().unwrap();
+    assert!(
+        reason.contains("shard 1/2 is missing") && reason.contains("shard-1-never-ran does not exist"),
+        "{reason}"
+    );
     assert_eq!(half.summary.sessions.completed, 20);
 
     // What is not a shard of this load is refused before anything is written.

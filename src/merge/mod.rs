@@ -196,9 +196,21 @@ fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
 
 /// Merges the shard runs in `opts.dirs` into `opts.out`.
 pub fn merge(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
-    let mut shards = opts
-        .dirs
-        .iter()
+    // A shard that failed before its load (an unreachable server, a wrong password) leaves
+    // no directory: the merge goes on without it and names it missing.
+    let (given, absent): (Vec<&PathBuf>, Vec<&PathBuf>) = opts.dirs.iter().partition(|d| d.exists());
+    if given.is_empty() {
+        return Err(MergeError::Mismatch(format!(
+            "none of the run directories exists: {}",
+            absent
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let mut shards = given
+        .into_iter()
         .map(|d| ShardRun::read(d))
         .collect::<Result<Vec<_>, _>>()?;
     shards.sort_by_key(|s| s.shard.index);
@@ -258,6 +270,12 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
 
     let first = &shards[0].manifest;
     let mut reasons: Vec<String> = missing.iter().map(|m| format!("shard {m} is missing")).collect();
+    for d in &absent {
+        reasons.push(format!(
+            "{} does not exist (a shard that never started its load?)",
+            d.display()
+        ));
+    }
     for s in &shards {
         if s.manifest.status == RunStatus::Partial {
             reasons.push(format!(
