@@ -433,3 +433,55 @@ fn port_0_is_bad_input_not_a_refusal() {
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("port 0") && !err.contains("connect_refused"), "{err}");
 }
+
+#[test]
+fn shard_start_time_and_metrics_errors_are_one_clear_line_before_any_traffic() {
+    let err = assert_clean_failure(&ftpswarm(&["run", "--shard", "4/4"], &[]));
+    assert!(err.contains("--shard") && err.contains("numbered 0 to 3"), "{err}");
+    let err = assert_clean_failure(&ftpswarm(&["run", "--shard", "3/4", "--sessions", "3"], &[]));
+    assert!(
+        err.contains("shard 3/4 would run no session") && err.contains("at most 3 shards"),
+        "{err}"
+    );
+    let err = assert_clean_failure(&ftpswarm(&["run", "--start-at", "tomorrow"], &[]));
+    assert!(err.contains("--start-at") && err.contains("RFC 3339"), "{err}");
+    // A metrics address already taken fails the run before its server or load start.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let err = assert_clean_failure(&ftpswarm(
+        &["run", "--metrics-addr", &addr, "-o", out_dir.to_str().unwrap()],
+        &[],
+    ));
+    assert!(err.contains("--metrics-addr") && err.contains(&addr), "{err}");
+    assert!(!out_dir.exists(), "no run directory for a run that never started");
+    // A profile's shard is checked like any field: file, line, field.
+    let profile = tmp.path().join("shard.toml");
+    std::fs::write(&profile, "[load]\nsessions = 4\nshard = \"5/2\"\n").unwrap();
+    let err = assert_clean_failure(&ftpswarm(&["run", "-p", profile.to_str().unwrap()], &[]));
+    assert!(
+        err.contains("line 3") && err.contains("shard 5 does not exist in 2 shards"),
+        "{err}"
+    );
+}
+
+#[test]
+fn merge_errors_are_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("shard-0");
+    let out = tmp.path().join("merged");
+    let err = assert_clean_failure(&ftpswarm(
+        &["merge", missing.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &[],
+    ));
+    assert!(err.contains("none of the run directories exists"), "{err}");
+    let not_a_run = tmp.path().join("empty");
+    std::fs::create_dir_all(&not_a_run).unwrap();
+    let err = assert_clean_failure(&ftpswarm(
+        &["merge", not_a_run.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &[],
+    ));
+    assert!(err.contains("not a run directory"), "{err}");
+    assert!(!out.exists());
+}

@@ -1,6 +1,8 @@
 //! Sharded runs and `merge`: two shards against one embedded server, merged, against one run
 //! of the same whole load; and the live metrics, scraped while a run goes on.
 
+mod common;
+
 use ftpswarm::event::Record;
 use ftpswarm::merge::{merge, MergeOptions};
 use ftpswarm::observe::timeline::read_timeline;
@@ -226,6 +228,11 @@ async fn two_shards_merge_into_one_run_of_their_whole_load() {
         text.contains("shard 0/2") && text.contains("shard 1/2"),
         "report.md names the shards"
     );
+
+    // What merge writes follows the schemas, as a run's files do.
+    common::schemas::check(&merged_dir.join(rundir::MANIFEST), "manifest");
+    common::schemas::check(&merged_dir.join(rundir::SUMMARY), "summary");
+    common::schemas::check(&d0.join(rundir::MANIFEST), "manifest");
 
     // A missing shard is named and the merge is partial.
     let half = merge(&MergeOptions {
