@@ -263,10 +263,20 @@ const LISTENER_SAMPLE_INTERVAL: Duration = Duration::from_millis(5);
 /// core at this.
 const LISTENER_CORE_SHARE: f64 = 0.01;
 
-/// Most of the process's CPU time the /proc TIME_WAIT count may take.
+/// Most of the process's CPU time the TIME_WAIT count may take.
 const SOCKET_CPU_BUDGET: f64 = 0.005;
-/// What reading one line of /proc/net/tcp costs (measured: 75 ms for ~55,000 TIME_WAITs).
-const PROC_COST_PER_SOCKET: Duration = Duration::from_nanos(1_400);
+/// What counting the host's `n` TIME_WAITs costs. Either way the kernel walks its whole
+/// connection hash table (about 2 ms here, whatever it holds), then formats each TIME_WAIT:
+/// as a line of /proc/net/tcp text, or as a binary sock_diag record. Measured on this 2-core
+/// machine (`time_wait_cost` in `observe/sockdiag.rs`): netlink 3.76 ms at 4,432 and 6.61 ms
+/// at 13,829; /proc 7.74 and 19.80 ms.
+fn time_wait_read_cost(n: u64, netlink: bool) -> Duration {
+    let (fixed_us, per_socket_ns): (u64, u64) = match netlink {
+        true => (2_400, 300),
+        false => (2_000, 1_300),
+    };
+    Duration::from_micros(fixed_us) + Duration::from_nanos(per_socket_ns.saturating_mul(n))
+}
 
 /// TIME_WAIT sockets on the host, from /proc/net/sockstat's `TCP: … tw N …` line: one cheap
 /// line that prices a full /proc/net/tcp read before making it.
@@ -382,9 +392,9 @@ pub struct SamplerStats {
     pub samples: u64,
     /// Wall time spent sampling and writing rows.
     pub busy: Duration,
-    /// Reads of /proc/net/tcp (for TIME_WAIT, on the CPU budget).
+    /// TIME_WAIT counts (netlink, or /proc/net/tcp without it), on the CPU budget.
     pub socket_reads: u64,
-    /// CPU time spent reading /proc/net/tcp.
+    /// CPU time spent counting TIME_WAITs.
     pub socket_cpu: Duration,
     /// Samples with live socket counts from netlink sock_diag.
     pub diag_samples: u64,
@@ -436,41 +446,48 @@ pub fn spawn_sampler(
             // SOCKET_CPU_BUDGET of the process's; rows in between leave it empty.
             let sockets = match config.server_range {
                 Some(range) => {
-                    // Only the very first attempt ignores the budget (it gives the baseline
+                    // TIME_WAIT, priced before it is paid: either read walks the kernel's whole
+                    // connection table. With netlink one dump of every state gives the live
+                    // counts too, for the price of the walk the live dump would make anyway.
+                    let estimate = time_wait_read_cost(host_time_wait().unwrap_or(0), diag.is_some());
+                    let time_wait_due = within(process_start, stats.socket_cpu + estimate, SOCKET_CPU_BUDGET);
+                    // Only the very first live dump ignores its budget (it gives the baseline
                     // before the load); a failed dump must not turn into a dump every tick.
                     let first = stats.diag_samples + stats.diag_errors == 0;
-                    let due = first || within(process_start, stats.diag_cpu, DIAG_CPU_BUDGET);
-                    let live_sockets = match diag.as_mut() {
-                        Some(d) if due => {
-                            let t0 = cpu_time::ThreadTime::try_now().ok();
-                            let counts = d.count(range, config.server_ipv6).ok();
-                            stats.diag_cpu += t0.and_then(|t| t.try_elapsed().ok()).unwrap_or_default();
+                    let live_due = first || within(process_start, stats.diag_cpu, DIAG_CPU_BUDGET);
+                    let t0 = cpu_time::ThreadTime::try_now().ok();
+                    let spent =
+                        |t0: Option<cpu_time::ThreadTime>| t0.and_then(|t| t.try_elapsed().ok()).unwrap_or_default();
+                    match diag.as_mut() {
+                        Some(d) if time_wait_due => {
+                            let counts = d.count_all(range).ok();
+                            stats.socket_cpu += spent(t0);
+                            stats.socket_reads += 1;
                             match counts {
                                 Some(_) => stats.diag_samples += 1,
                                 None => stats.diag_errors += 1,
                             }
                             counts
                         }
-                        _ => None,
-                    };
-                    // Priced before it is paid: the read walks every TCP socket of the host.
-                    let estimate = host_time_wait().map_or(Duration::ZERO, |n| PROC_COST_PER_SOCKET * n as u32);
-                    let from_proc = if within(process_start, stats.socket_cpu + estimate, SOCKET_CPU_BUDGET) {
-                        let t0 = cpu_time::ThreadTime::try_now().ok();
-                        let counts = sample_sockets(range);
-                        stats.socket_cpu += t0.and_then(|t| t.try_elapsed().ok()).unwrap_or_default();
-                        stats.socket_reads += 1;
-                        counts
-                    } else {
-                        None
-                    };
-                    match (live_sockets, from_proc) {
-                        // Live counts from netlink, this instant; TIME_WAIT only when /proc was read.
-                        (Some(l), p) => Some(SocketCounts {
-                            time_wait: p.and_then(|p| p.time_wait),
-                            ..l
-                        }),
-                        (None, p) => p,
+                        Some(d) if live_due => {
+                            // Live sockets only; `time_wait` stays unknown on this row.
+                            let counts = d.count(range, config.server_ipv6).ok();
+                            stats.diag_cpu += spent(t0);
+                            match counts {
+                                Some(_) => stats.diag_samples += 1,
+                                None => stats.diag_errors += 1,
+                            }
+                            counts
+                        }
+                        Some(_) => None,
+                        // Without netlink, /proc gives everything, on the TIME_WAIT budget.
+                        None if time_wait_due => {
+                            let counts = sample_sockets(range);
+                            stats.socket_cpu += spent(t0);
+                            stats.socket_reads += 1;
+                            counts
+                        }
+                        None => None,
                     }
                 }
                 None => None,
