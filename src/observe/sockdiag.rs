@@ -289,44 +289,45 @@ fn listener_dump_cost() {
         "LISTEN-only dump {listeners:?}, all but TIME_WAIT {live:?}; {}",
         tw.lines().nth(1).unwrap_or("")
     );
+}
 
-    /// Prices a TIME_WAIT count both ways on this host as it is (run after a busy loopback run,
-    /// with thousands of TIME_WAITs): `cargo test --release --lib time_wait_cost -- --ignored --nocapture`.
-    /// The sampler's `time_wait_read_cost` comes from it.
-    #[test]
-    #[ignore = "a measurement, not a check: it depends on the host's sockets"]
-    fn time_wait_cost() {
-        let range = PortRange { min: 1, max: 65535 };
-        let tw = std::fs::read_to_string("/proc/net/sockstat")
-            .ok()
-            .and_then(|t| {
-                let line = t.lines().find(|l| l.starts_with("TCP:"))?.to_string();
-                let mut w = line.split_whitespace();
-                w.find(|x| *x == "tw")?;
-                w.next()?.parse::<u64>().ok()
-            })
-            .unwrap_or(0);
-        let mut diag = SockDiag::open().unwrap();
-        let rounds = 20;
-        let t0 = cpu_time::ThreadTime::now();
-        let mut n = 0;
-        for _ in 0..rounds {
-            n = diag.count_time_wait(range).unwrap();
-        }
-        let netlink = t0.elapsed() / rounds;
-        let t1 = cpu_time::ThreadTime::now();
-        let mut p = None;
-        for _ in 0..rounds {
-            p = sample_sockets(range);
-        }
-        let proc = t1.elapsed() / rounds;
-        println!(
-            "host TIME_WAITs {tw}; netlink counted {n} in {:?} ({:.0} ns each); /proc counted {:?} in {:?} ({:.0} ns each)",
-            netlink,
-            netlink.as_nanos() as f64 / tw.max(1) as f64,
-            p.and_then(|p| p.time_wait),
-            proc,
-            proc.as_nanos() as f64 / tw.max(1) as f64
-        );
+/// Prices a TIME_WAIT count both ways on this host as it is (run after a busy loopback run,
+/// with thousands of TIME_WAITs): `cargo test --release --lib time_wait_cost -- --ignored --nocapture`.
+/// The sampler's `time_wait_read_cost` comes from it.
+#[cfg(test)]
+#[test]
+#[ignore = "a measurement, not a check: it depends on the host's sockets"]
+fn time_wait_cost() {
+    let range = PortRange { min: 1, max: 65535 };
+    let tw = std::fs::read_to_string("/proc/net/sockstat")
+        .ok()
+        .and_then(|t| {
+            let line = t.lines().find(|l| l.starts_with("TCP:"))?.to_string();
+            let mut w = line.split_whitespace();
+            w.find(|x| *x == "tw")?;
+            w.next()?.parse::<u64>().ok()
+        })
+        .unwrap_or(0);
+    let mut diag = SockDiag::open().unwrap();
+    let rounds = 20;
+    let t0 = cpu_time::ThreadTime::now();
+    let mut n = 0;
+    for _ in 0..rounds {
+        n = diag.count_time_wait(range).unwrap();
     }
+    let netlink = t0.elapsed() / rounds;
+    let t1 = cpu_time::ThreadTime::now();
+    let mut p = None;
+    for _ in 0..rounds {
+        p = sample_sockets(range);
+    }
+    let proc = t1.elapsed() / rounds;
+    println!(
+        "host TIME_WAITs {tw}; netlink counted {n} in {:?} ({:.0} ns each); /proc counted {:?} in {:?} ({:.0} ns each)",
+        netlink,
+        netlink.as_nanos() as f64 / tw.max(1) as f64,
+        p.and_then(|p| p.time_wait),
+        proc,
+        proc.as_nanos() as f64 / tw.max(1) as f64
+    );
 }
