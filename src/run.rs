@@ -338,6 +338,7 @@ fn sockets_before_load(
                 listen: c.listen,
                 established: c.established,
                 time_wait: c.time_wait,
+                host_time_wait_cap: crate::observe::sockdiag::host_time_wait_cap(),
             }),
     }
 }

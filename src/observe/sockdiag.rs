@@ -61,6 +61,15 @@ pub fn sample_sockets(range: PortRange) -> Option<SocketCounts> {
     any.then_some(counts)
 }
 
+/// Linux's cap on the TIME_WAIT sockets this host keeps at once (`net.ipv4.tcp_max_tw_buckets`):
+/// past it a closing socket skips TIME_WAIT. `None` where it cannot be read.
+pub fn host_time_wait_cap() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_max_tw_buckets")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|&cap| cap > 0)
+}
+
 pub struct SockDiag {
     socket: Socket,
     buf: Vec<u8>,

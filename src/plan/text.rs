@@ -48,6 +48,21 @@ pub fn contention_note(host_cpu_busy: Option<f64>, scale: f64, active_share: f64
     ))
 }
 
+/// What the host's TIME_WAIT cap does to the plan, when the run's load would pass it within
+/// the minute Linux keeps a TIME_WAIT (see [`crate::sim::time_wait::capped_horizon_s`]).
+pub fn time_wait_cap_note(cap: Option<u32>, closes_per_s: f64) -> Option<String> {
+    let cap = cap?;
+    let steady = closes_per_s * crate::sim::server::TIME_WAIT_S;
+    (steady > f64::from(cap)).then(|| {
+        format!(
+            "TIME_WAITs on the range: the run's {closes_per_s:.0} downloads/s would leave {steady:.0} in the 60 s \
+             Linux keeps them, more than this host keeps at once (net.ipv4.tcp_max_tw_buckets = {cap}, past which \
+             a closing socket skips TIME_WAIT); the bind stall and race window count at most {cap} on the range \
+             (the server host's setting: a server whose host keeps more would stall more)"
+        )
+    })
+}
+
 pub fn pct(x: f64) -> String {
     if x == 0.0 {
         "0%".into()

@@ -125,4 +125,9 @@ pub struct SocketsBeforeLoad {
     /// they expire (absent in runs recorded before this was read).
     #[serde(default)]
     pub time_wait: Option<u32>,
+    /// The most TIME_WAIT sockets the server's host keeps at once (Linux's
+    /// `net.ipv4.tcp_max_tw_buckets`): a fast load's TIME_WAITs on the range stop piling up
+    /// there. Absent in runs recorded before it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_time_wait_cap: Option<u32>,
 }

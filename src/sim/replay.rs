@@ -22,7 +22,7 @@
 
 use super::pool::{PickOutcome, PortPool};
 use super::server::{Admission, HoldEnd, HoldStart, OnExhausted, OnRefusal, ServerModel};
-use super::time_wait::{run_horizon_s, TimeWaits};
+use super::time_wait::{capped_horizon_s, run_horizon_s, TimeWaits};
 use super::trace::{AttemptResult, Trace, TraceAttempt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -69,6 +69,8 @@ pub struct Workload {
     pub(super) run_horizon_s: f64,
     pub(super) run_width: Option<u32>,
     pub(super) time_waits: TimeWaits,
+    /// The most TIME_WAITs the server's host keeps (see [`Trace::time_wait_cap`]).
+    pub(super) time_wait_cap: Option<u32>,
     seed: u64,
 }
 
@@ -347,8 +349,14 @@ impl Workload {
             run_horizon_s,
             run_width: trace.run_width,
             time_waits,
+            time_wait_cap: trace.time_wait_cap,
             seed,
         }
+    }
+
+    /// `horizon_s` of `closes_per_s`, as far as the host's TIME_WAIT cap lets them pile up.
+    pub(super) fn capped(&self, horizon_s: f64, closes_per_s: f64) -> f64 {
+        capped_horizon_s(horizon_s, closes_per_s, self.time_wait_cap)
     }
 
     pub fn attempts(&self) -> usize {
@@ -359,7 +367,8 @@ impl Workload {
     pub fn run(&self, width: u32) -> Counts {
         let mut rng = StdRng::seed_from_u64(self.seed ^ 0x5EED_F00D);
         let window = if self.model.races() {
-            self.model.window_at(width, self.closes_per_s, self.horizon_s())
+            let horizon = self.capped(self.horizon_s(), self.closes_per_s);
+            self.model.window_at(width, self.closes_per_s, horizon)
         } else {
             0.0
         };

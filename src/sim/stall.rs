@@ -45,13 +45,16 @@ impl Workload {
             return None;
         }
         let horizon = self.horizon_s();
+        // Both as far as the host's TIME_WAIT cap lets them pile up (see
+        // [`super::time_wait::capped_horizon_s`]).
         let baseline = self.run_width.map_or(0.0, |w| {
-            self.model.bind_stall_us(w, self.run_closes_per_s, self.run_horizon_s)
+            let horizon = self.capped(self.run_horizon_s, self.run_closes_per_s);
+            self.model.bind_stall_us(w, self.run_closes_per_s, horizon)
         });
         let share = super::server::STALL_HOLD_SHARE;
         let extra_at = |per_attempt: f64| {
             let closes = self.closes_per_s * self.cycle_us / (self.cycle_us + per_attempt);
-            self.model.bind_stall_us(width, closes, horizon) - baseline
+            self.model.bind_stall_us(width, closes, self.capped(horizon, closes)) - baseline
         };
         // per_attempt = (1 + share) · extra(per_attempt), extra falling as per_attempt grows:
         // bisection on the difference, which rises.
@@ -167,6 +170,48 @@ mod tests {
             stalled.pasv_exhausted > plain.pasv_exhausted,
             "{stalled:?} against {plain:?}"
         );
+    }
+
+    #[test]
+    fn no_more_time_waits_stall_a_bind_than_the_host_keeps() {
+        // The embedded server, burst profile (2026-12-06): 9,000 closes/s would pile up 540,000
+        // TIME_WAITs in 60 s, but a host capped at 131,072 (net.ipv4.tcp_max_tw_buckets) kept
+        // 120,000–124,000 on the 27- and 39-port ranges once the load had run a minute.
+        let trace = realistic_trace();
+        let model = ServerModel::known(ServerKind::Embedded);
+        let open = Workload::build(&trace, &model, 1.0, 1, TimeWaits::Steady);
+        let steady = open.closes_per_s * TIME_WAIT_S;
+        assert!(steady > 1_000.0, "the trace closes {steady} in a minute");
+        let stall_at = |cap: Option<u32>, width: u32| {
+            let mut t = trace.clone();
+            t.time_wait_cap = cap;
+            Workload::build(&t, &model, 1.0, 1, TimeWaits::Steady).stall(width)
+        };
+        let uncapped = stall_at(None, 4).map(|s| s.reply_us);
+        // A cap the load stays below changes nothing.
+        assert_eq!(stall_at(Some((10.0 * steady) as u32), 4).map(|s| s.reply_us), uncapped);
+        // A cap at a tenth of what a minute of the load leaves: the bind walks at most that
+        // many, spread over the range, beyond what the run itself had.
+        let cap = (steady / 10.0) as u32;
+        let Some(capped) = stall_at(Some(cap), 4) else {
+            panic!("a stall at 4 ports under the cap")
+        };
+        let Some(uncapped) = uncapped else {
+            panic!("a stall at 4 ports without a cap")
+        };
+        assert!(capped.reply_us < uncapped / 2.0, "{capped:?} vs {uncapped}");
+        // Less the stall the run itself had on its own range, which the cap bounds too.
+        let had = open.run_closes_per_s * open.run_horizon_s;
+        assert!(had > f64::from(cap), "the run itself had {had} TIME_WAITs");
+        let baseline = open.run_width.map_or(0.0, |w| {
+            model.bind_stall_share * TIME_WAIT_BIND_US * f64::from(cap) / f64::from(w)
+        });
+        let most = model.bind_stall_share * TIME_WAIT_BIND_US * f64::from(cap) / 4.0 - baseline;
+        assert!(capped.reply_us <= most + 1e-6, "{capped:?} vs at most {most}");
+        assert!(capped.reply_us > 0.9 * most, "{capped:?}: the cap is reached");
+        // The narrower the range, the more of the capped TIME_WAITs each port carries.
+        let wider = stall_at(Some(cap), 8).map_or(0.0, |s| s.reply_us);
+        assert!(wider < capped.reply_us);
     }
 
     #[test]

@@ -37,9 +37,35 @@ pub(super) fn run_horizon_s(span_s: f64, closes_per_s: f64, time_waits_at_start:
     (own + inherited).min(TIME_WAIT_S)
 }
 
+/// The seconds' worth of a load's closes its range can hold as TIME_WAITs: `horizon_s`, or
+/// fewer where `closes_per_s` that long would pass the host's cap (`net.ipv4.tcp_max_tw_buckets`:
+/// Linux destroys a closing socket at once, and counts `TCPTimeWaitOverflow`, once the host
+/// keeps that many). The cap is the host's, shared with every other TIME_WAIT on it (control
+/// connections, the client's own on loopback), so the whole of it on the range is the most
+/// the range can carry. Measured on the embedded server, burst profile (2026-12-06, a host
+/// capped at 131,072): 9,000 closes/s, which 60 s would pile up to 540,000, left 120,000 to
+/// 124,000 TIME_WAITs on its 27- and 39-port ranges once the load had run for a minute.
+pub fn capped_horizon_s(horizon_s: f64, closes_per_s: f64, cap: Option<u32>) -> f64 {
+    match cap {
+        Some(cap) if closes_per_s > 0.0 => horizon_s.min(f64::from(cap) / closes_per_s),
+        _ => horizon_s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hosts_time_wait_cap_bounds_what_a_fast_load_piles_up() {
+        // 9,000 closes/s for 60 s would be 540,000; a host capped at 131,072 keeps those.
+        let h = capped_horizon_s(TIME_WAIT_S, 9_000.0, Some(131_072));
+        assert!((h * 9_000.0 - 131_072.0).abs() < 1e-6, "{h}");
+        // A load that stays below the cap, no cap known, or no closes: unchanged.
+        assert_eq!(capped_horizon_s(TIME_WAIT_S, 1_000.0, Some(131_072)), TIME_WAIT_S);
+        assert_eq!(capped_horizon_s(TIME_WAIT_S, 9_000.0, None), TIME_WAIT_S);
+        assert_eq!(capped_horizon_s(10.0, 0.0, Some(10)), 10.0);
+    }
 
     #[test]
     fn a_runs_time_waits_are_its_own_piling_up_and_those_it_inherited_expiring() {

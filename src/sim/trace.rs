@@ -91,6 +91,11 @@ pub struct Trace {
     pub run_width: Option<u32>,
     /// TIME_WAIT sockets on the range when the run began, when they were read.
     pub time_waits_at_start: Option<u32>,
+    /// The most TIME_WAIT sockets the server's host keeps at once, when it is known (Linux's
+    /// `net.ipv4.tcp_max_tw_buckets`, for a server on this host): past it a closing socket
+    /// skips TIME_WAIT, so a range never carries more, however fast the load closes (see
+    /// [`super::time_wait::capped_horizon_s`]). `None`: no cap assumed.
+    pub time_wait_cap: Option<u32>,
     /// The server's own view of its holds, when it ran on this host (empty otherwise):
     /// what calibrates the release lag on a run whose range was never short.
     pub listening: Vec<ListenerTick>,
@@ -400,6 +405,7 @@ impl Trace {
             median_cycle_us: median(cycles),
             run_width: None,
             time_waits_at_start: None,
+            time_wait_cap: None,
             attempts,
             connections,
             sessions,
