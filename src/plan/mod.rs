@@ -445,20 +445,6 @@ pub fn predict_at(dir: &std::path::Path, req: &PlanRequest, widths: &[u32]) -> R
     Ok(widths.iter().map(|&w| predictor.at(w)).collect())
 }
 
-/// Data connections the server closed first per second in the run (downloads, listings):
-/// each leaves a TIME_WAIT on its port.
-fn closes_per_s(trace: &Trace) -> f64 {
-    let closes = trace
-        .attempts
-        .iter()
-        .filter(|a| !a.is_stor && a.result != crate::sim::trace::AttemptResult::NoAnswer)
-        .count() as f64;
-    match trace.span() {
-        Some((lo, hi)) if hi > lo => closes / ((hi - lo) as f64 / 1e6),
-        _ => 0.0,
-    }
-}
-
 fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanError> {
     req.validate()?;
     // A long run is planned on its busiest stretch: the replay of an hour is no better a
@@ -480,15 +466,10 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     // when the sampler saw the server's own listeners.
     if !trace.listening.is_empty() {
         trace.host_cpu_busy = observed::host_cpu_busy(&obs.head.timeline, span);
-        // So does the most TIME_WAITs the host keeps: a fast load on a narrow range reaches it
-        // long before its first minute is over. The run recorded its host's; a run recorded
-        // before that was read gets this host's (it ran here: the sampler saw its listeners).
-        trace.time_wait_cap = obs
-            .head
-            .manifest
-            .sockets_before_load
-            .and_then(|s| s.host_time_wait_cap)
-            .or_else(crate::observe::sockdiag::host_time_wait_cap);
+        // So does the host's TIME_WAIT cap, which a fast load reaches within its first minute:
+        // the run's record of it, or (older runs, which ran here) this host's.
+        let recorded = obs.head.manifest.sockets_before_load.and_then(|s| s.host_time_wait_cap);
+        trace.time_wait_cap = recorded.or_else(crate::observe::sockdiag::host_time_wait_cap);
     }
     let mut warnings = obs.head.warnings.clone();
     if let Some((from, to)) = span {
@@ -503,7 +484,10 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
         ));
     }
     warnings.extend(trace.warnings.iter().cloned());
-    warnings.extend(text::time_wait_cap_note(trace.time_wait_cap, closes_per_s(&trace)));
+    warnings.extend(text::time_wait_cap_note(
+        trace.time_wait_cap,
+        trace.server_closes_per_s(),
+    ));
     let (run_parallel, run_files) = obs
         .head
         .profile

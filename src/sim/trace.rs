@@ -216,6 +216,20 @@ pub fn is_collision_text(detail: &str) -> bool {
 }
 
 impl Trace {
+    /// Data connections the server closed first per second in the run (downloads,
+    /// listings): each leaves a TIME_WAIT on its port.
+    pub fn server_closes_per_s(&self) -> f64 {
+        let closes = self
+            .attempts
+            .iter()
+            .filter(|a| !a.is_stor && a.result != AttemptResult::NoAnswer)
+            .count() as f64;
+        match self.span() {
+            Some((lo, hi)) if hi > lo => closes / ((hi - lo) as f64 / 1e6),
+            _ => 0.0,
+        }
+    }
+
     pub fn read(dir: &Path) -> Result<Trace, OutputError> {
         Self::read_within(dir, None)
     }
