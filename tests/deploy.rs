@@ -29,55 +29,17 @@ const PLACEHOLDERS: [(&str, &str); 2] = [
 /// default from 1.29) and the newest the validator knows.
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.29.0", "1.37.0"];
 
-/// Every metric `ftpswarm run --metrics-addr` exports.
-const COUNTERS: [&str; 9] = [
-    "ftpswarm_sessions_started_total",
-    "ftpswarm_sessions_done_total",
-    "ftpswarm_sessions_dropped_total",
-    "ftpswarm_logins_total",
-    "ftpswarm_pasv_grants_total",
-    "ftpswarm_pasv_out_of_range_total",
-    "ftpswarm_transfers_total",
-    "ftpswarm_bytes_total",
-    "ftpswarm_failures_total",
-];
-const GAUGES: [&str; 5] = [
-    "ftpswarm_sessions_active",
-    "ftpswarm_control_connections_open",
-    "ftpswarm_pasv_pending",
-    "ftpswarm_data_connections_open",
-    "ftpswarm_ports_held",
-];
-const HISTOGRAM: &str = "ftpswarm_phase_latency_seconds";
-const PHASES: [&str; 11] = [
-    "connect",
-    "greeting",
-    "tls",
-    "login",
-    "pasv",
-    "data_connect",
-    "data_tls",
-    "first_byte",
-    "transfer",
-    "final_reply",
-    "session",
-];
-const FAILURE_CLASSES: [&str; 14] = [
-    "connect_refused",
-    "connect_timeout",
-    "greeting_rejected",
-    "login_failed",
-    "pasv_rejected",
-    "pasv_out_of_range",
-    "data_connect_refused",
-    "data_connect_timeout",
-    "transfer_rejected",
-    "transfer_aborted",
-    "protocol_error",
-    "tls_error",
-    "timeout",
-    "local_error",
-];
+/// Every series name `ftpswarm run --metrics-addr` serves, read off the exporter itself (not
+/// a copy that could drift from it): histogram names with their `_bucket/_sum/_count`.
+fn exported_names() -> BTreeSet<String> {
+    let live = std::sync::Arc::new(ftpswarm::observe::LiveCounters::default());
+    let text = ftpswarm::observe::metrics::Metrics::new(live, Vec::new()).render();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect()
+}
 
 // ---------------------------------------------------------------------------------------
 // Files and tools
@@ -821,8 +783,10 @@ fn uses_datasource_variable(ds: &Value) -> bool {
 #[test]
 fn dashboard_queries_only_exported_metrics() {
     let dashboard = dashboard();
-    let mut allowed: BTreeSet<String> = COUNTERS.iter().chain(&GAUGES).map(|s| s.to_string()).collect();
-    allowed.extend(["_bucket", "_sum", "_count"].map(|s| format!("{HISTOGRAM}{s}")));
+    let allowed = exported_names();
+    assert!(allowed.contains("ftpswarm_phase_latency_seconds_bucket"), "{allowed:?}");
+    let phases = ftpswarm::summary::PHASES;
+    let classes: Vec<&str> = ftpswarm::event::FailureClass::ALL.iter().map(|c| c.as_str()).collect();
 
     let exprs = expressions(&dashboard);
     assert!(exprs.len() >= 10, "a dashboard with {} queries", exprs.len());
@@ -840,7 +804,7 @@ fn dashboard_queries_only_exported_metrics() {
             );
             used.insert(name);
         }
-        for (label, values) in [("phase", &PHASES[..]), ("class", &FAILURE_CLASSES[..])] {
+        for (label, values) in [("phase", phases), ("class", &classes[..])] {
             for (start, _) in expr.match_indices(&format!("{label}=\"")) {
                 let value = expr[start + label.len() + 2..].split('"').next().unwrap();
                 assert!(

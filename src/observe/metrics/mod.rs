@@ -27,7 +27,7 @@ use prometheus_client::registry::{Registry, Unit};
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -121,33 +121,22 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
 /// The scrape-time view of [`LiveCounters`].
 #[derive(Debug)]
 struct LiveCollector {
+    /// Every counter in it only grows (the engine claims session ids with a compare-and-swap,
+    /// never past the limit), so its reads are Prometheus counters as they stand.
     live: Arc<LiveCounters>,
-    /// The highest value each counter has shown (COUNTERS, then the failure classes). The
-    /// engine claims a session id by adding first and taking it back past the session limit,
-    /// so a raw read can be higher than the next one; a scraper would read that dip as a
-    /// counter reset and see a spike in `rate()`.
-    high_water: Box<[AtomicU64]>,
     /// Indexed like [`PHASES`].
     phases: Vec<Histogram>,
 }
 
-impl LiveCollector {
-    fn monotone(&self, index: usize, now: u64) -> u64 {
-        self.high_water
-            .get(index)
-            .map_or(now, |h| h.fetch_max(now, Relaxed).max(now))
-    }
-}
-
 impl Collector for LiveCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for (i, (name, help, read)) in COUNTERS.iter().enumerate() {
-            let counter = ConstCounter::new(self.monotone(i, read(&self.live)));
+        for (name, help, read) in &COUNTERS {
+            let counter = ConstCounter::new(read(&self.live));
             counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
         }
         let mut family = encoder.encode_descriptor(FAILURES.0, FAILURES.1, None, MetricType::Counter)?;
-        for (i, class) in FailureClass::ALL.into_iter().enumerate() {
-            let counter = ConstCounter::new(self.monotone(COUNTERS.len() + i, self.live.failures_of(class)));
+        for class in FailureClass::ALL {
+            let counter = ConstCounter::new(self.live.failures_of(class));
             counter.encode(family.encode_family(&[("class", class.as_str())])?)?;
         }
         for (name, help, read) in &GAUGES {
@@ -185,9 +174,6 @@ impl Metrics {
         let mut registry = Registry::with_labels(labels.into_iter().map(|(k, v)| (Cow::Owned(k), Cow::Owned(v))));
         registry.register_collector(Box::new(LiveCollector {
             live,
-            high_water: (0..COUNTERS.len() + FailureClass::ALL.len())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
             phases: phases.clone(),
         }));
         Metrics { registry, phases }
