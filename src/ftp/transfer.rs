@@ -16,7 +16,7 @@ const CHUNK: usize = 64 * 1024;
 /// Most bytes one discarding receive drops (it takes what the socket holds, up to this).
 const DISCARD_MAX: usize = 1 << 20;
 /// What STOR sends: content does not matter to the server, only its length.
-static UPLOAD_PATTERN: [u8; CHUNK] = [0x5a; CHUNK];
+static UPLOAD_PATTERN: [u8; CHUNK] = [super::stream::UPLOAD_BYTE; CHUNK];
 
 /// One file to move.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -517,11 +517,28 @@ async fn upload(
     let started = Instant::now();
     while ev.bytes < size {
         let n = (size - ev.bytes).min(chunk) as usize;
-        match tokio::time::timeout(idle, data.write_all(&UPLOAD_PATTERN[..n])).await {
-            Ok(Ok(())) => {}
+        let sent = match data {
+            // Plain: the kernel sends from the shared upload source's pages, as much as the
+            // socket takes (one call per socket buffer, not per 64 KiB).
+            DataStream::Plain(tcp) => {
+                let n = if cap.is_some() { n } else { (size - ev.bytes) as usize };
+                tokio::time::timeout(idle, super::stream::send_pattern(tcp, n)).await
+            }
+            DataStream::Tls(_) => tokio::time::timeout(idle, data.write_all(&UPLOAD_PATTERN[..n]))
+                .await
+                .map(|r| r.map(|()| n)),
+        };
+        let n = match sent {
+            Ok(Ok(0)) => {
+                return Err(ClientError::io(
+                    Phase::Transfer,
+                    &std::io::Error::from(std::io::ErrorKind::WriteZero),
+                ))
+            }
+            Ok(Ok(n)) => n,
             Ok(Err(e)) => return Err(ClientError::io(Phase::Transfer, &e)),
             Err(_) => return Err(idle_timeout(idle, ev.bytes)),
-        }
+        };
         if ev.t_first_byte_us.is_none() {
             ev.t_first_byte_us = Some(clock.now_us());
         }
