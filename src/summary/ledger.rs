@@ -150,16 +150,16 @@ impl LedgerFold {
             let gap = g.t_granted_us as i64 - latest as i64;
             p.min_reuse_gap_us = Some(p.min_reuse_gap_us.map_or(gap, |m| m.min(gap)));
             p.live.retain(|e| live_until(e) > g.t_granted_us);
-            let (mut pending_hit, mut open_hit) = (false, false);
             // Compare with every earlier grant still held: with release-at-accept several of
-            // our connections can sit on one port at once.
+            // our connections can sit on one port at once. A grant still live either had not
+            // connected yet (pending) or had, and was then still open on the server's side
+            // (`live_until` is past this grant).
+            let (mut pending_hit, mut open_hit) = (false, false);
             for e in &p.live {
-                match (e.t_connected_us, e.t_server_open_until_us) {
-                    (Some(c), Some(open_until)) if c <= g.t_granted_us && g.t_granted_us < open_until => {
-                        open_hit = true
-                    }
-                    (Some(c), _) if g.t_granted_us < c => pending_hit = true,
-                    _ => {}
+                if e.t_connected_us.is_some_and(|c| c > g.t_granted_us) {
+                    pending_hit = true;
+                } else {
+                    open_hit = true;
                 }
             }
             // Both mean the server no longer held the port: a re-grant "while pending" is a
@@ -451,6 +451,33 @@ mod tests {
             fold.add(t);
         }
         assert_eq!(fold.finish(7), analyse(&transfers, 7));
+    }
+
+    #[test]
+    fn regrants_at_the_very_microsecond_of_a_connect_or_a_close() {
+        // Port 3 granted at 0 and connected at 100, its server side open until 200.
+        let first = g(3, 0, Some(100), 200);
+        let at = |t: u64| {
+            let grants = [first, g(3, t, Some(t + 1), t + 2)];
+            let s = analyse(&grants, 10);
+            let b = brute_force(&grants);
+            assert_eq!(
+                (s.regranted_while_pending, s.regranted_while_open),
+                (b.1, b.2),
+                "at {t}"
+            );
+            (
+                s.regranted_while_pending,
+                s.regranted_while_open,
+                s.regranted_after_close,
+            )
+        };
+        // Before the connect: pending. At the connect and until the close: open. At the
+        // close itself and after: the port was free.
+        assert_eq!(at(99), (1, 1, 0));
+        assert_eq!(at(100), (0, 1, 0));
+        assert_eq!(at(199), (0, 1, 0));
+        assert_eq!(at(200), (0, 0, 1));
     }
 
     #[test]
