@@ -83,10 +83,11 @@ def timed(cmd, server_pid, env=None):
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.time() - t0
     after, server_after = resource.getrusage(resource.RUSAGE_CHILDREN), proc_cpu(server_pid)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
     if res.returncode != 0:
         sys.exit(f"{cmd[0]} failed ({res.returncode}):\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
-    return cpu, server_after - server_before, wall, res.stdout
+    timed.last_split = (user, system)
+    return user + system, server_after - server_before, wall, res.stdout
 
 
 def start_server(kind, tmp, ssl):
@@ -183,13 +184,17 @@ stor_dir = "."
         if ca:
             swarm_cmd += ["--ca-file", ca]
         rows = {"ftpbench": [], "ftpswarm": []}
+        # The kernel's share of each tool's CPU (user, system) per 1,000 transfers.
+        split = {"ftpbench": [], "ftpswarm": []}
         for r in range(args.rounds):
             cpu, server, wall, _ = timed(bench_cmd, pid)
             rows["ftpbench"].append((cpu, server, 2 * clients))
+            split["ftpbench"].append(tuple(1000 * x / (2 * clients) for x in timed.last_split))
             cpu2, server2, wall2, out = timed(swarm_cmd + ["-o", os.path.join(work, f"run{r}")], pid, env=env)
             s = json.loads(out)
             n, failed = s["transfers"]["attempted"], s["transfers"]["failed"]
             rows["ftpswarm"].append((cpu2, server2, n))
+            split["ftpswarm"].append(tuple(1000 * x / n for x in timed.last_split))
             print(f"  round {r + 1}: ftpbench {cpu:5.2f} s CPU ({wall:5.2f} s wall, {2 * clients} transfers), "
                   f"ftpswarm {cpu2:5.2f} s CPU ({wall2:5.2f} s wall, {n} transfers, {failed} failed)", flush=True)
         med = {k: (statistics.median(1000 * c / n for c, _, n in v), statistics.median(1000 * sv / n for _, sv, n in v))
@@ -198,6 +203,12 @@ stor_dir = "."
         print(f"{title}: CPU s per 1,000 transfers: ftpbench {med['ftpbench'][0]:.3f}, "
               f"ftpswarm {med['ftpswarm'][0]:.3f}, ratio {med['ftpswarm'][0] / med['ftpbench'][0]:.2f}; "
               f"server {med['ftpbench'][1]:.3f} / {med['ftpswarm'][1]:.3f}", flush=True)
+        us = {k: (statistics.median(u for u, _ in v), statistics.median(y for _, y in v)) for k, v in split.items()}
+        # What no client that opens the same connections and moves the same bytes can go
+        # below: ftpswarm's kernel time alone, against ftpbench's whole CPU.
+        print(f"  user / system per 1,000 transfers: ftpbench {us['ftpbench'][0]:.3f} / {us['ftpbench'][1]:.3f}, "
+              f"ftpswarm {us['ftpswarm'][0]:.3f} / {us['ftpswarm'][1]:.3f}; ftpswarm's system time alone is "
+              f"{us['ftpswarm'][1] / med['ftpbench'][0]:.2f} of ftpbench's CPU", flush=True)
     finally:
         proc.terminate()
         proc.wait()

@@ -56,6 +56,10 @@ pub(super) struct PlanArgs {
     /// Extra time the server keeps a port past its hold (default: calibrated or known).
     #[arg(long, value_parser = parse_duration)]
     release_lag: Option<HumanDuration>,
+    /// The server's bind-race window on a port without TIME_WAITs, e.g. 5us (default: fitted
+    /// on the run's races, weighed against the server's typical window).
+    #[arg(long, value_parser = parse_duration)]
+    race_window: Option<HumanDuration>,
     /// Replays the simulator averages per width (default: 4 for the run's own load).
     #[arg(long)]
     replications: Option<u32>,
@@ -193,6 +197,7 @@ impl From<PlanArgs> for crate::commands::plan::PlanOptions {
                     Some(HoldPolicyArg::TimeWait) => Some(a.time_wait.0),
                     _ => a.release_lag.map(|l| l.0),
                 },
+                race_window: a.race_window.map(|w| w.0),
                 window: a.window.0,
                 range_start: a.range_start,
                 replications: a.replications,

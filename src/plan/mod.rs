@@ -153,6 +153,9 @@ pub fn server_model(kind: ServerKind, req: &PlanRequest) -> ServerModel {
     if let Some(lag) = req.release_lag {
         m.release_lag_us = Sourced::new(lag.as_secs_f64() * 1e6, Source::Given);
     }
+    if let Some(w) = req.race_window {
+        m.collision_window_us = Sourced::new(w.as_secs_f64() * 1e6, Source::Given);
+    }
     m
 }
 

@@ -45,6 +45,8 @@ pub struct PlanRequest {
     pub hold_end: Option<HoldEnd>,
     /// Extra time the server keeps a port after the hold end (e.g. TIME_WAIT).
     pub release_lag: Option<Duration>,
+    /// The server's base bind-race window, when given rather than fitted.
+    pub race_window: Option<Duration>,
     pub window: Duration,
     pub range_start: Option<u16>,
     /// Replays averaged per width; default: by scale (4 for one copy of the run).
@@ -82,6 +84,7 @@ impl Default for PlanRequest {
             hold_policy: None,
             hold_end: None,
             release_lag: None,
+            race_window: None,
             window: DEFAULT_WINDOW,
             range_start: None,
             replications: None,

@@ -318,9 +318,14 @@ pub const TIME_WAIT_S: f64 = 60.0;
 /// The base of the race window (on a port without TIME_WAITs) a server that races shows: the
 /// prior a run with few collisions is weighed against. The window is seen through our own
 /// timestamps of the 227s, which spread PASVs the server handled within microseconds of each
-/// other, so it is an effective window. Fitted with [`RACE_WINDOW_DOUBLING_TIME_WAITS`] on the
-/// runs named there: ProFTPD 1.3.8 4–7 µs on both profiles.
-pub const PROFTPD_RACE_WINDOW_US: f64 = 5.0;
+/// other, so it is an effective window. For ProFTPD 1.3.8 (with
+/// [`RACE_WINDOW_DOUBLING_TIME_WAITS`]): the window at which the plan of a 10 s plain run at
+/// 100 ports predicts what a sweep then measured once the load had run a minute
+/// (`plan --race-window`, 2026-12-07): 2.2 and 2.9 µs on the burst profile (sweeps at 19, 27,
+/// 136 and 194 ports), 4.6 µs on the realistic one (40 and 57 ports). The 5 µs it was before
+/// was fitted while the race window was scaled in proportion to the races (see
+/// [`super::calibrate::fit_race_window`]); as a prior it now made the plans 1.3–2.1× too wide.
+pub const PROFTPD_RACE_WINDOW_US: f64 = 3.0;
 /// The same for Pure-FTPd 1.0.50 (realistic profile at 80 ports: 14–17 µs), whose
 /// random-start scan funnels racing sessions onto the same free port; also the window assumed
 /// for a server that may race and was not measured (stock libunftp, the unknown server).
