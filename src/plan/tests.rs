@@ -306,3 +306,23 @@ fn each_rows_listener_mean_covers_the_time_since_the_row_before() {
     let got: Vec<(u64, u64)> = within.iter().map(|t| (t.from_us, t.to_us)).collect();
     assert_eq!(got, vec![(200, 300), (300, 400)]);
 }
+
+#[test]
+fn a_given_race_window_is_used_as_given_and_a_wider_one_asks_for_more_ports() {
+    let given = |us: u64| {
+        plan_what_if(
+            &what_if(50),
+            &PlanRequest {
+                race_window: Some(Duration::from_micros(us)),
+                ..PlanRequest::default()
+            },
+        )
+        .unwrap()
+    };
+    let narrow = given(1);
+    assert_eq!(narrow.server.collision_window_us.value, 1.0);
+    assert!(matches!(narrow.server.collision_window_us.source, Source::Given));
+    let wide = given(200);
+    assert_eq!(wide.server.collision_window_us.value, 200.0);
+    assert!(wide.width > narrow.width, "{} vs {}", wide.width, narrow.width);
+}
