@@ -65,9 +65,10 @@ pub fn calibrate(trace: &Trace, model: &mut ServerModel, run_width: u32, seed: u
         let fit = fit_race_window(seen, prior, model.collision_window_quantile, races_at);
         model.collision_window_us.value = fit.window_us;
         model.collision_window_us.source = Source::Measured(format!(
-            "{seen} bind races in the run's {offered} PASVs at {run_width} ports, where the typical {prior:.0} µs \
+            "{seen} bind race{} in the run's {offered} PASVs at {run_width} ports, where the typical {prior:.0} µs \
              gives {at_prior:.1}; base window {:.1}–{:.1} µs (20–80%, the typical one weighing as \
              {PRIOR_COLLISIONS:.0} races), sized on {:.1} ({:.0}%), where the replay races {:.1} times",
+            if seen == 1 { "" } else { "s" },
             fit.low_us,
             fit.high_us,
             fit.window_us,
