@@ -84,7 +84,7 @@ fn make_upload_source() -> io::Result<std::os::fd::OwnedFd> {
 }
 
 /// Sends up to `max` bytes of the upload pattern on a plain TCP data connection, with
-/// `sendfile` from [`upload_source`] (no user-space copy, up to [`UPLOAD_SOURCE_BYTES`] per
+/// `sendfile` from the shared upload source (no user-space copy, up to [`UPLOAD_SOURCE_BYTES`] per
 /// call), or from a buffer where there is no source. Returns the bytes the socket took.
 pub async fn send_pattern(tcp: &TcpStream, max: usize) -> io::Result<usize> {
     static BUFFER: [u8; 64 * 1024] = [UPLOAD_BYTE; 64 * 1024];

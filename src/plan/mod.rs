@@ -18,7 +18,7 @@ pub mod snippets;
 pub mod text;
 
 pub use analytic::{bounded_blocking, model_policy, AnalyticCheck, TargetLoad};
-use request::{input, MAX_WIDTH};
+use request::{input, server_model, MAX_WIDTH};
 pub use request::{
     GradeOfService, PlanError, PlanRequest, Probed, WhatIf, DEFAULT_GOS, DEFAULT_GROWTH, DEFAULT_SEED, DEFAULT_WINDOW,
 };
@@ -105,58 +105,12 @@ pub struct Recommendation {
     pub firewall_snippets: Vec<Snippet>,
 }
 
-/// The pick order of an analytic policy, for `--pick` and probe results.
-fn pick_order(p: PortPickPolicy) -> PickOrder {
-    match p {
-        PortPickPolicy::RandomTries { tries } => PickOrder::RandomTries { tries },
-        PortPickPolicy::Scan | PortPickPolicy::ScanFewSources { .. } => PickOrder::AnyFree,
-    }
-}
-
 /// The analytic policy closest to a pick order.
 fn analytic_pick(p: PickOrder) -> PortPickPolicy {
     match p {
         PickOrder::RandomTries { tries } => PortPickPolicy::RandomTries { tries },
         PickOrder::AnyFree | PickOrder::RandomStartThenScan => PortPickPolicy::Scan,
     }
-}
-
-/// The server model for a plan: the identified server's known behaviour, then what the
-/// command line says.
-pub fn server_model(kind: ServerKind, req: &PlanRequest) -> ServerModel {
-    let mut m = ServerModel::known(kind);
-    if let Some(p) = &req.probed {
-        let by = || Source::Measured(format!("by probe ({})", p.file));
-        if let Some(pick) = p.pick {
-            m.pick = Sourced::new(pick_order(pick), by());
-        }
-        if let Some(h) = p.hold_end {
-            // The probe tells accept from transfer end; a longer known hold (Pure-FTPd's idle
-            // listener) is kept, since the probe's test cannot see it.
-            if h.rank() > m.hold_end.value.rank() || m.hold_end.source.is_assumed() {
-                m.hold_end = Sourced::new(h, by());
-            }
-        }
-        if let Some(x) = p.on_exhausted {
-            m.on_exhausted = Sourced::new(x, by());
-        }
-        if let Some(x) = p.on_refusal {
-            m.on_refusal = Sourced::new(x, by());
-        }
-    }
-    if let Some(p) = req.pick {
-        m.pick = Sourced::new(pick_order(p), Source::Given);
-    }
-    if let Some(h) = req.hold_end {
-        m.hold_end = Sourced::new(h, Source::Given);
-    }
-    if let Some(lag) = req.release_lag {
-        m.release_lag_us = Sourced::new(lag.as_secs_f64() * 1e6, Source::Given);
-    }
-    if let Some(w) = req.race_window {
-        m.collision_window_us = Sourced::new(w.as_secs_f64() * 1e6, Source::Given);
-    }
-    m
 }
 
 /// Which server a run drove: `--server`, the embedded one, or what its greeting names.

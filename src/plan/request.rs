@@ -6,7 +6,7 @@ use super::placement;
 use crate::model::HoldPolicy;
 use crate::model::PortPickPolicy;
 use crate::profile::Profile;
-use crate::sim::server::HoldEnd;
+use crate::sim::server::{HoldEnd, PickOrder, ServerModel, Source, Sourced};
 use crate::sim::ServerKind;
 use std::time::Duration;
 
@@ -167,4 +167,50 @@ impl PlanRequest {
         }
         Ok(())
     }
+}
+
+/// The pick order of an analytic policy, for `--pick` and probe results.
+fn pick_order(p: PortPickPolicy) -> PickOrder {
+    match p {
+        PortPickPolicy::RandomTries { tries } => PickOrder::RandomTries { tries },
+        PortPickPolicy::Scan | PortPickPolicy::ScanFewSources { .. } => PickOrder::AnyFree,
+    }
+}
+
+/// The server model for a plan: the identified server's known behaviour, then what the
+/// command line says.
+pub fn server_model(kind: ServerKind, req: &PlanRequest) -> ServerModel {
+    let mut m = ServerModel::known(kind);
+    if let Some(p) = &req.probed {
+        let by = || Source::Measured(format!("by probe ({})", p.file));
+        if let Some(pick) = p.pick {
+            m.pick = Sourced::new(pick_order(pick), by());
+        }
+        if let Some(h) = p.hold_end {
+            // The probe tells accept from transfer end; a longer known hold (Pure-FTPd's idle
+            // listener) is kept, since the probe's test cannot see it.
+            if h.rank() > m.hold_end.value.rank() || m.hold_end.source.is_assumed() {
+                m.hold_end = Sourced::new(h, by());
+            }
+        }
+        if let Some(x) = p.on_exhausted {
+            m.on_exhausted = Sourced::new(x, by());
+        }
+        if let Some(x) = p.on_refusal {
+            m.on_refusal = Sourced::new(x, by());
+        }
+    }
+    if let Some(p) = req.pick {
+        m.pick = Sourced::new(pick_order(p), Source::Given);
+    }
+    if let Some(h) = req.hold_end {
+        m.hold_end = Sourced::new(h, Source::Given);
+    }
+    if let Some(lag) = req.release_lag {
+        m.release_lag_us = Sourced::new(lag.as_secs_f64() * 1e6, Source::Given);
+    }
+    if let Some(w) = req.race_window {
+        m.collision_window_us = Sourced::new(w.as_secs_f64() * 1e6, Source::Given);
+    }
+    m
 }

@@ -12,12 +12,14 @@
 //!   copies.
 //! - [`stall`]: the TIME_WAITs on the range, and how a one-loop server slows down for them.
 //! - [`contention`]: how holds lengthen when more sessions share the host's CPU.
+//! - [`race_window`]: the bind-race window a run's races call for.
 //! - [`calibrate`]: the server's race window and release lag, fitted so that the replay at
 //!   the run's own width reproduces the run's own refusals.
 
 pub mod calibrate;
 pub mod contention;
 pub mod pool;
+pub mod race_window;
 pub mod replay;
 pub mod server;
 pub mod stall;
