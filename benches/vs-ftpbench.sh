@@ -2,7 +2,7 @@
 # ftpswarm against pyftpdlib's ftpbench on the same server (pyftpdlib, vsftpd) and workload, side by
 # side (see benches/vs_ftpbench.py). Fetches ftpbench from the pyftpdlib source package on
 # PyPI once (it is not in the wheel), builds ftpswarm in release mode, then runs.
-#   benches/vs-ftpbench.sh [--server pyftpdlib|vsftpd|both] [--workload large|small|both] [--rounds 3] [--ssl]
+#   benches/vs-ftpbench.sh [--server pyftpdlib|vsftpd|both] [--workload large|small|both] [--rounds 3] [--ssl] [--perf]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=target/ftpbench

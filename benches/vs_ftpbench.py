@@ -12,10 +12,12 @@ clients in one after another). Servers: pyftpdlib, and vsftpd (benches/real-serv
 .ci/install-servers.sh and root). With --ssl, pyftpdlib serves FTPS (TLS_FTPHandler,
 self-signed) and both clients use explicit FTPS with PROT P (ftpbench -S).
 
-    benches/vs-ftpbench.sh [--server pyftpdlib|vsftpd|both] [--workload large|small|both] [--rounds 3] [--ssl]
+    benches/vs-ftpbench.sh [--server pyftpdlib|vsftpd|both] [--workload large|small|both] [--rounds 3] [--ssl] [--perf]
+
+--perf (needs `apt-get install linux-perf`) profiles one more run of each tool after the rounds.
 """
 import argparse, ftplib, importlib.machinery, importlib.util, io, json, os, resource, socket
-import statistics, subprocess, sys, tempfile, time
+import shutil, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_common import free_port, wait_for_greeting  # noqa: E402
@@ -143,6 +145,39 @@ def upload(port, user, password, size, ssl):
     ftp.quit()
 
 
+# The kernel entry points a client's time is spent under (perf's "children" share).
+SYSCALLS = ["epoll_wait", "connect", "sendto", "recvfrom", "futex", "close", "socket", "shutdown", "sendfile64",
+            "epoll_ctl", "write", "read", "select", "poll"]
+
+
+def where_time_goes(name, cmd, work, env):
+    """One more pass of the tool under `perf record` (cpu-clock, call graphs): its CPU by kernel
+    and user space, by library, and by the system calls the kernel's share runs under."""
+    data = os.path.join(work, f"perf-{name}.data")
+    if shutil.which("perf") is None:
+        print("  perf: not installed (apt-get install linux-perf)", flush=True)
+        return
+    rec = subprocess.run(["perf", "record", "-F", "1999", "-g", "-q", "-o", data, "--"] + cmd, env=env,
+                         capture_output=True, text=True)
+    if rec.returncode != 0:
+        print(f"  perf {name}: perf record failed ({rec.returncode}): {rec.stderr[-500:]}", flush=True)
+        return
+
+    def report(*extra):
+        out = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none"] + list(extra),
+                             capture_output=True, text=True).stdout
+        return [line.split() for line in out.splitlines() if line.strip() and not line.startswith("#")]
+
+    by_dso = [(float(r[0].rstrip("%")), r[1]) for r in report("--no-children", "--sort", "dso") if r[0].endswith("%")]
+    print(f"  perf {name}: " + ", ".join(f"{d} {p:.1f}%" for p, d in by_dso[:5]), flush=True)
+    calls = {}
+    for r in report("--children", "--sort", "sym"):
+        if len(r) >= 4 and r[0].endswith("%") and r[3].startswith("__x64_sys_"):
+            calls[r[3][len("__x64_sys_"):]] = float(r[0].rstrip("%"))
+    top = sorted(((calls[c], c) for c in SYSCALLS if c in calls), reverse=True)
+    print(f"  perf {name}: under system calls: " + ", ".join(f"{c} {p:.1f}%" for p, c in top), flush=True)
+
+
 def compare(kind, workload, args, tmp):
     clients, size_text, ramp = WORKLOADS[workload]
     size = human(size_text)
@@ -209,6 +244,9 @@ stor_dir = "."
         print(f"  user / system per 1,000 transfers: ftpbench {us['ftpbench'][0]:.3f} / {us['ftpbench'][1]:.3f}, "
               f"ftpswarm {us['ftpswarm'][0]:.3f} / {us['ftpswarm'][1]:.3f}; ftpswarm's system time alone is "
               f"{us['ftpswarm'][1] / med['ftpbench'][0]:.2f} of ftpbench's CPU", flush=True)
+        if args.perf:
+            for name, cmd in (("ftpbench", bench_cmd), ("ftpswarm", swarm_cmd + ["-o", os.path.join(work, "run-perf")])):
+                where_time_goes(name, cmd, work, env)
     finally:
         proc.terminate()
         proc.wait()
@@ -222,6 +260,8 @@ def main():
     ap.add_argument("--workload", choices=["large", "small", "both"], default="both")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--ssl", action="store_true")
+    ap.add_argument("--perf", action="store_true",
+                    help="after the rounds, profile one more run of each tool with perf record and print where its CPU goes")
     ap.add_argument("--ftpbench", required=True, help="path of pyftpdlib's scripts/ftpbench")
     args = ap.parse_args()
     # 500 clients with a data connection each pass ftpbench's default 1,024 descriptors.
