@@ -215,6 +215,17 @@ pub(super) fn holds<'a>(trace: &'a Trace, model: &'a ServerModel) -> impl Iterat
         })
 }
 
+/// When a server whose session processes race bind() and listen() bound the port of one
+/// PASV: somewhere between our PASV and its 227, uniformly (our 227 timestamps bunch the
+/// replies a burst brings in one read of the event loop, which made two PASVs look
+/// simultaneous far more often than the server's binds were).
+fn bind_time(a: &TraceAttempt, start: u64, rng: &mut StdRng) -> u64 {
+    match a.t_reply {
+        Some(reply) if reply > a.t_sent && start >= a.t_sent => rng.random_range(a.t_sent..=reply).min(start),
+        _ => start,
+    }
+}
+
 /// A deterministic share of sessions for the fractional copy.
 fn keeps(session: u32, copy: u32, share: f64, seed: u64) -> bool {
     if share >= 1.0 {
@@ -285,6 +296,11 @@ impl Workload {
                 if !included[s_base + a.session as usize] {
                     continue;
                 }
+                let start = if model.races() {
+                    bind_time(a, start, &mut rng)
+                } else {
+                    start
+                };
                 let held = ((end - start) as f64 * stretch).round() as u64;
                 let start = at(start);
                 events.push(Event {
@@ -450,6 +466,102 @@ impl Workload {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::server::ServerKind;
+    use crate::sim::trace::{TraceConnection, TraceSession};
+    use crate::sim::TimeWaits;
+
+    /// Two connections whose PASVs go out `spread_us` apart and whose 227s come back in the
+    /// same microsecond (one read of a burst), `pairs` times, far apart.
+    fn bunched_replies(pairs: u64, spread_us: u64) -> Trace {
+        let mut trace = Trace::default();
+        let gap = 20_000;
+        for c in 0..2u32 {
+            trace.sessions.push(TraceSession::default());
+            trace.connections.push(TraceConnection {
+                session: c,
+                t_open: 0,
+                t_close: (pairs + 1) * gap,
+                greeting_refused: false,
+            });
+        }
+        for i in 1..=pairs {
+            let reply = i * gap;
+            for c in 0..2u32 {
+                trace.attempts.push(TraceAttempt {
+                    session: c,
+                    connection: c,
+                    // Uploads: the client closes first, so no TIME_WAIT stretches the window.
+                    is_stor: true,
+                    t_sent: reply - spread_us + u64::from(c),
+                    t_reply: Some(reply),
+                    t_connected: Some(reply + 100),
+                    t_first_byte: Some(reply + 200),
+                    t_closed: Some(reply + 300),
+                    t_final: Some(reply + 400),
+                    result: AttemptResult::Granted,
+                });
+            }
+        }
+        trace.attempts.sort_by_key(|a| (a.connection, a.t_sent));
+        trace
+    }
+
+    #[test]
+    fn a_racing_server_binds_between_our_pasv_and_its_227_so_bunched_replies_race_as_often_as_the_window_says() {
+        let pairs = 20_000;
+        let spread = 1_000.0;
+        let trace = bunched_replies(pairs, spread as u64);
+        let races = |window_us: f64| {
+            let mut model = ServerModel::known(ServerKind::Proftpd);
+            model.collision_window_us.value = window_us;
+            // ProFTPD never hands out its top port: 3 configured, 2 used.
+            Workload::build(&trace, &model, 1.0, 7, TimeWaits::Steady)
+                .run(3)
+                .collided
+        };
+        // The second bind of a pair comes within the window of the first with probability
+        // 2w/T - (w/T)^2 (binds uniform over the T = 1 ms each PASV was in flight); it then
+        // picks the first one's port, still looking free, one time in two (shuffled scan
+        // over two ports). Were the binds at our 227 timestamps, every pair would come
+        // within any window: 10,000 races.
+        for w in [10.0, 20.0] {
+            let x: f64 = w / spread;
+            let expected = pairs as f64 * 0.5 * (2.0 * x - x * x);
+            let got = races(w);
+            // 4 standard deviations of the binomial count of pairs within the window.
+            let sd = 0.5 * (pairs as f64 * (2.0 * x - x * x)).sqrt();
+            assert!(
+                (got - expected).abs() < 4.0 * sd,
+                "window {w} µs: {got} races, expected {expected}"
+            );
+        }
+        // A server that cannot race keeps its holds from the 227 and never collides.
+        let vsftpd = ServerModel::known(ServerKind::Vsftpd);
+        assert_eq!(
+            Workload::build(&trace, &vsftpd, 1.0, 7, TimeWaits::Steady)
+                .run(3)
+                .collided,
+            0.0
+        );
+    }
+
+    #[test]
+    fn the_bind_time_lies_between_our_pasv_and_its_227() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut a = bunched_replies(1, 500).attempts[0];
+        let reply = a.t_reply.unwrap_or_default();
+        let mut seen = (u64::MAX, 0);
+        for _ in 0..10_000 {
+            let t = bind_time(&a, reply, &mut rng);
+            assert!((a.t_sent..=reply).contains(&t));
+            seen = (seen.0.min(t), seen.1.max(t));
+        }
+        // Spread over the whole flight, not bunched at one end.
+        assert!(seen.0 < a.t_sent + 10 && seen.1 > reply - 10, "{seen:?}");
+        // No reply, or a hold that starts at the PASV: the hold's own start.
+        a.t_reply = None;
+        assert_eq!(bind_time(&a, a.t_sent, &mut rng), a.t_sent);
+    }
 
     #[test]
     fn busy_stretches_take_a_high_quantile_of_the_stretches_rates() {
