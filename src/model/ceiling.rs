@@ -122,7 +122,39 @@ mod tests {
     }
 
     #[test]
+    fn random_try_ceiling_is_the_smallest_width_on_exact_boundaries() {
+        // Targets that some width meets exactly, (h/N)^k: the closed form lands on N give or
+        // take a rounding, and the answer must be N itself, as a scan from S upwards finds.
+        for (others, n, k) in [
+            // Here exp() lands just above N (3.0000000000000004), so the closed form's ceiling
+            // is one too wide until the downward settle.
+            (1u32, 3u32, 1u32),
+            (3, 10, 1),
+            (4, 7, 1),
+            (9, 90, 1),
+            (2, 4, 2),
+            (1, 2, 1),
+            (3, 12, 3),
+            (49, 98, 9),
+            (5, 10, 20),
+        ] {
+            let target = (f64::from(others) / f64::from(n)).powi(k as i32);
+            let s = others + 1;
+            let scan = (s..).find(|&w| random_try_fail_probability(others, w, k) <= target);
+            assert_eq!(
+                random_try_width_ceiling(s, k, target),
+                scan,
+                "S={s} k={k} target={target}"
+            );
+            assert_eq!(scan, Some(n.max(s)));
+        }
+    }
+
+    #[test]
     fn random_try_ceiling_domain() {
+        // A zero target is never met by many tries either, even where (S/N)^k underflows.
+        assert_eq!(random_try_width_ceiling(50, 64, 0.0), None);
+        assert_eq!(random_try_width_ceiling(2, 100_000, 0.0), None);
         assert_eq!(random_try_width_ceiling(50, 9, 1.0), Some(0));
         assert_eq!(random_try_width_ceiling(1, 9, 0.01), Some(1));
         assert_eq!(random_try_width_ceiling(0, 9, 0.01), Some(0));
