@@ -56,17 +56,16 @@ pub fn random_try_width_ceiling(control_connections: u32, tries: u32, target: f6
     }
     let others = control_connections - 1;
     let meets = |width: u32| random_try_fail_probability(others, width, tries) <= target;
-    // Closed form N = (S − 1)·target^(−1/k), then settle rounding exactly.
+    // Closed form N = (S − 1)·target^(−1/k), then settle rounding exactly. exp() can land
+    // just above a whole N (3.0000000000000004 for S = 2, k = 1, target 1/3), so the search
+    // starts at the floor, never above the answer, and walks up.
     let estimate = f64::from(others) * (-target.ln() / f64::from(tries)).exp();
     if estimate >= f64::from(u32::MAX) {
         return meets(u32::MAX).then_some(u32::MAX);
     }
     // Truncation is intended: 0 < estimate < u32::MAX.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let mut width = (estimate.ceil() as u32).max(control_connections);
-    while width > control_connections && meets(width - 1) {
-        width -= 1;
-    }
+    let mut width = (estimate.floor() as u32).max(control_connections);
     while !meets(width) {
         if width == u32::MAX {
             return None;
@@ -126,8 +125,7 @@ mod tests {
         // Targets that some width meets exactly, (h/N)^k: the closed form lands on N give or
         // take a rounding, and the answer must be N itself, as a scan from S upwards finds.
         for (others, n, k) in [
-            // Here exp() lands just above N (3.0000000000000004), so the closed form's ceiling
-            // is one too wide until the downward settle.
+            // Here exp() lands just above N (3.0000000000000004): its ceiling is one too wide.
             (1u32, 3u32, 1u32),
             (3, 10, 1),
             (4, 7, 1),

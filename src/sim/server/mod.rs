@@ -282,7 +282,6 @@ fn known(kind: ServerKind, why: &str) -> Source {
     Source::Known(format!("{} {why}", kind.name()))
 }
 
-
 impl ServerModel {
     /// The behaviour measured on loopback for each known server (README, "Passive port
     /// holding"); the unknown server gets the safe side of every choice.
