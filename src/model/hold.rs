@@ -27,3 +27,23 @@ impl HoldPolicy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_policy_is_described_by_the_name_its_json_carries() {
+        for (policy, extra) in [
+            (HoldPolicy::UntilTransferStarts, ""),
+            (HoldPolicy::UntilTransferEnds, ""),
+            (HoldPolicy::ThroughTimeWait { time_wait_s: 60.0 }, " (TIME_WAIT 60 s)"),
+        ] {
+            let json = serde_json::to_value(policy).unwrap_or_default();
+            let Some(name) = json.get("policy").and_then(|v| v.as_str()) else {
+                panic!("{policy:?} serialises as {json}")
+            };
+            assert_eq!(policy.describe(), format!("{name}{extra}"));
+        }
+    }
+}

@@ -196,6 +196,7 @@ fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanErro
         .replications
         .unwrap_or_else(|| crate::sim::default_replications(inputs.scale));
     let started = std::time::Instant::now();
+    let stalls = model.one_event_loop.value;
     let predictor = Predictor::new(&trace, model, inputs.scale, replications, req.seed);
     let mut simulated = 0u64;
     let mut at = |w: u32| {
@@ -298,6 +299,7 @@ fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanErro
             ));
         }
     }
+    warnings.extend(text::stall_extrapolation_note(&trace, stalls, model_width));
     let width = model_width + held_by_others;
     let placement = placement::place_range(width, preferred_start, req.server_os).map_err(PlanError::Model)?;
     warnings.extend(placement.warnings.iter().cloned());

@@ -21,6 +21,41 @@ pub fn scaling_warning(scale: f64) -> Option<String> {
     })
 }
 
+/// TIME_WAITs per port beyond which the plan's bind stall is an extrapolation worth saying:
+/// the planned width carries this many times what the run's range did.
+pub const STALL_EXTRAPOLATION_FACTOR: f64 = 4.0;
+
+/// What a plan cannot know about a server whose binds stall its other sessions (one event
+/// loop, or workers all sessions share) when the planned width carries far more TIME_WAITs per
+/// port than the run's range did: the stall at `width` is extrapolated from a run that barely
+/// had one.
+pub fn stall_extrapolation_note(trace: &crate::sim::Trace, stalls: bool, width: u32) -> Option<String> {
+    use crate::sim::server::TIME_WAIT_S;
+    use crate::sim::time_wait::{capped_horizon_s, run_horizon_s};
+    let run_width = trace.run_width?;
+    let closes = trace.server_closes_per_s();
+    let (lo, hi) = trace.span()?;
+    if !stalls || closes <= 0.0 || hi <= lo || width == 0 {
+        return None;
+    }
+    let run_horizon = capped_horizon_s(
+        run_horizon_s((hi - lo) as f64 / 1e6, closes, trace.time_waits_at_start),
+        closes,
+        trace.time_wait_cap,
+    );
+    let had = closes * run_horizon / f64::from(run_width.max(1));
+    let planned = closes * capped_horizon_s(TIME_WAIT_S, closes, trace.time_wait_cap) / f64::from(width);
+    (planned > STALL_EXTRAPOLATION_FACTOR * had).then(|| {
+        format!(
+            "at {width} ports each port carries about {planned:.0} TIME_WAITs once the load has run a minute, where \
+             the run's ports had {had:.0}: the server's bind stall at {width} ports is extrapolated, and on the \
+             embedded server's quick profile that predicted 4–23% of the failures measured there (see README, \
+             \"Sizing\"). Check it on a run of 90 s with the range at {width} ports: `ftpswarm plan --run` on that \
+             run sees the stall itself"
+        )
+    })
+}
+
 /// How the plan lengthens holds for another load than the run's, when the server shared this
 /// host's CPU (see [`crate::sim::contention`]).
 pub fn contention_note(host_cpu_busy: Option<f64>, scale: f64, active_share: f64) -> Option<String> {
@@ -330,5 +365,45 @@ mod tests {
         assert_eq!(ftps_note(None, 0.002, HoldEnd::FinalReply), None);
         let none = PhaseLatency { count: 0, ..tls };
         assert_eq!(ftps_note(Some(&none), 0.002, HoldEnd::FinalReply), None);
+    }
+
+    #[test]
+    fn a_plan_says_when_it_carries_a_bind_stall_far_past_the_runs_time_waits() {
+        let trace = crate::sim::synthetic::realistic_trace();
+        let closes = trace.server_closes_per_s();
+        let Some((lo, hi)) = trace.span() else {
+            panic!("the trace has a span")
+        };
+        let horizon = crate::sim::time_wait::run_horizon_s((hi - lo) as f64 / 1e6, closes, None);
+        let had = closes * horizon / 100.0;
+        // The widths where a minute of the load leaves more than 4× the run's TIME_WAITs per
+        // port: below 100 × 60 / (4 × horizon).
+        let edge = 100.0 * 60.0 / (STALL_EXTRAPOLATION_FACTOR * horizon);
+        assert!(edge > 2.0 && edge < 1_000.0, "edge at {edge} ports");
+        let narrow = (edge.floor() as u32).max(1) - u32::from(edge.fract() == 0.0);
+        let wide = edge.floor() as u32 + 1;
+        let Some(note) = stall_extrapolation_note(&trace, true, narrow) else {
+            panic!("no note at {narrow} ports (edge {edge})")
+        };
+        let planned = closes * 60.0 / f64::from(narrow);
+        assert!(
+            note.contains(&format!(
+                "at {narrow} ports each port carries about {planned:.0} TIME_WAITs"
+            )) && note.contains(&format!("the run's ports had {had:.0}")),
+            "{note}"
+        );
+        assert_eq!(stall_extrapolation_note(&trace, true, wide), None, "{wide} ports");
+        // A server whose binds stall nobody else, or a run without a known range: no note.
+        assert_eq!(stall_extrapolation_note(&trace, false, narrow), None);
+        let mut unknown = trace.clone();
+        unknown.run_width = None;
+        assert_eq!(stall_extrapolation_note(&unknown, true, narrow), None);
+        // At the run's own width a minute carries 60 / horizon times the run's (6× for this
+        // 20 s run); a host that keeps only twice the run's TIME_WAITs caps that at 2×.
+        assert!(60.0 / horizon > STALL_EXTRAPOLATION_FACTOR, "horizon {horizon} s");
+        assert!(stall_extrapolation_note(&trace, true, 100).is_some());
+        let mut capped = trace.clone();
+        capped.time_wait_cap = Some((2.0 * had * 100.0) as u32);
+        assert_eq!(stall_extrapolation_note(&capped, true, 100), None);
     }
 }

@@ -16,7 +16,7 @@ pub enum TimeWaits {
 /// How many seconds' worth of its own TIME_WAITs the run's range held on average: a run
 /// piles them up for 60 s (on average over its span, min(t, 60 s)), on top of those earlier
 /// loads left, which expire over the next 60 s (taken as evenly aged).
-pub(super) fn run_horizon_s(span_s: f64, closes_per_s: f64, time_waits_at_start: Option<u32>) -> f64 {
+pub fn run_horizon_s(span_s: f64, closes_per_s: f64, time_waits_at_start: Option<u32>) -> f64 {
     let own = if span_s <= TIME_WAIT_S {
         span_s / 2.0
     } else {
