@@ -114,6 +114,19 @@ mod tests {
     }
 
     #[test]
+    fn lower_quantiles_keep_the_left_tail() {
+        // Below the mode the sum walks down from it: a walk stopped early loses that mass and
+        // every low quantile moves up to the mode. Independently computed (Python, lgamma pmf
+        // summed from zero).
+        assert_eq!(poisson_quantile(100.0, 0.01), Some(77));
+        assert_eq!(poisson_quantile(100.0, 0.5), Some(100));
+        assert_eq!(poisson_quantile(10.0, 0.05), Some(5));
+        assert_eq!(poisson_quantile(50.0, 0.25), Some(45));
+        assert_eq!(poisson_quantile(1000.0, 0.001), Some(904));
+        assert_eq!(poisson_quantile(10_000.0, 0.01), Some(9768));
+    }
+
+    #[test]
     fn small_means_against_closed_form() {
         // P(X = 0) = e^−A: the quantile moves off zero exactly there.
         let a: f64 = 0.7;
