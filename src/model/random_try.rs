@@ -404,6 +404,39 @@ mod tests {
     }
 
     #[test]
+    fn a_nearly_full_range_keeps_the_digits_of_the_success_share() {
+        // 1 − (1 − x)^k by its binomial series (alternating, terms falling by x·k): a reference
+        // that shares nothing with the code's logarithms.
+        let series = |x: f64, k: u32| {
+            let (mut term, mut sum) = (1.0f64, 0.0f64);
+            for j in 1..=k {
+                term *= f64::from(k - j + 1) / f64::from(j) * x;
+                sum += if j % 2 == 1 { term } else { -term };
+            }
+            sum
+        };
+        // Held shares of 1 − 1e-6 and 1 − 1e-3 of a billion ports: ln(n/N) of the rounded
+        // share would lose 2e-10 and 2e-13 of the success share; ln_1p keeps them.
+        let width = 1_000_000_000u32;
+        for free in [1_000u32, 1_000_000] {
+            let x = f64::from(free) / f64::from(width);
+            for tries in [9u32, 40] {
+                let (fail, pass) = fail_and_pass(width - free, width, tries);
+                let expected = series(x, tries);
+                assert!(
+                    (pass - expected).abs() <= 1e-14 * expected,
+                    "{free} free, {tries} tries: {pass:e} vs {expected:e}"
+                );
+                assert!((fail + pass - 1.0).abs() < 1e-15);
+            }
+        }
+        // Less than half full, the plain share is exact enough: a quarter held.
+        let (fail, pass) = fail_and_pass(250, 1_000, 40);
+        assert!((fail - 0.25f64.powi(40)).abs() <= 1e-15 * fail, "{fail:e}");
+        assert!((pass - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
     fn inverse_is_tight() {
         for &a in &[0.05, 1.0, 10.0, 42.0, 100.0, 777.0, 10_000.0] {
             for &t in &[0.3, 0.01, 0.001, 1e-6] {
