@@ -331,6 +331,25 @@ mod tests {
     }
 
     #[test]
+    fn matches_reference_sum_from_light_to_overloaded() {
+        // The walks stop where the rest of a tail can no longer move the result: whatever the
+        // load, the width and the tries, nothing that matters is cut off.
+        for &a in &[0.05, 1.0, 7.0, 60.0] {
+            for factor in [0.5, 1.0, 2.0, 6.0, 25.0] {
+                let n = ((a * factor) as u32).max(1);
+                for &k in &[1u32, 3, 9, 40, 120] {
+                    let fast = random_try_blocking(a, n, k);
+                    let slow = reference_blocking(a, n, k);
+                    assert!(
+                        (fast - slow).abs() <= 1e-12 * slow,
+                        "A={a} N={n} k={k}: {fast:e} vs {slow:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn many_tries_converge_to_erlang_b() {
         for &(a, n) in &[(10.0, 18u32), (10.0, 12), (100.0, 117), (100.0, 128)] {
             let random = random_try_blocking(a, n, 1000);
