@@ -246,6 +246,9 @@ mod tests {
         assert_eq!(erlang_b_min_width(-1.0, 0.01), Some(0));
         assert_eq!(erlang_b_min_width(50.0, 1.0), Some(0));
         assert_eq!(erlang_b_min_width(50.0, 0.0), None);
+        // No traffic meets even a zero target: nothing is ever refused.
+        assert_eq!(erlang_b_min_width(0.0, 0.0), Some(0));
+        assert_eq!(erlang_b_min_width(-1.0, 0.0), Some(0));
         assert_eq!(erlang_b_min_width(50.0, -0.1), None);
         assert_eq!(erlang_b_min_width(50.0, f64::NAN), None);
         assert_eq!(erlang_b_min_width(f64::NAN, 0.01), None);

@@ -483,6 +483,15 @@ mod tests {
         assert_eq!(random_try_min_width(10.0, 0.01, 0), None);
         assert_eq!(random_try_min_width(f64::NAN, 0.01, 9), None);
         assert_eq!(random_try_min_width(f64::INFINITY, 0.01, 9), None);
+        // A load that is no number is refused before a target of 1 would answer "no ports".
+        assert_eq!(random_try_min_width(f64::NAN, 1.0, 9), None);
+        assert_eq!(random_try_min_width(f64::INFINITY, 1.0, 9), None);
+        // A target that is no share is refused even with no traffic.
+        assert_eq!(random_try_min_width(0.0, f64::NAN, 9), None);
+        assert_eq!(random_try_min_width(0.0, -1.0, 9), None);
+        // No traffic meets even a zero target: nothing is ever refused.
+        assert_eq!(random_try_min_width(0.0, 0.0, 9), Some(0));
+        assert_eq!(random_try_min_width(-1.0, 0.0, 9), Some(0));
         // k = 1 needs N >= A(1−t)/t: beyond u32 for a tiny target.
         assert_eq!(random_try_min_width(1000.0, 1e-9, 1), None);
     }
