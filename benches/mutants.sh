@@ -8,6 +8,7 @@
 #   benches/mutants.sh src/model/erlang.rs      # just these
 #   SHARD=0/4 benches/mutants.sh                # a quarter of the mutants
 #   FILTER=summary:: benches/mutants.sh src/summary/ledger.rs   # only the tests named so
+#   FILTER="plan:: -- --skip plan::tests::slow" benches/mutants.sh src/plan/fit.rs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || { echo "install it: cargo install cargo-mutants" >&2; exit 2; }
@@ -23,8 +24,13 @@ for f in "$@"; do args+=(--file "$f"); done
 # cargo-mutants sizes the timeout on the unmutated tree's test time (at least 20 s), so a mutant
 # that loops forever costs seconds, not minutes; TIMEOUT=s overrides it.
 [ -n "${TIMEOUT:-}" ] && args+=(--timeout "$TIMEOUT")
-# A filter on test names (the mutated module's own tests) for a shorter test phase.
-[ -n "${FILTER:-}" ] && args+=(-- "$FILTER")
+# A filter on test names (the mutated module's own tests) for a shorter test phase; it is
+# split on spaces, so it can carry the test harness's options too ("plan:: -- --skip slow_one":
+# cargo test hands what follows its own -- to the harness).
+if [ -n "${FILTER:-}" ]; then
+    read -ra filter <<<"$FILTER"
+    args+=(-- "${filter[@]}")
+fi
 mkdir -p "$OUT"
 cargo mutants --output "$OUT" "${args[@]}" >"$OUT/log.txt" 2>&1 || true
 for kind in caught missed timeout unviable; do
