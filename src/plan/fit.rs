@@ -232,6 +232,7 @@ pub fn fit(obs: &Observed, window: std::time::Duration, policy: Option<HoldPolic
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::timeline::TimelineRow;
 
     fn attempt(granted: u64, connected: u64, first: u64, released: u64, stor: bool) -> Attempt {
         Attempt {
@@ -309,6 +310,145 @@ mod tests {
             ..fit
         };
         assert_eq!(crate::plan::effective_hold(&unseen).0, 0.002);
+    }
+
+    fn row(t_us: u64, control: i64, data: i64, held: i64, grants: u64, sockets: Option<(u32, u32)>) -> TimelineRow {
+        TimelineRow {
+            t_us,
+            sessions_active: 0,
+            control_open: control,
+            pasv_pending: 0,
+            data_open: data,
+            ports_held: held,
+            grants_total: grants,
+            out_of_range_total: 0,
+            transfers_total: 0,
+            bytes_total: 0,
+            failures_total: [0; crate::event::FailureClass::ALL.len()],
+            server_sockets: sockets.map(|(listen, established)| crate::observe::sockdiag::SocketCounts {
+                listen,
+                established,
+                time_wait: None,
+                other: 0,
+            }),
+            server_listening: None,
+            host_cpu_busy: None,
+        }
+    }
+
+    /// The fit of a run with every kind of attempt (`observed::tests::every_kind_of_attempt`),
+    /// figured by hand.
+    #[test]
+    fn a_run_is_fitted_to_figures_worked_out_by_hand() {
+        use crate::plan::observed::tests::{every_kind_of_attempt, S};
+        let tmp = tempfile::tempdir().unwrap();
+        every_kind_of_attempt(tmp.path());
+        let mut obs = crate::plan::observed::read(tmp.path()).unwrap();
+        let f = fit(
+            &obs,
+            std::time::Duration::from_secs(1),
+            Some(HoldPolicy::UntilTransferEnds),
+        )
+        .unwrap();
+        // Eight PASVs were sent in 1.0–2.0 s, the busiest second.
+        assert_eq!((f.window_s, f.busiest_window_start_s, f.pasv_per_s), (1.0, 1.0, 8.0));
+        assert_eq!(f.hold_policy, HoldPolicy::UntilTransferEnds);
+        assert_eq!(f.hold_policy_source, "given on the command line");
+        // Holds from the 227 to the release: nine of 1,910 µs, the unused grant's 0, the one
+        // released at its 226 2,000 µs; the refused PASV has none.
+        let mean_hold_us = (9.0 * 1910.0 + 2000.0) / 11.0;
+        assert!((f.mean_hold_s - mean_hold_us / 1e6).abs() < 1e-15, "{}", f.mean_hold_s);
+        assert!((f.offered_erlangs - 8.0 * mean_hold_us / 1e6).abs() < 1e-15);
+        // In the window: five holds of 1,910 µs, 0 and 2,000.
+        assert!((f.time_average_held - 0.01155).abs() < 1e-15, "{}", f.time_average_held);
+        let disagreement = (8.0 * mean_hold_us / 1e6 - 0.01155) / 0.01155;
+        assert!((f.little_disagreement - disagreement).abs() < 1e-12);
+        // Connection 1 logged in all second, connection 2 from 1.5 s + 30 µs.
+        assert!(
+            (f.control_connections - 1.499_97).abs() < 1e-12,
+            "{}",
+            f.control_connections
+        );
+        assert!((f.pasv_per_s_per_connection - 8.0 / 1.499_97).abs() < 1e-9);
+        assert_eq!((f.attempts, f.blocked), (12, 2));
+        // No timeline: nothing about sockets or the server's listeners.
+        assert_eq!((f.peak_control_connections, f.held_by_others), (0, 0));
+        assert_eq!((f.ports_vs_data_connections.clone(), f.server_listening), (None, None));
+        // Releases at the first byte: 200 µs for the ten that had one, 0 for the unused grant.
+        let starts = fit(
+            &obs,
+            std::time::Duration::from_secs(1),
+            Some(HoldPolicy::UntilTransferStarts),
+        )
+        .unwrap();
+        assert!((starts.mean_hold_s - 2000.0 / 11.0 / 1e6).abs() < 1e-15);
+        // The ledger's verdict, when none is given.
+        let (policy, source) = HoldPolicy::from_ledger(obs.release_policy);
+        let f = fit(&obs, std::time::Duration::from_secs(1), None).unwrap();
+        assert_eq!((f.hold_policy, f.hold_policy_source.as_str()), (policy, source));
+        // A window longer than the run is the run: 12 PASVs over 1.0 s to 25.00201 s.
+        let f = fit(
+            &obs,
+            std::time::Duration::from_secs(100),
+            Some(HoldPolicy::UntilTransferEnds),
+        )
+        .unwrap();
+        assert_eq!(f.window_s, 24.002_01);
+        assert!((f.pasv_per_s - 12.0 / 24.002_01).abs() < 1e-12);
+
+        // Socket counts: the first row with them, before any grant, is other processes' (2
+        // listening, 1 connected); the server's listeners in the window are counted past them.
+        // Rows at the window's edges count, rows outside it or before a grant do not.
+        obs.head.timeline = vec![
+            row(S - 100_000, 1, -1, 0, 0, Some((2, 1))),
+            row(S - 1, 2, 0, -3, 5, Some((100, 0))),
+            row(S, 2, 1, 2, 1, Some((7, 0))),
+            row(S + S / 4, 2, 2, 4, 2, Some((6, 0))),
+            row(S + S / 2, 2, 0, 0, 0, Some((50, 0))),
+            row(S + 3 * S / 4, 3, 3, 6, 3, Some((5, 0))),
+            row(S + 9 * S / 10, 2, 0, 0, 4, Some((4, 0))),
+            row(2 * S, 2, 0, 0, 5, Some((3, 0))),
+            row(2 * S + 1, -7, 0, 0, 6, Some((90, 0))),
+        ];
+        let f = fit(
+            &obs,
+            std::time::Duration::from_secs(1),
+            Some(HoldPolicy::UntilTransferEnds),
+        )
+        .unwrap();
+        assert_eq!(f.held_by_others, 3);
+        assert_eq!(f.server_listening, Some(3.0), "(5 + 4 + 3 + 2 + 1) / 5");
+        assert_eq!(f.peak_control_connections, 3, "a negative count is no count");
+        let r = f.ports_vs_data_connections.unwrap();
+        // Held = 2 × open, negative counts read as 0.
+        assert!((r.slope - 2.0).abs() < 1e-12 && r.intercept.abs() < 1e-12 && (r.r2 - 1.0).abs() < 1e-12);
+        assert_eq!(r.samples, 9);
+        // Grants before the first socket row: nothing is known to be someone else's.
+        obs.head.timeline[0].grants_total = 1;
+        let f = fit(
+            &obs,
+            std::time::Duration::from_secs(1),
+            Some(HoldPolicy::UntilTransferEnds),
+        )
+        .unwrap();
+        assert_eq!((f.held_by_others, f.server_listening), (0, Some(5.0)));
+        // Four samples are too few to average.
+        obs.head.timeline.remove(7);
+        let f = fit(
+            &obs,
+            std::time::Duration::from_secs(1),
+            Some(HoldPolicy::UntilTransferEnds),
+        )
+        .unwrap();
+        assert_eq!(f.server_listening, None);
+
+        // Nothing to fit: no PASV, or none granted.
+        obs.attempts.retain(|a| a.t_granted_us.is_none());
+        let e = fit(&obs, std::time::Duration::from_secs(1), None).unwrap_err();
+        assert!(e.contains("was ever granted a port"), "{e}");
+        obs.attempts.clear();
+        let e = fit(&obs, std::time::Duration::from_secs(1), None).unwrap_err();
+        assert!(e.contains("no PASV/EPSV attempts"), "{e}");
     }
 
     #[test]

@@ -442,10 +442,148 @@ pub(crate) fn host_cpu_busy(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::event::{Outcome, PassiveCommand, Record, TransferCommand, TransferEvent};
     use crate::rundir::RecordWriter;
+    use crate::summary::synthetic::SyntheticRun;
+
+    pub(crate) const S: u64 = 1_000_000;
+
+    /// A run of every kind of attempt a plan reads, written as `run` writes it. Connections
+    /// log in 30 µs after they open: 1 over [0, 10 s), 2 over [1.5 s, 10 s), 3 over [20 s, 30 s).
+    /// PASVs (227 after 100 µs, data connected at 150, first byte 300, done 2000, closed 2010,
+    /// 226 at 2100, unless said otherwise), in file order:
+    /// - 1.0 s RETR on 30001, 1.1 s STOR on 30002, 1.2–1.4 s RETR on 30003–30005;
+    /// - 1.5 s refused (425, no port); 1.6 s granted 40000, outside the range, never connected;
+    /// - 1.7 s RETR on 30007 whose data close was not recorded (released at its 226);
+    /// - RETRs at 5, 7, 9 s (connection 1) and 25 s (connection 3).
+    pub(crate) fn every_kind_of_attempt(dir: &Path) {
+        let range = PortRange { min: 30000, max: 30099 };
+        let mut run = SyntheticRun::create(dir, range, "220 (vsFTPd 3.0.3)").unwrap();
+        let retr = |id, t, port| SyntheticRun::transfer(id, 0, t, port, TransferCommand::Retr, 1);
+        let edit = |r: Record, f: &dyn Fn(&mut TransferEvent)| match r {
+            Record::Transfer(mut e) => {
+                f(&mut e);
+                Record::Transfer(e)
+            }
+            other => other,
+        };
+        let mut records = vec![
+            retr(1, S, 30001),
+            SyntheticRun::transfer(1, 1, S + S / 10, 30002, TransferCommand::Stor, 1),
+        ];
+        records.extend((2..5).map(|i| retr(1, S + i * S / 10, 30001 + i as u16)));
+        records.push(edit(retr(2, S + S / 2, 0), &|e| {
+            e.pasv_port = None;
+            e.in_range = None;
+            e.pasv_reply_code = Some(425);
+            (e.t_data_connected_us, e.t_first_byte_us, e.t_transfer_done_us) = (None, None, None);
+            (e.t_data_closed_us, e.t_final_reply_us) = (None, None);
+            e.outcome = Outcome::Failed(FailureClass::PasvRejected);
+        }));
+        records.push(edit(retr(2, S + 6 * S / 10, 40000), &|e| {
+            e.in_range = Some(false);
+            (e.t_data_connected_us, e.t_first_byte_us, e.t_transfer_done_us) = (None, None, None);
+            (e.t_data_closed_us, e.t_final_reply_us) = (None, None);
+            e.outcome = Outcome::Failed(FailureClass::PasvOutOfRange);
+        }));
+        records.push(edit(retr(2, S + 7 * S / 10, 30007), &|e| e.t_data_closed_us = None));
+        records.extend([5, 7, 9].map(|t| retr(1, t * S, 30010)));
+        records.push(retr(3, 25 * S, 30011));
+        records.extend(SyntheticRun::connection(1, 0, 10 * S));
+        records.extend(SyntheticRun::connection(2, S + S / 2, 10 * S));
+        records.extend(SyntheticRun::connection(3, 20 * S, 30 * S));
+        for r in &records {
+            run.put(r).unwrap();
+        }
+        run.finish().unwrap();
+    }
+
+    #[test]
+    fn every_kind_of_attempt_is_read_as_the_plan_needs_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        every_kind_of_attempt(tmp.path());
+        let obs = read(tmp.path()).unwrap();
+        assert_eq!(obs.attempts.len(), 12);
+        assert_eq!(obs.grants(), 11, "all but the refused one were granted a port");
+        let ok = |t: u64, port: u16, is_stor: bool| Attempt {
+            is_stor,
+            port: Some(port),
+            t_sent_us: t,
+            t_granted_us: Some(t + 100),
+            t_connected_us: Some(t + 150),
+            t_first_byte_us: Some(t + 300),
+            t_transfer_done_us: Some(t + 2000),
+            t_released_us: Some(t + 2010),
+            blocked: false,
+            in_range: Some(true),
+        };
+        assert_eq!(obs.attempts[0], ok(S, 30001, false));
+        assert_eq!(obs.attempts[1], ok(S + S / 10, 30002, true));
+        assert_eq!(obs.attempts[4], ok(S + 4 * S / 10, 30005, false));
+        let refused = Attempt {
+            is_stor: false,
+            port: None,
+            t_sent_us: S + S / 2,
+            t_granted_us: None,
+            t_connected_us: None,
+            t_first_byte_us: None,
+            t_transfer_done_us: None,
+            t_released_us: None,
+            blocked: true,
+            in_range: None,
+        };
+        assert_eq!(obs.attempts[5], refused);
+        let t = S + 6 * S / 10;
+        let outside = Attempt {
+            port: Some(40000),
+            t_sent_us: t,
+            t_granted_us: Some(t + 100),
+            t_released_us: Some(t + 100),
+            in_range: Some(false),
+            ..refused
+        };
+        assert_eq!(obs.attempts[6], outside, "an unused grant is released when it was made");
+        let t = S + 7 * S / 10;
+        assert_eq!(
+            obs.attempts[7],
+            Attempt {
+                t_released_us: Some(t + 2100),
+                ..ok(t, 30007, false)
+            },
+            "without a data close, at the final reply"
+        );
+        assert_eq!(obs.attempts[11], ok(25 * S, 30011, false));
+        let logged_in = |from, to| LoggedIn {
+            from_us: from + 30,
+            to_us: to,
+        };
+        assert_eq!(
+            obs.connections,
+            [
+                logged_in(0, 10 * S),
+                logged_in(S + S / 2, 10 * S),
+                logged_in(20 * S, 30 * S)
+            ]
+        );
+
+        // A stretch keeps the PASVs sent in [from, to) and the connections logged in during it.
+        let within = read_within(tmp.path(), Some((S, S + S / 2))).unwrap();
+        let sent: Vec<u64> = within.attempts.iter().map(|a| a.t_sent_us).collect();
+        assert_eq!(sent, (0..5).map(|i| S + i * S / 10).collect::<Vec<_>>());
+        assert_eq!(within.connections, [logged_in(0, 10 * S)]);
+        let within = read_within(tmp.path(), Some((10 * S, 11 * S))).unwrap();
+        assert!(within.attempts.is_empty());
+        assert_eq!(within.connections.len(), 2, "the two that end as it starts");
+        let within = read_within(tmp.path(), Some((10 * S + 1, 20 * S + 30))).unwrap();
+        assert!(within.connections.is_empty(), "ended before, or logged in as it ends");
+
+        // The busiest second is 1.0–2.0 s (eight PASVs); a stretch as long as the run is none.
+        assert_eq!(busiest_span(tmp.path(), S).unwrap(), Some((S, 2 * S)));
+        assert_eq!(busiest_span(tmp.path(), 24 * S).unwrap(), None);
+        assert_eq!(busiest_span(tmp.path(), 24 * S - 1).unwrap(), Some((S, 25 * S - 1)));
+    }
 
     fn transfer(i: u64, port: Option<u16>, in_range: Option<bool>) -> Record {
         let t = i * 1000;
