@@ -214,3 +214,214 @@ pub fn server_model(kind: ServerKind, req: &PlanRequest) -> ServerModel {
     }
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::server::{OnExhausted, OnRefusal};
+
+    fn flag_refused(req: PlanRequest) -> Option<&'static str> {
+        match req.validate() {
+            Ok(()) => None,
+            Err(PlanError::Input { flag, message }) => {
+                assert!(message.contains("allowed"), "{flag}: {message}");
+                Some(flag)
+            }
+            Err(other) => panic!("not an input error: {other}"),
+        }
+    }
+
+    #[test]
+    fn each_input_is_checked_at_both_edges_of_what_it_allows() {
+        let req = PlanRequest::default;
+        assert_eq!(flag_refused(req()), None);
+        for (g, ok) in [
+            (0.0, false),
+            (1e-9, true),
+            (0.999, true),
+            (1.0, false),
+            (f64::NAN, false),
+        ] {
+            let refused = if ok { None } else { Some("--gos") };
+            let gos = GradeOfService::PerSession(g);
+            assert_eq!(flag_refused(PlanRequest { gos, ..req() }), refused, "gos {g}");
+            let gos = GradeOfService::PerPasv(g);
+            let refused = refused.map(|_| "--gos-per-pasv");
+            assert_eq!(flag_refused(PlanRequest { gos, ..req() }), refused, "per pasv {g}");
+        }
+        for (growth, ok) in [
+            (0.0, false),
+            (1e-6, true),
+            (1000.0, true),
+            (1000.001, false),
+            (f64::INFINITY, false),
+            (f64::NAN, false),
+        ] {
+            let refused = (!ok).then_some("--growth");
+            assert_eq!(
+                flag_refused(PlanRequest { growth, ..req() }),
+                refused,
+                "growth {growth}"
+            );
+        }
+        assert_eq!(
+            flag_refused(PlanRequest {
+                users: Some(0),
+                ..req()
+            }),
+            Some("--users")
+        );
+        assert_eq!(
+            flag_refused(PlanRequest {
+                users: Some(1),
+                ..req()
+            }),
+            None
+        );
+        for (p, ok) in [(0, false), (1, true), (crate::profile::MAX_PARALLEL, true), (65, false)] {
+            let refused = (!ok).then_some("--parallel");
+            assert_eq!(
+                flag_refused(PlanRequest {
+                    parallel: Some(p),
+                    ..req()
+                }),
+                refused,
+                "parallel {p}"
+            );
+        }
+        assert_eq!(
+            flag_refused(PlanRequest {
+                files: Some(0),
+                ..req()
+            }),
+            Some("--files")
+        );
+        assert_eq!(
+            flag_refused(PlanRequest {
+                files: Some(1),
+                ..req()
+            }),
+            None
+        );
+        let window = Duration::ZERO;
+        assert_eq!(flag_refused(PlanRequest { window, ..req() }), Some("--window"));
+        let window = Duration::from_micros(1);
+        assert_eq!(flag_refused(PlanRequest { window, ..req() }), None);
+        for (r, ok) in [(0, false), (1, true), (100, true), (101, false)] {
+            let refused = (!ok).then_some("--replications");
+            let replications = Some(r);
+            assert_eq!(
+                flag_refused(PlanRequest { replications, ..req() }),
+                refused,
+                "replications {r}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_probe_sets_what_it_measured_and_the_command_line_wins_over_it() {
+        let probed = Probed {
+            file: "probe.json".into(),
+            pick: Some(PortPickPolicy::RandomTries { tries: 3 }),
+            hold_end: Some(HoldEnd::DataConnected),
+            on_exhausted: Some(OnExhausted::GrantOutside),
+            on_refusal: Some(OnRefusal::DropConnection),
+        };
+        let measured = Source::Measured("by probe (probe.json)".into());
+        let req = PlanRequest {
+            probed: Some(probed.clone()),
+            ..PlanRequest::default()
+        };
+        // Nothing was known of this server: every measurement is taken.
+        let m = server_model(ServerKind::Unknown, &req);
+        assert_eq!(m.pick.value, PickOrder::RandomTries { tries: 3 });
+        assert_eq!(m.pick.source, measured);
+        assert_eq!(
+            (m.hold_end.value, &m.hold_end.source),
+            (HoldEnd::DataConnected, &measured)
+        );
+        assert_eq!(
+            (m.on_exhausted.value, &m.on_exhausted.source),
+            (OnExhausted::GrantOutside, &measured)
+        );
+        assert_eq!(
+            (m.on_refusal.value, &m.on_refusal.source),
+            (OnRefusal::DropConnection, &measured)
+        );
+        // A scan, probed, is a scan over any free port.
+        let scan = Probed {
+            pick: Some(PortPickPolicy::Scan),
+            ..probed.clone()
+        };
+        let m = server_model(
+            ServerKind::Unknown,
+            &PlanRequest {
+                probed: Some(scan),
+                ..req.clone()
+            },
+        );
+        assert_eq!(m.pick.value, PickOrder::AnyFree);
+        // Pure-FTPd's known idle hold is longer than the probe can see, and stays.
+        let known = ServerModel::known(ServerKind::PureFtpd);
+        let m = server_model(ServerKind::PureFtpd, &req);
+        assert_eq!(m.hold_end, known.hold_end);
+        // vsftpd's known hold to its 226 gives way to a longer measured one, not a shorter one.
+        let known = ServerModel::known(ServerKind::Vsftpd);
+        assert_eq!(server_model(ServerKind::Vsftpd, &req).hold_end, known.hold_end);
+        let longer = Probed {
+            hold_end: Some(HoldEnd::NextCommand),
+            ..probed.clone()
+        };
+        let m = server_model(
+            ServerKind::Vsftpd,
+            &PlanRequest {
+                probed: Some(longer),
+                ..req.clone()
+            },
+        );
+        assert_eq!(
+            (m.hold_end.value, m.hold_end.source),
+            (HoldEnd::NextCommand, measured.clone())
+        );
+        let same = Probed {
+            hold_end: Some(HoldEnd::FinalReply),
+            ..probed
+        };
+        let m = server_model(
+            ServerKind::Vsftpd,
+            &PlanRequest {
+                probed: Some(same),
+                ..req.clone()
+            },
+        );
+        assert_eq!(m.hold_end, known.hold_end, "an equal hold keeps its known source");
+
+        // The command line over the probe.
+        let given = PlanRequest {
+            pick: Some(PortPickPolicy::ScanFewSources { sources: 4 }),
+            hold_end: Some(HoldEnd::DataClosed),
+            release_lag: Some(Duration::from_micros(1500)),
+            race_window: Some(Duration::from_micros(7)),
+            ..req
+        };
+        let m = server_model(ServerKind::Unknown, &given);
+        assert_eq!((m.pick.value, &m.pick.source), (PickOrder::AnyFree, &Source::Given));
+        assert_eq!(
+            (m.hold_end.value, &m.hold_end.source),
+            (HoldEnd::DataClosed, &Source::Given)
+        );
+        assert_eq!(
+            (m.release_lag_us.value, &m.release_lag_us.source),
+            (1500.0, &Source::Given)
+        );
+        assert_eq!(
+            (m.collision_window_us.value, &m.collision_window_us.source),
+            (7.0, &Source::Given)
+        );
+        // Without a probe or flags, the known model as it is.
+        assert_eq!(
+            server_model(ServerKind::Proftpd, &PlanRequest::default()),
+            ServerModel::known(ServerKind::Proftpd)
+        );
+    }
+}
