@@ -460,5 +460,23 @@ mod tests {
             regression(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]).is_none(),
             "no spread in x"
         );
+        // Three points are enough, two are not.
+        let three = regression(&[(0.0, 0.0), (1.0, 1.0), (2.0, 2.0)]);
+        assert_eq!(three.map(|r| (r.slope, r.samples)), Some((1.0, 3)));
+        assert!(regression(&[(0.0, 0.0), (1.0, 1.0)]).is_none());
+        // Flat: every point explained (r² 1), not 0/0.
+        let flat = regression(&[(0.0, 5.0), (1.0, 5.0), (2.0, 5.0)]).unwrap();
+        assert_eq!((flat.slope, flat.intercept, flat.r2), (0.0, 5.0, 1.0));
+        // Scattered points far from the origin, where the sums must be taken about the means
+        // (Σx² − n·x̄² would lose every digit): check values from exact rational arithmetic
+        // on these doubles (Python fractions).
+        let xs = [1e12, 1e12 + 0.1, 1e12 + 0.2, 1e12 + 0.3, 1e12 + 0.4, 1e12 + 0.5];
+        let noise = [0.0, 0.05, -0.05, 0.1, -0.1, 0.0];
+        let pts: Vec<(f64, f64)> = xs.iter().zip(noise).map(|(&x, e)| (x, 2.0 * x + 1.0 + e)).collect();
+        let r = regression(&pts).unwrap();
+        let close = |got: f64, want: f64| (got - want).abs() <= 1e-9 * want.abs();
+        assert!(close(r.slope, 1.914_234_923_618_791_2), "{r:?}");
+        assert!(close(r.intercept, 85_765_076_382.230_21), "{r:?}");
+        assert!(close(r.r2, 0.964_274_032_537_192), "{r:?}");
     }
 }
