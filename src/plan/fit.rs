@@ -442,6 +442,26 @@ mod tests {
         .unwrap();
         assert_eq!(f.server_listening, None);
 
+        // A busiest second of refusals only, and no one logged in: nothing was held in it and
+        // no connection shares its rate, so both ratios are 0, not x/0.
+        let (refused, granted) = (obs.attempts[5], obs.attempts[11]);
+        let again = Attempt {
+            t_sent_us: refused.t_sent_us + 1,
+            ..refused
+        };
+        obs.attempts = vec![refused, again, granted];
+        obs.connections.clear();
+        let f = fit(
+            &obs,
+            std::time::Duration::from_secs(1),
+            Some(HoldPolicy::UntilTransferEnds),
+        )
+        .unwrap();
+        assert_eq!((f.pasv_per_s, f.busiest_window_start_s), (2.0, 1.5));
+        assert!(f.offered_erlangs > 0.0);
+        assert_eq!((f.time_average_held, f.little_disagreement), (0.0, 0.0));
+        assert_eq!((f.control_connections, f.pasv_per_s_per_connection), (0.0, 0.0));
+
         // Nothing to fit: no PASV, or none granted.
         obs.attempts.retain(|a| a.t_granted_us.is_none());
         let e = fit(&obs, std::time::Duration::from_secs(1), None).unwrap_err();
