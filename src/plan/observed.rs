@@ -236,8 +236,10 @@ pub struct GrantSample {
     pub any_outside: bool,
 }
 
+/// A PASV answered with a port (inside the range or not): `for_each_attempt` gives a grant time
+/// only with a port.
 fn is_grant(a: &Attempt) -> bool {
-    a.port.is_some() && a.t_granted_us.is_some()
+    a.t_granted_us.is_some()
 }
 
 pub fn sample_grants(dir: &Path, max: usize) -> Result<GrantSample, OutputError> {
@@ -579,6 +581,17 @@ pub(crate) mod tests {
         let within = read_within(tmp.path(), Some((10 * S + 1, 20 * S + 30))).unwrap();
         assert!(within.connections.is_empty(), "ended before, or logged in as it ends");
 
+        // A partial run is read, and says so.
+        let mut manifest: Manifest = rundir::read_json(&tmp.path().join(rundir::MANIFEST)).unwrap();
+        assert!(read_head(tmp.path()).unwrap().warnings.is_empty());
+        manifest.status = RunStatus::Partial;
+        manifest.partial_reason = Some("interrupted by Ctrl-C".into());
+        rundir::write_json(&tmp.path().join(rundir::MANIFEST), &manifest).unwrap();
+        assert_eq!(
+            read_head(tmp.path()).unwrap().warnings,
+            ["the run is partial (interrupted by Ctrl-C); planning from what it recorded"]
+        );
+
         // The busiest second is 1.0–2.0 s (eight PASVs); a stretch as long as the run is none.
         assert_eq!(busiest_span(tmp.path(), S).unwrap(), Some((S, 2 * S)));
         assert_eq!(busiest_span(tmp.path(), 24 * S).unwrap(), None);
@@ -616,6 +629,27 @@ pub(crate) mod tests {
             },
             detail: String::new(),
         })
+    }
+
+    /// A send time that is not a number is an error naming the file and its line.
+    #[test]
+    fn a_bad_send_time_is_reported_with_its_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        every_kind_of_attempt(tmp.path());
+        let path = tmp.path().join(rundir::EVENTS);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let sent = lines[0].split(',').position(|h| h == "t_pasv_sent_us").unwrap();
+        let mut fields: Vec<&str> = lines[2].split(',').collect();
+        fields[sent] = "soon";
+        lines[2] = fields.join(",");
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let e = match read(tmp.path()) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("read a send time of \"soon\""),
+        };
+        assert!(e.contains("row 3: t_pasv_sent_us is not a number"), "{e}");
+        assert!(e.contains(rundir::EVENTS), "{e}");
     }
 
     #[test]
