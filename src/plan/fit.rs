@@ -314,25 +314,17 @@ mod tests {
 
     fn row(t_us: u64, control: i64, data: i64, held: i64, grants: u64, sockets: Option<(u32, u32)>) -> TimelineRow {
         TimelineRow {
-            t_us,
-            sessions_active: 0,
             control_open: control,
-            pasv_pending: 0,
             data_open: data,
             ports_held: held,
             grants_total: grants,
-            out_of_range_total: 0,
-            transfers_total: 0,
-            bytes_total: 0,
-            failures_total: [0; crate::event::FailureClass::ALL.len()],
             server_sockets: sockets.map(|(listen, established)| crate::observe::sockdiag::SocketCounts {
                 listen,
                 established,
                 time_wait: None,
                 other: 0,
             }),
-            server_listening: None,
-            host_cpu_busy: None,
+            ..crate::plan::observed::tests::empty_row(t_us)
         }
     }
 

@@ -452,6 +452,26 @@ pub(crate) mod tests {
 
     pub(crate) const S: u64 = 1_000_000;
 
+    /// A timeline row at `t_us` with every count zero and nothing sampled.
+    pub(crate) fn empty_row(t_us: u64) -> TimelineRow {
+        TimelineRow {
+            t_us,
+            sessions_active: 0,
+            control_open: 0,
+            pasv_pending: 0,
+            data_open: 0,
+            ports_held: 0,
+            grants_total: 0,
+            out_of_range_total: 0,
+            transfers_total: 0,
+            bytes_total: 0,
+            failures_total: [0; FailureClass::ALL.len()],
+            server_sockets: None,
+            server_listening: None,
+            host_cpu_busy: None,
+        }
+    }
+
     /// A run of every kind of attempt a plan reads, written as `run` writes it. Connections
     /// log in 30 µs after they open: 1 over [0, 10 s), 2 over [1.5 s, 10 s), 3 over [20 s, 30 s).
     /// PASVs (227 after 100 µs, data connected at 150, first byte 300, done 2000, closed 2010,
@@ -650,6 +670,63 @@ pub(crate) mod tests {
         };
         assert!(e.contains("row 3: t_pasv_sent_us is not a number"), "{e}");
         assert!(e.contains(rundir::EVENTS), "{e}");
+    }
+
+    /// The load a plan scales from: the closed model's sessions, else the timeline's peak,
+    /// else the sessions the run completed.
+    #[test]
+    fn a_runs_concurrency_is_its_configured_sessions_or_their_peak() {
+        let tmp = tempfile::tempdir().unwrap();
+        every_kind_of_attempt(tmp.path());
+        let mut obs = read(tmp.path()).unwrap();
+        let completed = obs.head.summary.sessions.completed as f64;
+        assert_eq!(completed, 3.0);
+        let row = |t_us: u64, sessions_active: i64| TimelineRow {
+            sessions_active,
+            ..empty_row(t_us)
+        };
+        obs.head.timeline = vec![row(1, 5), row(2, 12), row(3, -20)];
+        let mut profile = Profile::default();
+        profile.load.model = crate::profile::LoadModel::Closed;
+        profile.load.sessions = 8;
+        obs.head.profile = Some(profile.clone());
+        assert_eq!(run_sessions(&obs), 8.0, "closed: as configured, whatever the peak");
+        profile.load.model = crate::profile::LoadModel::Open;
+        obs.head.profile = Some(profile);
+        assert_eq!(run_sessions(&obs), 12.0, "open: the peak");
+        obs.head.profile = None;
+        assert_eq!(run_sessions(&obs), 12.0, "unknown: the peak");
+        obs.head.timeline = vec![row(1, 0), row(2, -3)];
+        assert_eq!(run_sessions(&obs), completed, "no peak: the sessions completed");
+        obs.head.summary.sessions.completed = 0;
+        assert_eq!(run_sessions(&obs), 1.0, "at least one");
+    }
+
+    /// The host's busy share over a stretch: the mean of its rows' shares, edges included,
+    /// from five rows that have one.
+    #[test]
+    fn the_hosts_busy_share_is_the_mean_of_five_rows_or_more() {
+        let row = |t_us: u64, host_cpu_busy: Option<f64>| TimelineRow {
+            host_cpu_busy,
+            ..empty_row(t_us)
+        };
+        let rows = vec![
+            row(99, Some(1.0)),
+            row(100, Some(0.2)),
+            row(150, None),
+            row(160, Some(0.4)),
+            row(170, Some(0.6)),
+            row(180, Some(0.3)),
+            row(200, Some(0.5)),
+            row(201, Some(1.0)),
+        ];
+        let busy = host_cpu_busy(&rows, Some((100, 200))).unwrap_or(f64::NAN);
+        assert!((busy - 0.4).abs() < 1e-12, "{busy}");
+        let all = host_cpu_busy(&rows, None).unwrap_or(f64::NAN);
+        assert!((all - 4.0 / 7.0).abs() < 1e-12, "{all}");
+        assert_eq!(host_cpu_busy(&rows, Some((101, 200))), None, "four rows");
+        assert_eq!(host_cpu_busy(&rows, Some((100, 199))), None, "four rows");
+        assert_eq!(host_cpu_busy(&[], None), None);
     }
 
     #[test]

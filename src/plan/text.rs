@@ -607,6 +607,26 @@ mod tests {
             "{note}"
         );
         assert_eq!(stall_extrapolation_note(&trace, true, wide), None, "{wide} ports");
+        assert_eq!(stall_extrapolation_note(&trace, true, 0), None, "no width, no plan");
+        // The same run an hour later on the clock: the same TIME_WAITs, the same note.
+        let mut later = trace.clone();
+        let hour = |t: &mut u64| *t += 3_600_000_000;
+        for a in &mut later.attempts {
+            hour(&mut a.t_sent);
+            let phases = [
+                &mut a.t_reply,
+                &mut a.t_connected,
+                &mut a.t_first_byte,
+                &mut a.t_closed,
+                &mut a.t_final,
+            ];
+            phases.into_iter().flatten().for_each(hour);
+        }
+        for c in &mut later.connections {
+            hour(&mut c.t_open);
+            hour(&mut c.t_close);
+        }
+        assert_eq!(stall_extrapolation_note(&later, true, narrow).as_ref(), Some(&note));
         // A server whose binds stall nobody else, or a run without a known range: no note.
         assert_eq!(stall_extrapolation_note(&trace, false, narrow), None);
         let mut unknown = trace.clone();
@@ -619,5 +639,10 @@ mod tests {
         let mut capped = trace.clone();
         capped.time_wait_cap = Some((2.0 * had * 100.0) as u32);
         assert_eq!(stall_extrapolation_note(&capped, true, 100), None);
+        // Where both are capped, a quarter of the run's width carries exactly 4× its
+        // TIME_WAITs per port: not past the edge.
+        capped.time_wait_cap = Some(100);
+        assert_eq!(stall_extrapolation_note(&capped, true, 25), None);
+        assert!(stall_extrapolation_note(&capped, true, 24).is_some());
     }
 }
