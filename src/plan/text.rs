@@ -575,6 +575,12 @@ mod tests {
                 "{note}"
             );
         }
+        // Without a hold to compare with, no share of it.
+        let note = ftps_note(Some(&tls), 0.0, HoldEnd::FinalReply).unwrap_or_default();
+        assert!(
+            note.contains("p99 1.20 ms) is part of every hold") && !note.contains("% of the mean hold"),
+            "{note}"
+        );
         // Plain FTP runs have no data_tls phase.
         assert_eq!(ftps_note(None, 0.002, HoldEnd::FinalReply), None);
         let none = PhaseLatency { count: 0, ..tls };
