@@ -337,6 +337,15 @@ mod tests {
         // Ending exactly at 32767 is still clean.
         assert_eq!(place(100, Some(32668)).range, r(32668, 32767));
         assert_eq!(place(1, Some(1024)).range, r(1024, 1024));
+        // A start the operator chose below 10000 is theirs: no warning about crowded ports,
+        // which is for a range we had to put there.
+        assert_eq!(
+            place(100, Some(5000)),
+            Placement {
+                range: r(5000, 5099),
+                warnings: vec![]
+            }
+        );
     }
 
     #[test]
@@ -481,8 +490,29 @@ mod tests {
     fn parses_proc_file() {
         assert_eq!(parse_ip_local_port_range("32768\t60999\n"), Some(LINUX_EPHEMERAL));
         assert_eq!(parse_ip_local_port_range("  1024 65535 "), Some(r(1024, 65535)));
+        assert_eq!(
+            parse_ip_local_port_range("40000 40000"),
+            Some(r(40000, 40000)),
+            "one port"
+        );
         for bad in ["", "32768", "a b", "60999 32768", "0 100", "1 2 3", "1 70000"] {
             assert_eq!(parse_ip_local_port_range(bad), None, "{bad:?}");
+        }
+    }
+
+    /// Where Linux's /proc is (CI, every Linux host), the machine's range is read from it.
+    #[test]
+    fn this_machines_ephemeral_range_is_read_where_proc_has_it() {
+        let path = "/proc/sys/net/ipv4/ip_local_port_range";
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let read = local_ephemeral_range();
+                assert!(
+                    read.is_some_and(|r| r.min >= 1 && r.min <= r.max),
+                    "{text:?} read as {read:?}"
+                );
+            }
+            Err(_) => assert_eq!(local_ephemeral_range(), None),
         }
     }
 

@@ -547,6 +547,8 @@ mod tests {
         let s = server_snippets(PortRange { min: 1024, max: 1100 });
         assert!(!by_name(&s, "ProFTPD").contains("Note:"));
         assert!(by_name(&s, "IIS").contains("REM Note: IIS documents 1025-65535 as valid data channel ports; 1024"));
+        let s = server_snippets(PortRange { min: 1025, max: 1100 });
+        assert!(!by_name(&s, "IIS").contains("Note:"), "1025 is IIS's lowest valid port");
         let s = server_snippets(PortRange { min: 900, max: 1100 });
         assert!(by_name(&s, "ProFTPD").contains("refuses passive ports below 1024"));
     }
