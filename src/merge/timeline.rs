@@ -8,7 +8,6 @@
 
 use super::records::ShardFiles;
 use super::MergeError;
-use crate::event::FailureClass;
 use crate::observe::timeline::{read_timeline, write_timeline, TimelineRow};
 use crate::rundir;
 use std::path::Path;
@@ -69,7 +68,7 @@ pub(super) fn sum_on_ticks(timelines: &[Vec<TimelineRow>], tick_us: u64) -> Vec<
     let mut out = Vec::new();
     let mut t = start;
     loop {
-        let mut row = empty_row(t);
+        let mut row = TimelineRow::empty(t);
         let mut cpu = Vec::new();
         for (rows, cursor) in timelines.iter().zip(cursors.iter_mut()) {
             while *cursor < rows.len() && rows[*cursor].t_us <= t {
@@ -97,25 +96,6 @@ pub(super) fn sum_on_ticks(timelines: &[Vec<TimelineRow>], tick_us: u64) -> Vec<
         t += tick_us;
     }
     out
-}
-
-fn empty_row(t_us: u64) -> TimelineRow {
-    TimelineRow {
-        t_us,
-        sessions_active: 0,
-        control_open: 0,
-        pasv_pending: 0,
-        data_open: 0,
-        ports_held: 0,
-        grants_total: 0,
-        out_of_range_total: 0,
-        transfers_total: 0,
-        bytes_total: 0,
-        failures_total: [0; FailureClass::ALL.len()],
-        server_sockets: None,
-        server_listening: None,
-        host_cpu_busy: None,
-    }
 }
 
 fn add(sum: &mut TimelineRow, r: &TimelineRow, fresh: bool) {

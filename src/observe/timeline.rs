@@ -81,6 +81,26 @@ pub fn columns() -> Vec<String> {
 }
 
 impl TimelineRow {
+    /// A row at `t_us` with every count zero and nothing sampled.
+    pub fn empty(t_us: u64) -> TimelineRow {
+        TimelineRow {
+            t_us,
+            sessions_active: 0,
+            control_open: 0,
+            pasv_pending: 0,
+            data_open: 0,
+            ports_held: 0,
+            grants_total: 0,
+            out_of_range_total: 0,
+            transfers_total: 0,
+            bytes_total: 0,
+            failures_total: [0; FailureClass::ALL.len()],
+            server_sockets: None,
+            server_listening: None,
+            host_cpu_busy: None,
+        }
+    }
+
     pub fn capture(
         t_us: u64,
         live: &LiveCounters,

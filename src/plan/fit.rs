@@ -324,7 +324,7 @@ mod tests {
                 time_wait: None,
                 other: 0,
             }),
-            ..crate::plan::observed::tests::empty_row(t_us)
+            ..TimelineRow::empty(t_us)
         }
     }
 
