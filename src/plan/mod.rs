@@ -177,6 +177,32 @@ fn meets(p: &Prediction, gos: GradeOfService, inputs: &PlanInputs, trace_files: 
     }
 }
 
+/// The widths the plan predicts, in order: from a third of the planned width to twice it
+/// (at least 4 more), in about 40 steps, always with the width itself, one port fewer and 0.7 ×
+/// it (the widths a sweep checks), and the widths asked for, less the ports other processes
+/// hold.
+fn curve_widths(model_width: u32, also_predict: &[u32], held_by_others: u32) -> Vec<u32> {
+    let (from, to) = (
+        (model_width / 3).max(1),
+        model_width.saturating_mul(2).max(model_width.saturating_add(4)),
+    );
+    let step = ((to - from) / 40).max(1);
+    let mut grid: Vec<u32> = (from..=to).step_by(step as usize).collect();
+    grid.extend([
+        model_width,
+        model_width.saturating_sub(1).max(1),
+        ((f64::from(model_width) * 0.7).round() as u32).max(1),
+    ]);
+    grid.extend(
+        also_predict
+            .iter()
+            .map(|w| w.saturating_sub(held_by_others).clamp(1, MAX_WIDTH)),
+    );
+    grid.sort_unstable();
+    grid.dedup();
+    grid
+}
+
 fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanError> {
     let Setup {
         source,
@@ -228,26 +254,7 @@ fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanErro
         }
     }
     let model_width = hi;
-    // The curve: from a third of the width to twice it, about 40 points, always with the
-    // width itself and 0.7 × it.
-    let mut grid: Vec<u32> = {
-        let (from, to) = (
-            (model_width / 3).max(1),
-            model_width.saturating_mul(2).max(model_width + 4),
-        );
-        let step = ((to - from) / 40).max(1);
-        (from..=to).step_by(step as usize).collect()
-    };
-    grid.extend([
-        model_width,
-        model_width.saturating_sub(1).max(1),
-        ((f64::from(model_width) * 0.7).round() as u32).max(1),
-    ]);
-    grid.extend(
-        req.also_predict
-            .iter()
-            .map(|w| w.saturating_sub(held_by_others).clamp(1, MAX_WIDTH)),
-    );
+    let grid = curve_widths(model_width, &req.also_predict, held_by_others);
     let rules: Vec<(String, u32)> = {
         let c = inputs.control_connections;
         let pasv_per_s = analytic.target.pasv_per_s;
@@ -267,8 +274,6 @@ fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanErro
             ("Pure-FTPd: clients at most width / 2".into(), w(2.0 * c)),
         ]
     };
-    grid.sort_unstable();
-    grid.dedup();
     let predictions: Vec<Prediction> = grid.iter().map(|&w| at(w)).collect();
     let rules_of_thumb = rules
         .into_iter()

@@ -326,3 +326,118 @@ fn a_given_race_window_is_used_as_given_and_a_wider_one_asks_for_more_ports() {
     assert_eq!(wide.server.collision_window_us.value, 200.0);
     assert!(wide.width > narrow.width, "{} vs {}", wide.width, narrow.width);
 }
+
+fn inputs_with_files(files_per_session: u32) -> PlanInputs {
+    PlanInputs {
+        users: 10.0,
+        parallel: 1,
+        files_per_session,
+        control_connections: 10.0,
+        run_control_connections: 10.0,
+        scale: 1.0,
+        growth: 1.0,
+        gos_per_session: 0.01,
+        gos_per_pasv: 0.001,
+    }
+}
+
+fn predicted(pasv_failure: f64, at_range: f64, busy: f64) -> Prediction {
+    Prediction {
+        width: 5,
+        pasv_failure,
+        session_failure: at_range,
+        session_failure_at_range: at_range,
+        session_failure_busy: busy,
+        pasv_exhausted: pasv_failure,
+        pasv_collided: 0.0,
+        refused_connections_per_session: 0.0,
+    }
+}
+
+#[test]
+fn other_files_per_session_take_the_session_failure_from_the_pasv_failure() {
+    let p = predicted(0.01, 0.04, 0.06);
+    // The run's own files per session: its replayed sessions, in the busy stretches.
+    assert_eq!(session_failure(&p, &inputs_with_files(10), 10), 0.06);
+    // Twenty where the run had ten: 1 − 0.99^20 = 18.21% for independent PASVs, raised by the
+    // run's busy-to-average ratio (0.06 / 0.04).
+    let twenty = session_failure(&p, &inputs_with_files(20), 10);
+    assert!((twenty - 0.27313959360415385).abs() < 1e-12, "{twenty}");
+    // With nothing failing at the range on average there is no ratio: the independent figure.
+    let calm = session_failure(&predicted(0.01, 0.0, 0.0), &inputs_with_files(20), 10);
+    assert!((calm - 0.18209306240276923).abs() < 1e-12, "{calm}");
+    // A share, never more than every session: 1 − 0.8^20 = 98.8%, × 1.5.
+    assert_eq!(
+        session_failure(&predicted(0.2, 0.04, 0.06), &inputs_with_files(20), 10),
+        1.0
+    );
+}
+
+#[test]
+fn the_curve_runs_from_a_third_of_the_width_to_twice_it_in_about_forty_steps() {
+    for w in [1u32, 2, 3, 10, 30, 61, 100, 1000, 20_000] {
+        let grid = curve_widths(w, &[], 0);
+        assert!(grid.windows(2).all(|p| p[0] < p[1]), "{w}: {grid:?}");
+        assert_eq!(grid.first(), Some(&(w / 3).max(1)), "{w}: {grid:?}");
+        let top = (2 * w).max(w + 4);
+        assert!(
+            grid.last().is_some_and(|&l| l <= top && l + top / 40 + 1 >= top),
+            "{w}: {grid:?}"
+        );
+        // The widths a sweep checks are always there.
+        let seven_tenths = ((f64::from(w) * 0.7).round() as u32).max(1);
+        for must in [w, (w - 1).max(1), seven_tenths] {
+            assert!(grid.contains(&must), "{w}: {must} missing from {grid:?}");
+        }
+        // About 40 steps: at least 40 where the span has that many widths, and never so fine
+        // that a wide range costs hundreds of predictions.
+        let span = top - (w / 3).max(1);
+        if span >= 40 {
+            assert!((40..=84).contains(&grid.len()), "{w}: {} widths", grid.len());
+        } else {
+            assert_eq!(grid.len() as u32, span + 1, "{w}: every width of a short span");
+        }
+    }
+    // At 61 ports the steps are 2 wide from 20, and 0.7 × 61 = 43 is added between them.
+    let grid = curve_widths(61, &[], 0);
+    assert!(
+        grid.contains(&43) && grid.contains(&42) && !grid.contains(&41),
+        "{grid:?}"
+    );
+    // At 1 port: up to 5, 4 more than the width.
+    assert_eq!(curve_widths(1, &[], 0), vec![1, 2, 3, 4, 5]);
+    // Widths asked for are added less the ports held by others, within 1..=MAX_WIDTH.
+    let asked = curve_widths(30, &[7, 500, 2, u32::MAX], 3);
+    for w in [4, 497, 1, MAX_WIDTH] {
+        assert!(asked.contains(&w), "{w} missing from {asked:?}");
+    }
+}
+
+#[test]
+fn the_simulator_rate_counts_every_replayed_pasv() {
+    let req = PlanRequest {
+        replications: Some(8),
+        ..PlanRequest::default()
+    };
+    let started = std::time::Instant::now();
+    let r = plan_what_if(&what_if(50), &req).unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    // Every width predicted and every rule of thumb replays each replication's PASVs once
+    // (the search's steps more); the rate is over the plan's own time, which this encloses.
+    let replayed = r.predictor.pasvs_per_replication as f64
+        * f64::from(r.predictor.replications)
+        * (r.predictions.len() + r.rules_of_thumb.len()) as f64;
+    assert_eq!(r.predictor.replications, 8);
+    assert!(
+        r.predictor.pasvs_per_second >= replayed / elapsed,
+        "{} PASV/s reported, at least {replayed} replayed in {elapsed:.3} s",
+        r.predictor.pasvs_per_second
+    );
+    // 400 PASV/s for a minute at 240 s a port would be 96,000 ports: the 4-minute rule is
+    // flagged as a Windows rule.
+    assert!(
+        r.warnings.iter().any(|w| w.contains("4-minute rule")),
+        "{:?}",
+        r.warnings
+    );
+}
