@@ -203,6 +203,15 @@ fn curve_widths(model_width: u32, also_predict: &[u32], held_by_others: u32) -> 
     grid
 }
 
+/// `count` per second of `elapsed_s`; none in no time at all.
+fn per_second(count: u64, elapsed_s: f64) -> f64 {
+    if elapsed_s > 0.0 {
+        count as f64 / elapsed_s
+    } else {
+        0.0
+    }
+}
+
 fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanError> {
     let Setup {
         source,
@@ -332,7 +341,7 @@ fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanErro
             method,
             replications,
             pasvs_per_replication: predictor.attempts() as u64,
-            pasvs_per_second: if elapsed > 0.0 { simulated as f64 / elapsed } else { 0.0 },
+            pasvs_per_second: per_second(simulated, elapsed),
         },
         fit,
         model_width,

@@ -667,6 +667,12 @@ fn the_same_load_asked_for_two_ways_gets_the_same_plan() {
     );
     assert_eq!(a.inputs.control_connections, b.inputs.control_connections);
     assert_eq!(a.predictions, b.predictions);
+    // 6 sessions a second of 20 files each, replayed for the 10 s minimum at least.
+    assert!(
+        b.predictor.pasvs_per_replication > 1_000,
+        "{}",
+        b.predictor.pasvs_per_replication
+    );
 }
 
 #[test]
@@ -709,4 +715,108 @@ fn the_four_minute_rule_is_flagged_only_where_it_overstates() {
         "{:?}",
         r.warnings
     );
+}
+
+/// A run of `connections` connections, each making one PASV at every whole second from 1 s
+/// to `pasvs` s, all at the same instant, on ports of their own (vsftpd's greeting).
+fn in_step(connections: u64, pasvs: u64) -> Vec<crate::event::Record> {
+    use crate::summary::synthetic::SyntheticRun;
+    let s = crate::plan::observed::tests::S;
+    let mut records = Vec::new();
+    for id in 1..=connections {
+        for k in 1..=pasvs {
+            let port = 30000 + (id * 100 + k) as u16 % 1000;
+            records.push(SyntheticRun::transfer(
+                id,
+                k as u32,
+                k * s,
+                port,
+                crate::event::TransferCommand::Retr,
+                1,
+            ));
+        }
+        records.extend(SyntheticRun::connection(id, 0, (pasvs + 1) * s));
+    }
+    records
+}
+
+fn write_run(dir: &std::path::Path, records: &[crate::event::Record]) {
+    let mut run = crate::summary::synthetic::SyntheticRun::create(
+        dir,
+        PortRange { min: 30000, max: 30999 },
+        "220 (vsFTPd 3.0.3)",
+    )
+    .unwrap();
+    for r in records {
+        run.put(r).unwrap();
+    }
+    run.finish().unwrap();
+}
+
+#[test]
+fn sessions_that_fail_whatever_the_width_are_reported_apart() {
+    use crate::event::{FailureClass, Outcome, Record};
+    let tmp = tempfile::tempdir().unwrap();
+    // Four connections in step; the fourth's login failed, and its session with it.
+    let mut records = in_step(3, 10);
+    let s = crate::plan::observed::tests::S;
+    for mut r in crate::summary::synthetic::SyntheticRun::connection(4, 0, 11 * s) {
+        match &mut r {
+            Record::Connection(c) => {
+                c.t_login_done_us = None;
+                c.outcome = Outcome::Failed(FailureClass::LoginFailed);
+            }
+            Record::Session(c) => {
+                c.t_login_done_us = None;
+                c.outcome = Outcome::Failed(FailureClass::LoginFailed);
+            }
+            _ => {}
+        }
+        records.push(r);
+    }
+    write_run(tmp.path(), &records);
+    let r = plan_from_run(tmp.path(), &PlanRequest::default()).unwrap();
+    assert!(
+        (r.session_failure_otherwise - 0.25).abs() < 1e-12,
+        "{}",
+        r.session_failure_otherwise
+    );
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.starts_with("25.00% of the run's sessions failed for reasons no range width changes")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn a_load_in_bursts_is_said_to_need_more_than_the_analytic_model_thinks() {
+    let burst = "would recommend only";
+    let tmp = tempfile::tempdir().unwrap();
+    // Ten connections asking at the same instant once a second: a few hundredths of an
+    // erlang on average, ten ports at once.
+    write_run(tmp.path(), &in_step(10, 10));
+    let r = plan_from_run(tmp.path(), &PlanRequest::default()).unwrap();
+    let analytic = r.analytic.width.unwrap_or(0);
+    assert!(
+        analytic * 2 < r.model_width,
+        "analytic {analytic}, replay {}",
+        r.model_width
+    );
+    assert!(r.warnings.iter().any(|w| w.contains(burst)), "{:?}", r.warnings);
+    // Independent sessions: the two agree, and nothing is said.
+    let req = PlanRequest {
+        server: Some(ServerKind::Pyftpdlib),
+        ..PlanRequest::default()
+    };
+    let r = plan_what_if(&what_if(50), &req).unwrap();
+    assert!(!r.warnings.iter().any(|w| w.contains(burst)), "{:?}", r.warnings);
+}
+
+#[test]
+fn a_rate_is_a_count_over_its_time() {
+    assert_eq!(per_second(1_000, 0.5), 2_000.0);
+    assert_eq!(per_second(3, 4.0), 0.75);
+    assert_eq!(per_second(5, 0.0), 0.0);
 }
