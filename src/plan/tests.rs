@@ -788,6 +788,16 @@ fn sessions_that_fail_whatever_the_width_are_reported_apart() {
         "{:?}",
         r.warnings
     );
+    // Without it, nothing to say.
+    let tmp = tempfile::tempdir().unwrap();
+    write_run(tmp.path(), &in_step(3, 10));
+    let r = plan_from_run(tmp.path(), &PlanRequest::default()).unwrap();
+    assert_eq!(r.session_failure_otherwise, 0.0);
+    assert!(
+        !r.warnings.iter().any(|w| w.contains("no range width changes")),
+        "{:?}",
+        r.warnings
+    );
 }
 
 #[test]
