@@ -286,3 +286,53 @@ fn a_load_in_bursts_is_said_to_need_more_than_the_analytic_model_thinks() {
     let r = plan_what_if(&what_if(50), &req).unwrap();
     assert!(!r.warnings.iter().any(|w| w.contains(burst)), "{:?}", r.warnings);
 }
+
+#[test]
+fn an_unsteady_load_is_said_to_break_littles_law() {
+    use crate::event::{FailureClass, Outcome, Record};
+    let little = "Little's law check";
+    let s = crate::plan::observed::tests::S;
+    // Three connections in step, and as many PASVs again refused (425, no port): the PASV
+    // rate doubles while the ports held stay, so rate × hold is twice the ports held.
+    let mut records = in_step(3, 10);
+    for id in 1..=3u64 {
+        for k in 1..=10u64 {
+            let mut r = crate::summary::synthetic::SyntheticRun::transfer(
+                id,
+                100 + k as u32,
+                k * s + 10_000,
+                0,
+                crate::event::TransferCommand::Retr,
+                1,
+            );
+            if let Record::Transfer(e) = &mut r {
+                (e.pasv_port, e.in_range, e.pasv_reply_code) = (None, None, Some(425));
+                (e.t_data_connected_us, e.t_first_byte_us, e.t_transfer_done_us) = (None, None, None);
+                (e.t_data_closed_us, e.t_final_reply_us) = (None, None);
+                e.outcome = Outcome::Failed(FailureClass::PasvRejected);
+            }
+            records.push(r);
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    write_run(tmp.path(), &records);
+    let unsteady = prepare_run(tmp.path(), &PlanRequest::default()).unwrap();
+    let Some(fit) = unsteady.fit.as_ref() else {
+        panic!("a run is planned with its fit")
+    };
+    assert!(fit.little_disagreement > 0.5, "{}", fit.little_disagreement);
+    assert!(
+        unsteady.warnings.iter().any(|w| w.contains(little)),
+        "{:?}",
+        unsteady.warnings
+    );
+    // The same connections without the refusals agree with the law: nothing said.
+    let tmp = tempfile::tempdir().unwrap();
+    write_run(tmp.path(), &in_step(3, 10));
+    let steady = prepare_run(tmp.path(), &PlanRequest::default()).unwrap();
+    assert!(
+        !steady.warnings.iter().any(|w| w.contains(little)),
+        "{:?}",
+        steady.warnings
+    );
+}
