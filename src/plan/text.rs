@@ -98,11 +98,14 @@ pub fn time_wait_cap_note(cap: Option<u32>, closes_per_s: f64) -> Option<String>
     })
 }
 
+/// A failure rate as a percentage: three decimals, or in scientific notation (still a
+/// percentage) where three decimals would round it to zero. A bare `5.52e-7` beside `0.032%`
+/// read as a percentage 100× too large.
 pub fn pct(x: f64) -> String {
     if x == 0.0 {
         "0%".into()
     } else if x < 0.0001 {
-        format!("{:.2e}", x)
+        format!("{:.2e}%", x * 100.0)
     } else {
         format!("{:.3}%", x * 100.0)
     }
@@ -340,7 +343,8 @@ mod tests {
         assert_eq!(pct(0.0), "0%");
         assert_eq!(pct(0.012_34), "1.234%");
         assert_eq!(pct(0.0001), "0.010%");
-        assert_eq!(pct(0.000_05), "5.00e-5");
+        assert_eq!(pct(0.000_05), "5.00e-3%");
+        assert_eq!(pct(5.52e-7), "5.52e-5%");
         assert_eq!(pct(1.0), "100.000%");
     }
 

@@ -64,17 +64,8 @@ fn ms_f(us: f64) -> String {
     format!("{:.2}", us / 1000.0)
 }
 
-/// A failure rate as `plan` prints it: a percentage, or scientific notation when it is so small
-/// that three decimals of a percent would round it to zero.
-fn pct(x: f64) -> String {
-    if x == 0.0 {
-        "0%".into()
-    } else if x < 0.0001 {
-        format!("{x:.2e}")
-    } else {
-        format!("{:.3}%", x * 100.0)
-    }
-}
+/// A failure rate as `plan` prints it.
+use crate::plan::text::pct;
 
 /// Untrusted text made safe for one line of Markdown, table cells included.
 ///

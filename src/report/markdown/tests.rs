@@ -581,7 +581,7 @@ fn ledger_verdicts_in_words() {
 #[test]
 fn percentages_as_plan_prints_them() {
     assert_eq!(pct(0.0), "0%");
-    assert_eq!(pct(2.5e-7), "2.50e-7");
+    assert_eq!(pct(2.5e-7), "2.50e-5%");
     assert_eq!(pct(0.0001), "0.010%");
     assert_eq!(pct(0.01), "1.000%");
 }
