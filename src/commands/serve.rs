@@ -33,6 +33,11 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         cap_control_lines: true,
         tls: opts.tls.is_some(),
     };
+    // Listening for SIGINT/SIGTERM before the server takes its first client: a signal that
+    // came before the handler was installed killed the process unserved and without its
+    // summary (seen once, under load, in tests/cli.rs).
+    let stop = tokio_util::sync::CancellationToken::new();
+    crate::signals::cancel_on_signal(stop.clone(), "stopping the server");
     let mut server = EmbeddedServer::start(config.clone()).await?;
     let scheme = if config.tls { "ftps" } else { "ftp" };
     println!(
@@ -49,7 +54,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     }
     println!("password {shown}; RETR size-<bytes>.bin streams that many bytes, STOR discards; Ctrl-C stops");
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = stop.cancelled() => {}
         _ = server.wait() => anyhow::bail!("the embedded server stopped unexpectedly"),
     }
     let stats = server.stats.clone();
