@@ -203,6 +203,12 @@ fn curve_widths(model_width: u32, also_predict: &[u32], held_by_others: u32) -> 
     grid
 }
 
+/// Whether the replay needs more than twice the ports the analytic model names: the load's
+/// bursts, which the analytic model averages away, are then what sizes the range.
+fn beyond_the_analytic_model(analytic_width: u32, model_width: u32) -> bool {
+    f64::from(analytic_width) * 2.0 < f64::from(model_width)
+}
+
 /// `count` per second of `elapsed_s`; none in no time at all.
 fn per_second(count: u64, elapsed_s: f64) -> f64 {
     if elapsed_s > 0.0 {
@@ -305,7 +311,7 @@ fn recommend(setup: Setup, req: &PlanRequest) -> Result<Recommendation, PlanErro
         );
     }
     if let Some(w) = analytic.width {
-        if f64::from(w) * 2.0 < f64::from(model_width) {
+        if beyond_the_analytic_model(w, model_width) {
             warnings.push(format!(
                 "the analytic model ({}) would recommend only {w} ports: it assumes independent PASVs, \
                  and this load comes in bursts the replay keeps",

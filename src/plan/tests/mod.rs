@@ -548,3 +548,16 @@ fn a_rate_is_a_count_over_its_time() {
     assert_eq!(per_second(3, 4.0), 0.75);
     assert_eq!(per_second(5, 0.0), 0.0);
 }
+
+#[test]
+fn bursts_are_named_only_past_twice_the_analytic_width() {
+    // The in-step runs of `from_run` plan 4 ports where the analytic model names 2 (no
+    // warning) and 6 against 2 (a warning); these are the rule's edges.
+    assert!(!beyond_the_analytic_model(2, 4));
+    assert!(beyond_the_analytic_model(2, 5));
+    assert!(!beyond_the_analytic_model(5, 10));
+    assert!(!beyond_the_analytic_model(5, 8));
+    assert!(beyond_the_analytic_model(5, 11));
+    assert!(beyond_the_analytic_model(1, 3));
+    assert!(!beyond_the_analytic_model(40, 44));
+}
