@@ -146,6 +146,7 @@ fn build_server(
     config: &EmbeddedConfig,
     stats: &Arc<StorageStats>,
     tls: Option<&Arc<rustls::ServerConfig>>,
+    binds: &binder::BindThread,
 ) -> Result<FtpServer, ServerStartError> {
     let backend_stats = stats.clone();
     let auth = Arc::new(SingleUserAuthenticator {
@@ -158,7 +159,7 @@ fn build_server(
     )
     .greeting(GREETING)
     .passive_ports(config.pasv.min..=config.pasv.max)
-    .binder(binder::ListeningBinder)
+    .binder(binds.binder())
     .idle_session_timeout(600);
     let builder = match tls {
         Some(t) => builder.ftps_manual::<std::path::PathBuf>(t.clone()),
@@ -189,8 +190,10 @@ impl EmbeddedServer {
             }
             false => (None, None),
         };
+        let binds = binder::BindThread::start()
+            .map_err(|e| ServerStartError::Config(format!("cannot start the bind thread: {e}")))?;
         // Fail on configuration errors now rather than per connection.
-        build_server(&config, &stats, tls.as_ref())?;
+        build_server(&config, &stats, tls.as_ref(), &binds)?;
         let wanted = SocketAddr::new(config.bind_ip, config.port);
         let listener = tokio::net::TcpListener::bind(wanted)
             .await
@@ -210,6 +213,7 @@ impl EmbeddedServer {
             tls,
             stats.clone(),
             Arc::clone(&control_peers),
+            binds,
             rx,
         ));
         let server = EmbeddedServer {
@@ -272,6 +276,7 @@ async fn accept_loop(
     tls: Option<Arc<rustls::ServerConfig>>,
     stats: Arc<StorageStats>,
     control_peers: Arc<std::sync::Mutex<std::collections::BTreeSet<IpAddr>>>,
+    binds: binder::BindThread,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut sessions = tokio::task::JoinSet::new();
@@ -289,7 +294,7 @@ async fn accept_loop(
                     } else {
                         None
                     };
-                    match build_server(&config, &stats, tls.as_ref()) {
+                    match build_server(&config, &stats, tls.as_ref(), &binds) {
                         Ok(server) => {
                             sessions.spawn(serve_one(server, stream, pairing));
                         }

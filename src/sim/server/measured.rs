@@ -110,17 +110,6 @@ pub const VSFTPD_RELEASE_LAG_US: f64 = 1_100.0;
 /// misses are the cost.
 pub const TIME_WAIT_BIND_US: f64 = 0.2;
 
-/// The share of the embedded server's sessions one bind() holds up: it binds on the worker
-/// threads of the async runtime it shares with the client, one per core, so a bind walking its
-/// port's TIME_WAITs stalls the tasks of one worker of the two on the 2-core host it was
-/// measured on. Without the stall its narrow ranges were under-predicted: realistic profile at
-/// twice the sessions, 4 ports, 0.86% of sessions predicted and 12.6% measured (33.9% at 3
-/// ports); with the whole server stalled (as pyftpdlib) the burst profile was over-predicted
-/// 3–14×. At a half: 4.6% and 24% predicted there, and 0.63–0.72× the measurement on the
-/// realistic profile at the run's own load. (A runtime with more workers stalls less of the
-/// server; the plan does not know the run's core count, so this is the 2-core value.)
-pub const EMBEDDED_STALL_SHARE: f64 = 0.5;
-
 /// How much of a one-loop server's bind stall the holds of other sessions' ports gain: their
 /// transfer commands wait in the loop behind the binds. Measured on pyftpdlib (realistic
 /// profile, 4 ports, 40–60 s into a 60 s run): holds 0.31 ms longer where the PASV reply

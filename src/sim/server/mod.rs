@@ -261,8 +261,9 @@ pub struct ServerModel {
     /// [`ServerModel::bind_stall_us`].
     #[serde(default = "no_event_loop")]
     pub one_event_loop: Sourced<bool>,
-    /// The share of its sessions such a server holds up per bind: 1 for one event loop, 1/N
-    /// for N worker threads (the embedded server's async runtime, which binds on its workers).
+    /// The share of its sessions such a server holds up per bind: 1 for one event loop (every
+    /// known server that stalls has one), 1/N for a server that binds on one of N threads
+    /// its sessions share.
     #[serde(default = "whole_server")]
     pub bind_stall_share: f64,
 }
@@ -306,10 +307,10 @@ impl ServerModel {
                 on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session after a 425")),
                 admission: Sourced::new(Admission::Unlimited, k("admits every client")),
                 one_event_loop: Sourced::new(
-                    true,
-                    k("binds on the worker threads of its async runtime, so a bind() walking its port's TIME_WAITs holds up the sessions of that worker"),
+                    false,
+                    k("binds on a thread of its own, so a bind() walking its port's TIME_WAITs holds up no other session"),
                 ),
-                bind_stall_share: EMBEDDED_STALL_SHARE,
+                bind_stall_share: 1.0,
             },
             K::Libunftp => ServerModel {
                 kind,

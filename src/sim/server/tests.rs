@@ -26,13 +26,14 @@ fn greetings_name_their_servers() {
 }
 
 #[test]
-fn a_bind_stalls_the_whole_one_loop_server_and_one_worker_of_the_embedded_one() {
+fn a_bind_stalls_the_whole_one_loop_server_and_no_other() {
     // 300 downloads/s for 60 s on 4 ports: 4,500 TIME_WAITs a port, 0.2 µs each.
     let stall = |kind| ServerModel::known(kind).bind_stall_us(4, 300.0, 60.0);
     assert!((stall(ServerKind::Pyftpdlib) - 900.0).abs() < 1e-9);
-    assert!((stall(ServerKind::Embedded) - 450.0).abs() < 1e-9);
-    // A process or thread per session stalls only its own session.
+    // A process or thread per session stalls only its own session; the embedded server binds
+    // on a thread of its own.
     for kind in [
+        ServerKind::Embedded,
         ServerKind::Vsftpd,
         ServerKind::Proftpd,
         ServerKind::PureFtpd,
@@ -47,7 +48,7 @@ fn a_bind_stalls_the_whole_one_loop_server_and_one_worker_of_the_embedded_one() 
             .find(|(name, _, _)| *name == "bind stall")
             .map(|(_, what, _)| what)
     };
-    assert!(stalls(ServerKind::Embedded).is_some_and(|w| w.contains("50% of the sessions")));
+    assert_eq!(stalls(ServerKind::Embedded), None);
     assert!(stalls(ServerKind::Pyftpdlib).is_some_and(|w| w.contains("every session")));
 }
 
