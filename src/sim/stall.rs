@@ -204,10 +204,10 @@ mod tests {
         // Less the stall the run itself had on its own range, which the cap bounds too.
         let had = open.run_closes_per_s * open.run_horizon_s;
         assert!(had > f64::from(cap), "the run itself had {had} TIME_WAITs");
-        let baseline = open.run_width.map_or(0.0, |w| {
-            model.bind_stall_share * TIME_WAIT_BIND_US * f64::from(cap) / f64::from(w)
-        });
-        let most = model.bind_stall_share * TIME_WAIT_BIND_US * f64::from(cap) / 4.0 - baseline;
+        let baseline = open
+            .run_width
+            .map_or(0.0, |w| TIME_WAIT_BIND_US * f64::from(cap) / f64::from(w));
+        let most = TIME_WAIT_BIND_US * f64::from(cap) / 4.0 - baseline;
         assert!(capped.reply_us <= most + 1e-6, "{capped:?} vs at most {most}");
         assert!(capped.reply_us > 0.9 * most, "{capped:?}: the cap is reached");
         // The narrower the range, the more of the capped TIME_WAITs each port carries.

@@ -261,15 +261,6 @@ pub struct ServerModel {
     /// [`ServerModel::bind_stall_us`].
     #[serde(default = "no_event_loop")]
     pub one_event_loop: Sourced<bool>,
-    /// The share of its sessions such a server holds up per bind: 1 for one event loop (every
-    /// known server that stalls has one), 1/N for a server that binds on one of N threads
-    /// its sessions share.
-    #[serde(default = "whole_server")]
-    pub bind_stall_share: f64,
-}
-
-fn whole_server() -> f64 {
-    1.0
 }
 
 fn no_event_loop() -> Sourced<bool> {
@@ -310,7 +301,6 @@ impl ServerModel {
                     false,
                     k("binds on a thread of its own, so a bind() walking its port's TIME_WAITs holds up no other session"),
                 ),
-                bind_stall_share: 1.0,
             },
             K::Libunftp => ServerModel {
                 kind,
@@ -332,7 +322,6 @@ impl ServerModel {
                 on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session after a 425")),
                 admission: Sourced::new(Admission::Unlimited, k("admits every client")),
                 one_event_loop: Sourced::new(false, k("serves sessions on a pool of threads")),
-                bind_stall_share: 1.0,
             },
             K::Vsftpd => ServerModel {
                 kind,
@@ -354,7 +343,6 @@ impl ServerModel {
                     k("admits up to max_clients, not tied to the range"),
                 ),
                 one_event_loop: Sourced::new(false, k("runs a process per session")),
-                bind_stall_share: 1.0,
             },
             K::Proftpd => ServerModel {
                 kind,
@@ -379,7 +367,6 @@ impl ServerModel {
                     k("admits up to MaxInstances, not tied to the range"),
                 ),
                 one_event_loop: Sourced::new(false, k("runs a process per session")),
-                bind_stall_share: 1.0,
             },
             K::PureFtpd => ServerModel {
                 kind,
@@ -401,7 +388,6 @@ impl ServerModel {
                 on_refusal: Sourced::new(OnRefusal::Continue, k("keeps the session after a 425")),
                 admission: Sourced::new(Admission::HalfTheWidth, k("admits at most width / 2 clients")),
                 one_event_loop: Sourced::new(false, k("runs a process per session")),
-                bind_stall_share: 1.0,
             },
             K::Pyftpdlib => ServerModel {
                 kind,
@@ -423,7 +409,6 @@ impl ServerModel {
                     true,
                     k("serves every session from one event loop, which waits while a bind() walks its port's TIME_WAITs"),
                 ),
-                bind_stall_share: 1.0,
             },
             K::Unknown => {
                 let a = |why: &str| Source::Assumed(format!("{why}; run `ftpswarm probe` to measure it"));
@@ -450,7 +435,6 @@ impl ServerModel {
                         false,
                         a("no stall of other sessions while one binds: its holds already last until the next command"),
                     ),
-                    bind_stall_share: 1.0,
                 }
             }
         }
@@ -493,7 +477,7 @@ impl ServerModel {
             return 0.0;
         }
         let time_waits = closes_per_s.max(0.0) * horizon_s.clamp(0.0, TIME_WAIT_S) / f64::from(width.max(1));
-        self.bind_stall_share * TIME_WAIT_BIND_US * time_waits
+        TIME_WAIT_BIND_US * time_waits
     }
 
     /// Whether the server's processes race bind() and listen() at all.
@@ -565,13 +549,8 @@ impl ServerModel {
             v.push((
                 "bind stall",
                 format!(
-                    "{TIME_WAIT_BIND_US} µs per TIME_WAIT on the port for every bind(), which {} waits for (holds \
-                     gain {:.0}% of it)",
-                    if self.bind_stall_share >= 1.0 {
-                        "every session".to_string()
-                    } else {
-                        format!("{:.0}% of the sessions", self.bind_stall_share * 100.0)
-                    },
+                    "{TIME_WAIT_BIND_US} µs per TIME_WAIT on the port for every bind(), which every session waits \
+                     for (holds gain {:.0}% of it)",
                     STALL_HOLD_SHARE * 100.0
                 ),
                 &self.one_event_loop.source,
