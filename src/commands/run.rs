@@ -50,7 +50,7 @@ pub async fn command(opts: RunOptions, json: bool) -> anyhow::Result<ExitCode> {
     );
     if let Some(st) = &report.sampler {
         println!(
-            "timeline     {} samples; server sockets: {} live (netlink, {} failed, {:.1} ms CPU), TIME_WAIT read {} times ({:.1} ms CPU), listeners counted {} times ({:.1} ms)",
+            "timeline     {} samples; server sockets: {} live (netlink, {} failed, {:.1} ms CPU), TIME_WAIT read {} times ({:.1} ms CPU), listeners counted {} times ({:.1} ms CPU)",
             st.samples,
             st.diag_samples,
             st.diag_errors,

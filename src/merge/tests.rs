@@ -27,6 +27,7 @@ fn row(t_us: u64, sessions: i64, grants: u64, listen: Option<u32>) -> TimelineRo
         }),
         server_listening: None,
         host_cpu_busy: Some(0.5),
+        server_cpu_cores: Some(0.8),
     }
 }
 

@@ -70,6 +70,7 @@ pub(super) fn sum_on_ticks(timelines: &[Vec<TimelineRow>], tick_us: u64) -> Vec<
     loop {
         let mut row = TimelineRow::empty(t);
         let mut cpu = Vec::new();
+        let mut server_cpu = Vec::new();
         for (rows, cursor) in timelines.iter().zip(cursors.iter_mut()) {
             while *cursor < rows.len() && rows[*cursor].t_us <= t {
                 *cursor += 1;
@@ -84,10 +85,15 @@ pub(super) fn sum_on_ticks(timelines: &[Vec<TimelineRow>], tick_us: u64) -> Vec<
             add(&mut row, held, fresh);
             if fresh {
                 cpu.extend(held.host_cpu_busy);
+                server_cpu.extend(held.server_cpu_cores);
             }
         }
         if !cpu.is_empty() {
             row.host_cpu_busy = Some(cpu.iter().sum::<f64>() / cpu.len() as f64);
+        }
+        // Every shard that saw the server's process saw the same one.
+        if !server_cpu.is_empty() {
+            row.server_cpu_cores = Some(server_cpu.iter().sum::<f64>() / server_cpu.len() as f64);
         }
         out.push(row);
         if t >= last {

@@ -8,6 +8,7 @@ pub mod in_flight;
 pub mod live;
 pub mod metrics;
 pub mod progress;
+pub mod server_process;
 pub mod sockdiag;
 pub mod timeline;
 

@@ -445,6 +445,7 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     // when the sampler saw the server's own listeners.
     if !trace.listening.is_empty() {
         trace.host_cpu_busy = observed::host_cpu_busy(&obs.head.timeline, span);
+        trace.server_cpu_cores = observed::server_cpu_cores(&obs.head.timeline, span);
         // So does the host's TIME_WAIT cap, which a fast load reaches within its first minute:
         // the run's record of it, or (older runs, which ran here) this host's.
         let recorded = obs.head.manifest.sockets_before_load.and_then(|s| s.host_time_wait_cap);
@@ -534,7 +535,13 @@ fn prepare_run(dir: &std::path::Path, req: &PlanRequest) -> Result<Setup, PlanEr
     }
     let scale = control_connections / run_connections.max(1e-9);
     warnings.extend(text::scaling_warning(scale));
-    warnings.extend(text::contention_note(trace.host_cpu_busy, scale, trace.active_share));
+    let server_loop = trace.server_cpu_cores.filter(|_| model.one_event_loop.value);
+    warnings.extend(text::contention_note(
+        trace.host_cpu_busy,
+        server_loop,
+        scale,
+        trace.active_share,
+    ));
     // The analytic check scales the busiest window's rate per configured connection.
     let pasv_per_s = fit.pasv_per_s / run_connections.max(1e-9) * control_connections;
     let sources = control_connections.ceil().max(1.0) as u32;

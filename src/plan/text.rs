@@ -57,28 +57,50 @@ pub fn stall_extrapolation_note(trace: &crate::sim::Trace, stalls: bool, width: 
 }
 
 /// How the plan lengthens holds for another load than the run's, when the server shared this
-/// host's CPU (see [`crate::sim::contention`]).
-pub fn contention_note(host_cpu_busy: Option<f64>, scale: f64, active_share: f64) -> Option<String> {
-    let busy = host_cpu_busy?;
+/// host's CPU (see [`crate::sim::contention`]). `server_loop`: the cores a server with one
+/// event loop kept busy (`None` for any other server).
+pub fn contention_note(
+    host_cpu_busy: Option<f64>,
+    server_loop: Option<f64>,
+    scale: f64,
+    active_share: f64,
+) -> Option<String> {
+    let busy = crate::sim::contention::busy_share(host_cpu_busy, server_loop, true)?;
     if scale <= 1.0 + SCALE_WARNING_MARGIN {
         return None;
     }
+    let on_loop = crate::sim::contention::loop_bound(host_cpu_busy, server_loop, true);
     let (stretch, dilation) = crate::sim::contention::closed_loop(Some(busy), scale, active_share);
     let saturation = if crate::sim::contention::saturates(Some(busy), scale) {
         format!(
-            "; {scale:.2} × would need {:.0}% of it, more than the host has, so it is planned at {:.0}% busy and \
+            "; {scale:.2} × would need {:.0}% of it, more than {} has, so it is planned at {:.0}% busy and \
              the server will not keep up with the load",
             busy * scale * 100.0,
+            if on_loop { "its one core" } else { "the host" },
             crate::sim::contention::MAX_BUSY * 100.0
         )
     } else {
         String::new()
     };
+    let what = match (on_loop, host_cpu_busy) {
+        (true, Some(host)) => format!(
+            "the server serves every session from one event loop, which kept {:.0}% of a core busy during the run \
+             (the host's CPU {:.0}%)",
+            busy * 100.0,
+            host * 100.0
+        ),
+        (true, None) => format!(
+            "the server serves every session from one event loop, which kept {:.0}% of a core busy during the run",
+            busy * 100.0
+        ),
+        (false, _) => format!(
+            "the host's CPU was {:.0}% busy during the run, the server's share and ours",
+            busy * 100.0
+        ),
+    };
     Some(format!(
-        "the host's CPU was {:.0}% busy during the run, the server's share and ours: at {scale:.2} × the load \
-         every hold is taken {stretch:.2} × as long as in the run (processor sharing), and each connection's \
-         cycle, {:.0}% of it in exchanges, {dilation:.2} × as long{saturation}",
-        busy * 100.0,
+        "{what}: at {scale:.2} × the load every hold is taken {stretch:.2} × as long as in the run (processor \
+         sharing), and each connection's cycle, {:.0}% of it in exchanges, {dilation:.2} × as long{saturation}",
         active_share * 100.0
     ))
 }
@@ -378,13 +400,13 @@ mod tests {
 
     #[test]
     fn contention_is_described_only_for_more_load_on_a_measured_host() {
-        assert_eq!(contention_note(None, 2.0, 1.0), None);
-        assert_eq!(contention_note(Some(0.35), 1.0 + SCALE_WARNING_MARGIN, 1.0), None);
-        assert_eq!(contention_note(Some(0.35), 1.0, 1.0), None);
+        assert_eq!(contention_note(None, None, 2.0, 1.0), None);
+        assert_eq!(contention_note(Some(0.35), None, 1.0 + SCALE_WARNING_MARGIN, 1.0), None);
+        assert_eq!(contention_note(Some(0.35), Some(0.9), 1.0, 1.0), None);
         // 35% busy at twice the load, all of the cycle in exchanges: the fixed point of
         // crate::sim::contention::closed_loop, which has its own check values.
         let (stretch, dilation) = crate::sim::contention::closed_loop(Some(0.35), 2.0, 1.0);
-        let note = contention_note(Some(0.35), 2.0, 1.0).unwrap_or_default();
+        let note = contention_note(Some(0.35), None, 2.0, 1.0).unwrap_or_default();
         assert!(
             note.starts_with("the host's CPU was 35% busy during the run")
                 && note.contains(&format!(
@@ -395,12 +417,28 @@ mod tests {
             "{note}"
         );
         // 60% busy at twice the load would need 120%: planned at the most the host gives.
-        let note = contention_note(Some(0.6), 2.0, 0.5).unwrap_or_default();
+        let note = contention_note(Some(0.6), None, 2.0, 0.5).unwrap_or_default();
         assert!(
             note.contains("50% of it in exchanges")
                 && note
                     .contains("; 2.00 × would need 120% of it, more than the host has, so it is planned at 95% busy"),
             "{note}"
+        );
+        // A one-loop server busier than the host: its core is what runs out.
+        let (stretch, _) = crate::sim::contention::closed_loop(Some(0.65), 2.0, 0.2);
+        let note = contention_note(Some(0.45), Some(0.65), 2.0, 0.2).unwrap_or_default();
+        assert!(
+            note.starts_with(
+                "the server serves every session from one event loop, which kept 65% of a core busy during the run \
+                 (the host's CPU 45%)"
+            ) && note.contains(&format!("every hold is taken {stretch:.2} × as long"))
+                && note.contains("would need 130% of it, more than its one core has"),
+            "{note}"
+        );
+        // A loop idler than the host changes nothing.
+        assert_eq!(
+            contention_note(Some(0.45), Some(0.2), 2.0, 0.2),
+            contention_note(Some(0.45), None, 2.0, 0.2)
         );
     }
 

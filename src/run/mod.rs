@@ -462,6 +462,7 @@ pub async fn run(opts: RunOptions, interrupt: CancellationToken) -> anyhow::Resu
             interval: opts.sample_interval,
             server_range: if local { profile.target.pasv_range } else { None },
             server_ipv6: resolved.addr.is_ipv6(),
+            server_control: local.then_some(resolved.addr),
         };
         Some(spawn_sampler(
             &dir,

@@ -71,6 +71,15 @@ pub struct Workload {
     pub(super) time_waits: TimeWaits,
     /// The most TIME_WAITs the server's host keeps (see [`Trace::time_wait_cap`]).
     pub(super) time_wait_cap: Option<u32>,
+    /// A one-loop server's share of its core in the run, when the run measured the server's
+    /// own CPU ([`Trace::server_cpu_cores`]) and that was busier than the host: its binds'
+    /// walks are then more demand on that core (see [`Workload::stall`]).
+    pub(super) loop_busy: Option<f64>,
+    /// The run's PASVs per second, unscaled, and the scale and exchange share the load was
+    /// built for: what the loop's demand is reckoned from.
+    pub(super) run_pasv_per_s: f64,
+    pub(super) scale: f64,
+    pub(super) active_share: f64,
     seed: u64,
 }
 
@@ -255,9 +264,14 @@ impl Workload {
         // Whether a greeting refused in the run is the range's doing (an admission cap tied
         // to the width) or the server's for other reasons.
         let refusal_is_background = model.admission.value == Admission::Unlimited;
-        // Holds stretch with the host's CPU contention, and a closed load's connections go
-        // round slower by as much as their exchanges take longer.
-        let (stretch, dilation) = super::contention::closed_loop(trace.host_cpu_busy, scale, trace.active_share);
+        // Holds stretch with the CPU contention, and a closed load's connections go round
+        // slower by as much as their exchanges take longer: the host's CPU, or a one-loop
+        // server's one core when that was the busier.
+        let one_loop = model.one_event_loop.value;
+        let busy = super::contention::busy_share(trace.host_cpu_busy, trace.server_cpu_cores, one_loop);
+        let (stretch, dilation) = super::contention::closed_loop(busy, scale, trace.active_share);
+        let loop_busy =
+            busy.filter(|_| super::contention::loop_bound(trace.host_cpu_busy, trace.server_cpu_cores, one_loop));
         let origin = trace.connections.iter().map(|c| c.t_open).min().unwrap_or(0);
         let at = |t: u64| origin + ((t.saturating_sub(origin)) as f64 * dilation).round() as u64;
         for copy in 0..copies {
@@ -326,6 +340,12 @@ impl Workload {
             0.0
         };
         let run_closes_per_s = if span_s > 0.0 { closes / scale / span_s } else { 0.0 };
+        let run_pasv_per_s = if span_s > 0.0 {
+            trace.attempts.len() as f64 / span_s
+        } else {
+            0.0
+        };
+
         let run_horizon_s = run_horizon_s(span_s, run_closes_per_s, trace.time_waits_at_start);
         // Each session's stretch, from its first connection's opening.
         let mut started = vec![u64::MAX; n_sessions];
@@ -366,6 +386,10 @@ impl Workload {
             run_width: trace.run_width,
             time_waits,
             time_wait_cap: trace.time_wait_cap,
+            loop_busy,
+            run_pasv_per_s,
+            scale,
+            active_share: trace.active_share,
             seed,
         }
     }

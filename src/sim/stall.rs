@@ -5,7 +5,7 @@
 //! [`super::server::ServerModel::window_at`].
 
 use super::replay::{Event, Kind, Workload};
-use super::server::{HoldStart, TIME_WAIT_S};
+use super::server::{HoldStart, TIME_WAIT_BIND_CPU_US, TIME_WAIT_S};
 use super::time_wait::TimeWaits;
 
 /// A one-loop server's bind stall at one width, beyond what the run itself had.
@@ -17,6 +17,8 @@ pub(super) struct Stall {
     /// The factor the run's timeline stretches by: every session slows down at once, so the
     /// load's bursts stay bursts, only further apart.
     pub(super) dilation: f64,
+    /// The factor each hold lengthens by (before `hold_us` is added).
+    pub(super) hold_factor: f64,
     /// How much later a PASV's reply comes.
     pub(super) reply_us: f64,
     /// How much longer its port is held after that.
@@ -43,6 +45,9 @@ impl Workload {
     pub(super) fn stall(&self, width: u32) -> Option<Stall> {
         if !self.model.one_event_loop.value || self.closes_per_s <= 0.0 || self.cycle_us <= 0.0 {
             return None;
+        }
+        if let Some(busy) = self.loop_busy {
+            return self.loop_stall(width, busy);
         }
         let horizon = self.horizon_s();
         // Both as far as the host's TIME_WAIT cap lets them pile up (see
@@ -79,11 +84,60 @@ impl Workload {
             return None;
         }
         let extra = per_attempt / (1.0 + share);
+        let dilation = (self.cycle_us + per_attempt) / self.cycle_us;
         Some(Stall {
             per_attempt_us: per_attempt,
-            dilation: (self.cycle_us + per_attempt) / self.cycle_us,
+            dilation,
+            hold_factor: dilation,
             reply_us: extra,
             hold_us: share * extra,
+        })
+    }
+
+    /// TIME_WAITs per port at `width` for the target load, and on the run's own range in
+    /// the run, as far as the host's cap lets them pile up.
+    fn time_waits_per_port(&self, width: u32) -> (f64, f64) {
+        let target = self.closes_per_s * self.capped(self.horizon_s(), self.closes_per_s) / f64::from(width.max(1));
+        let run = self.run_width.map_or(0.0, |w| {
+            self.run_closes_per_s * self.capped(self.run_horizon_s, self.run_closes_per_s) / f64::from(w.max(1))
+        });
+        (target, run)
+    }
+
+    /// The stall of a one-loop server whose own CPU the run measured: every bind's walk of
+    /// its port's TIME_WAITs ([`TIME_WAIT_BIND_CPU_US`] each, beyond what the run's range had)
+    /// is more demand on the one core every connection queues for, by as much as the walks
+    /// take over the run's PASV rate, and processor sharing says what that does
+    /// ([`super::contention::closed_loop`] at the load's scale raised by that demand): holds
+    /// stretch as the loop nears its core's end, and a closed load's cycle slows by as much
+    /// as its exchanges do. pyftpdlib's realistic load at twice its 20
+    /// sessions on 9 ports: its loop went from 0.56 of a core with few TIME_WAITs to
+    /// 0.75–1.0 with 3,400 a port, its holds from 1.6 to 2–7 ms, and 2.5% of sessions failed,
+    /// where the fixed stall per TIME_WAIT predicted 0.1%. With no think time the loop is
+    /// full already and the walks only slow the whole load (pyftpdlib's burst profile: its
+    /// PASV rate fell from 2,540/s to 1,000/s and its holds grew from 2.3 to 5 ms while the
+    /// share of PASVs granted outside the range stayed at 0.1–0.2%).
+    fn loop_stall(&self, width: u32, busy: f64) -> Option<Stall> {
+        use super::contention::closed_loop;
+        let (target, run) = self.time_waits_per_port(width);
+        let walk_s = TIME_WAIT_BIND_CPU_US * (target - run) / 1e6;
+        // The walks add demand in proportion to the PASV rate, as the load's own work does.
+        let demand = 1.0 + self.run_pasv_per_s * walk_s / busy;
+        if !demand.is_finite() || demand <= 1.0 {
+            return None;
+        }
+        let (stretch0, dilation0) = closed_loop(Some(busy), self.scale, self.active_share);
+        let (stretch1, dilation1) = closed_loop(Some(busy), self.scale * demand, self.active_share);
+        let (hold_factor, dilation) = (stretch1 / stretch0, dilation1 / dilation0);
+        if hold_factor - 1.0 < 1e-6 && dilation - 1.0 < 1e-6 {
+            return None;
+        }
+        Some(Stall {
+            per_attempt_us: (dilation - 1.0) * self.cycle_us,
+            dilation,
+            hold_factor,
+            reply_us: 0.0,
+            hold_us: 0.0,
         })
     }
 
@@ -113,7 +167,7 @@ impl Workload {
                 },
                 Kind::Attempt => {
                     let sent = stretched(e.t);
-                    let held = e.hold_end.saturating_sub(e.t) as f64 * stall.dilation;
+                    let held = e.hold_end.saturating_sub(e.t) as f64 * stall.hold_factor;
                     let t = at(sent + reply);
                     let hold_end = at(sent + stall.reply_us + held + stall.hold_us).max(t);
                     Event { t, hold_end, ..*e }
@@ -300,5 +354,65 @@ mod tests {
         let as_run = Workload::build(&trace, &model, 1.0, 1, TimeWaits::AsRun);
         assert!(as_run.stall(100).is_none());
         assert!(w.stall(100).is_some_and(|s| s.reply_us > 0.0));
+    }
+
+    #[test]
+    fn a_measured_loop_takes_the_walks_as_demand_on_its_core() {
+        // pyftpdlib's realistic trace with its loop measured at 0.3 of a core, busier than
+        // the host: the walks are more demand on that core.
+        let mut trace = realistic_trace();
+        trace.host_cpu_busy = Some(0.2);
+        trace.server_cpu_cores = Some(0.3);
+        // All of the cycle thinking: the cycle does not slow, and the stretch is processor
+        // sharing's (1 - U) / (1 - U - ΔU) for the walks' ΔU, an independent closed form.
+        trace.active_share = 0.0;
+        let model = ServerModel::known(ServerKind::Pyftpdlib);
+        let w = Workload::build(&trace, &model, 1.0, 1, TimeWaits::Steady);
+        assert_eq!(w.loop_busy, Some(0.3));
+        let mut factors = Vec::new();
+        for width in [4, 6, 8, 16] {
+            let Some(stall) = w.stall(width) else {
+                panic!("the walks at {width} ports are more demand")
+            };
+            let (target, run) = w.time_waits_per_port(width);
+            let added = w.run_pasv_per_s * TIME_WAIT_BIND_CPU_US * (target - run) / 1e6;
+            let expected = if added < 0.69 { 0.7 / (0.7 - added) } else { 0.7 / 0.01 };
+            assert!(
+                (stall.hold_factor - expected).abs() < 1e-6 * expected,
+                "{width}: {stall:?}, expected {expected}"
+            );
+            // No reply delay of its own: the hold starts at the 227, the queue is in the hold.
+            assert_eq!((stall.reply_us, stall.hold_us), (0.0, 0.0));
+            assert!((stall.dilation - 1.0).abs() < 1e-9, "{stall:?}");
+            factors.push(stall.hold_factor);
+        }
+        assert!(
+            factors.windows(2).all(|f| f[0] > f[1]),
+            "narrower stretches more: {factors:?}"
+        );
+        // The same walks on a busier loop stretch more: it is nearer its core's end.
+        let mut busier = trace.clone();
+        busier.server_cpu_cores = Some(0.5);
+        let b = Workload::build(&busier, &model, 1.0, 1, TimeWaits::Steady);
+        let stretch = |w: &Workload| w.stall(8).map_or(1.0, |s| s.hold_factor);
+        assert!(stretch(&b) > stretch(&w), "{} vs {}", stretch(&b), stretch(&w));
+        // With no think time the cycle slows as much as the holds stretch: the ports stay as
+        // busy, the load only goes slower.
+        let mut burst = trace.clone();
+        burst.active_share = 1.0;
+        let Some(s) = Workload::build(&burst, &model, 1.0, 1, TimeWaits::Steady).stall(8) else {
+            panic!("a stall at 8 ports")
+        };
+        assert!((s.hold_factor - s.dilation).abs() < 1e-9 && s.dilation > 1.0, "{s:?}");
+        // A loop idler than the host, or a server with a process per session: not this model.
+        let mut idle = trace.clone();
+        idle.server_cpu_cores = Some(0.1);
+        assert_eq!(
+            Workload::build(&idle, &model, 1.0, 1, TimeWaits::Steady).loop_busy,
+            None
+        );
+        let threads = Workload::build(&trace, &without_loop(ServerKind::Pyftpdlib), 1.0, 1, TimeWaits::Steady);
+        assert_eq!(threads.loop_busy, None);
+        assert!(threads.stall(8).is_none());
     }
 }

@@ -102,6 +102,10 @@ pub struct Trace {
     /// The share of the host's CPU busy during the run, when the server ran on this host:
     /// how much longer holds take at more sessions (see [`super::contention`]).
     pub host_cpu_busy: Option<f64>,
+    /// Cores the server's own process kept busy during the run, when it ran on this host in a
+    /// process of its own: a server with one event loop saturates at one (see
+    /// [`super::contention::busy_share`]).
+    pub server_cpu_cores: Option<f64>,
     /// The share of a connection's time between two PASVs spent in the exchange itself (PASV
     /// to final reply), the rest being think time: the part of a closed load's cycle that
     /// slower steps lengthen (see [`super::contention`]).
@@ -425,6 +429,7 @@ impl Trace {
             sessions,
             listening: Vec::new(),
             host_cpu_busy: None,
+            server_cpu_cores: None,
             active_share,
             warnings,
         })

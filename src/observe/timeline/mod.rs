@@ -41,6 +41,10 @@ pub struct TimelineRow {
     /// two are to running out of CPU together; `plan` stretches holds with it when it plans
     /// for more sessions than the run had.
     pub host_cpu_busy: Option<f64>,
+    /// Cores the server's own process kept busy since the previous row (1.0 = one core), when
+    /// it runs on this host in a process of its own (see [`super::server_process`]). A server
+    /// with one event loop saturates at one core: `plan` takes this share for its contention.
+    pub server_cpu_cores: Option<f64>,
 }
 
 /// The mean number of listening sockets on the range over one tick, from LISTEN-only sock_diag
@@ -68,6 +72,7 @@ const FIXED_COLUMNS: &[&str] = &[
 const SOCKET_COLUMNS: &[&str] = &["srv_listen", "srv_established", "srv_time_wait", "srv_other"];
 const LISTENER_COLUMNS: &[&str] = &["srv_listen_mean", "srv_listen_samples"];
 const HOST_COLUMN: &str = "host_cpu_busy";
+const SERVER_CPU_COLUMN: &str = "server_cpu_cores";
 
 pub fn columns() -> Vec<String> {
     FIXED_COLUMNS
@@ -76,7 +81,7 @@ pub fn columns() -> Vec<String> {
         .chain(FailureClass::ALL.iter().map(|c| format!("failed_{c}_total")))
         .chain(SOCKET_COLUMNS.iter().map(|s| s.to_string()))
         .chain(LISTENER_COLUMNS.iter().map(|s| s.to_string()))
-        .chain(std::iter::once(HOST_COLUMN.to_string()))
+        .chain([HOST_COLUMN.to_string(), SERVER_CPU_COLUMN.to_string()])
         .collect()
 }
 
@@ -98,6 +103,7 @@ impl TimelineRow {
             server_sockets: None,
             server_listening: None,
             host_cpu_busy: None,
+            server_cpu_cores: None,
         }
     }
 
@@ -123,6 +129,7 @@ impl TimelineRow {
             server_sockets,
             server_listening,
             host_cpu_busy,
+            server_cpu_cores: None,
         }
     }
 
@@ -154,6 +161,7 @@ impl TimelineRow {
             None => r.extend(std::iter::repeat_n(String::new(), LISTENER_COLUMNS.len())),
         }
         r.push(self.host_cpu_busy.map(|b| format!("{b:.3}")).unwrap_or_default());
+        r.push(self.server_cpu_cores.map(|c| format!("{c:.3}")).unwrap_or_default());
         r
     }
 
@@ -209,6 +217,16 @@ impl TimelineRow {
             ),
             _ => None,
         };
+        // Absent from timelines written before it was sampled.
+        let server_cpu_cores = match get(SERVER_CPU_COLUMN) {
+            Ok(c) if !c.is_empty() => Some(
+                c.parse::<f64>()
+                    .ok()
+                    .filter(|c| c.is_finite() && *c >= 0.0)
+                    .ok_or_else(|| format!("column {SERVER_CPU_COLUMN}: {c:?} is not a number of cores"))?,
+            ),
+            _ => None,
+        };
         Ok(TimelineRow {
             t_us: unum("t_us")?,
             sessions_active: num("sessions_active")?,
@@ -224,6 +242,7 @@ impl TimelineRow {
             server_sockets: sockets,
             server_listening,
             host_cpu_busy,
+            server_cpu_cores,
         })
     }
 }
@@ -271,6 +290,9 @@ pub struct SamplerConfig {
     pub server_range: Option<PortRange>,
     /// The server listens on IPv6 (which socket table to read).
     pub server_ipv6: bool,
+    /// The server's control address, to find its process and read its CPU (the server runs
+    /// on this host).
+    pub server_control: Option<std::net::SocketAddr>,
 }
 
 /// How often the server's listeners on the range are counted between two rows. A count (two
@@ -371,7 +393,7 @@ impl HostCpu {
 struct ListenerSampler {
     sum: u64,
     samples: u32,
-    /// Dumps made and their total cost, for the interval and the overhead report.
+    /// Dumps made and the CPU time they took, for the interval and the overhead report.
     dumps: u64,
     cost: Duration,
     ever_counted: bool,
@@ -384,7 +406,11 @@ impl ListenerSampler {
         if self.failed {
             return Duration::from_millis(20);
         }
-        let t0 = Instant::now();
+        // Priced in this thread's CPU time, not wall time: on a busy host the sampler is
+        // preempted mid-dump, and a wall-time price once stretched the interval past a row for
+        // the rest of the run (0 of 51 rows counted in a CI run of five loads at once) while
+        // the dumps cost what they always do.
+        let t0 = cpu_time::ThreadTime::try_now().ok();
         match count() {
             Ok(n) => {
                 self.sum += u64::from(n);
@@ -395,7 +421,7 @@ impl ListenerSampler {
             // fails now and then (the table changed under it) is only skipped.
             Err(_) => self.failed = !self.ever_counted && self.dumps >= 2,
         }
-        self.cost += t0.elapsed();
+        self.cost += t0.and_then(|t| t.try_elapsed().ok()).unwrap_or_default();
         self.dumps += 1;
         let mean_cost = self.cost.div_f64(self.dumps as f64);
         LISTENER_SAMPLE_INTERVAL.max(mean_cost.div_f64(LISTENER_CORE_SHARE))
@@ -426,7 +452,7 @@ pub struct SamplerStats {
     /// Dumps that failed (e.g. interrupted by the socket table changing under them).
     pub diag_errors: u64,
     pub diag_cpu: Duration,
-    /// LISTEN-only dumps between rows, and their wall time (`srv_listen_mean`).
+    /// LISTEN-only dumps between rows, and their CPU time (`srv_listen_mean`).
     pub listener_dumps: u64,
     pub listener_time: Duration,
 }
@@ -463,6 +489,9 @@ pub fn spawn_sampler(
         let mut diag = config.server_range.and_then(|_| super::sockdiag::SockDiag::open().ok());
         let mut listeners = ListenerSampler::default();
         let mut host = HostCpu::default();
+        let mut server = config
+            .server_control
+            .and_then(super::server_process::ServerProcess::find);
         loop {
             let stopping = stop.is_cancelled();
             let started = Instant::now();
@@ -523,7 +552,8 @@ pub fn spawn_sampler(
                 }
                 None => None,
             };
-            let row = TimelineRow::capture(clock.now_us(), &live, sockets, listeners.take(), host.busy_since());
+            let mut row = TimelineRow::capture(clock.now_us(), &live, sockets, listeners.take(), host.busy_since());
+            row.server_cpu_cores = server.as_mut().and_then(|p| p.cpu_since());
             // Each row on disk as it is taken (ten a second): a killed run keeps its timeline.
             w.write_record(row.to_record())
                 .and_then(|()| Ok(w.flush()?))

@@ -79,23 +79,34 @@ fn listener_counts_average_per_row_and_survive_a_failed_dump() {
     assert_eq!(never.sample(|| Ok(1)), Duration::from_millis(20));
     assert_eq!(never.take(), None);
 
-    // Dumps that cost more than 1% of the interval stretch it.
+    // Dumps that cost more than 1% of the interval in CPU stretch it.
     let mut slow = ListenerSampler::default();
     let wait = slow.sample(|| {
-        std::thread::sleep(Duration::from_millis(1));
+        let spin = cpu_time::ThreadTime::now();
+        while spin.elapsed() < Duration::from_millis(2) {
+            std::hint::black_box(0u64);
+        }
         Ok(0)
     });
     assert!(wait >= Duration::from_millis(100), "{wait:?}");
+    // A dump that waited (the thread preempted on a busy host) cost no CPU: the interval stays.
+    let mut preempted = ListenerSampler::default();
+    let wait = preempted.sample(|| {
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(0)
+    });
+    assert_eq!(wait, LISTENER_SAMPLE_INTERVAL);
 }
 
 #[test]
 fn timelines_without_the_listener_columns_still_read() {
-    // As written before the fast listener counts: their two columns and the host's absent.
+    // As written before the fast listener counts: their two columns, the host's and the
+    // server's CPU absent.
     let tmp = tempfile::tempdir().unwrap();
     let live = LiveCounters::default();
     let row = TimelineRow::capture(100, &live, None, None, None);
     let cols = columns();
-    let old = cols.len() - LISTENER_COLUMNS.len() - 1;
+    let old = cols.len() - LISTENER_COLUMNS.len() - 2;
     let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
     w.write_record(&cols[..old]).unwrap();
     w.write_record(&row.to_record()[..old]).unwrap();
@@ -106,8 +117,8 @@ fn timelines_without_the_listener_columns_still_read() {
     w.write_record(&cols).unwrap();
     let mut bad = row.to_record();
     let n = bad.len();
-    bad[n - 3] = "-1".into();
-    bad[n - 2] = "3".into();
+    bad[n - 4] = "-1".into();
+    bad[n - 3] = "3".into();
     w.write_record(&bad).unwrap();
     w.flush().unwrap();
     let e = read_timeline(tmp.path()).unwrap_err().to_string();
@@ -126,13 +137,30 @@ fn the_hosts_busy_share_is_written_read_back_and_checked() {
     assert_eq!(read_timeline(tmp.path()).unwrap(), vec![row.clone()]);
     let mut bad = row.to_record();
     let n = bad.len();
-    bad[n - 1] = "1.5".into();
+    bad[n - 2] = "1.5".into();
     let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
     w.write_record(columns()).unwrap();
     w.write_record(&bad).unwrap();
     w.flush().unwrap();
     let e = read_timeline(tmp.path()).unwrap_err().to_string();
     assert!(e.contains("host_cpu_busy") && e.contains("row 2"), "{e}");
+
+    // The server's cores: more than one is a number (a threaded server), a negative one not.
+    let mut server = row.clone();
+    server.server_cpu_cores = Some(1.25);
+    let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
+    w.write_record(columns()).unwrap();
+    w.write_record(server.to_record()).unwrap();
+    w.flush().unwrap();
+    assert_eq!(read_timeline(tmp.path()).unwrap(), vec![server.clone()]);
+    let mut bad = server.to_record();
+    bad[n - 1] = "-0.5".into();
+    let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
+    w.write_record(columns()).unwrap();
+    w.write_record(&bad).unwrap();
+    w.flush().unwrap();
+    let e = read_timeline(tmp.path()).unwrap_err().to_string();
+    assert!(e.contains("server_cpu_cores") && e.contains("row 2"), "{e}");
 
     // Live: a busy loop on one core shows up as at least a share of the host.
     let mut host = HostCpu::default();

@@ -435,12 +435,29 @@ pub(crate) fn host_cpu_busy(
     timeline: &[crate::observe::timeline::TimelineRow],
     span: Option<(u64, u64)>,
 ) -> Option<f64> {
-    let shares: Vec<f64> = timeline
+    mean_within(timeline, span, |r| r.host_cpu_busy)
+}
+
+/// The cores the server's own process kept busy, on average over the rows inside `span`, as
+/// [`host_cpu_busy`].
+pub(crate) fn server_cpu_cores(
+    timeline: &[crate::observe::timeline::TimelineRow],
+    span: Option<(u64, u64)>,
+) -> Option<f64> {
+    mean_within(timeline, span, |r| r.server_cpu_cores)
+}
+
+fn mean_within(
+    timeline: &[crate::observe::timeline::TimelineRow],
+    span: Option<(u64, u64)>,
+    value: impl Fn(&crate::observe::timeline::TimelineRow) -> Option<f64>,
+) -> Option<f64> {
+    let values: Vec<f64> = timeline
         .iter()
         .filter(|r| span.is_none_or(|(from, to)| r.t_us >= from && r.t_us <= to))
-        .filter_map(|r| r.host_cpu_busy)
+        .filter_map(value)
         .collect();
-    (shares.len() >= 5).then(|| shares.iter().sum::<f64>() / shares.len() as f64)
+    (values.len() >= 5).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
 #[cfg(test)]

@@ -78,6 +78,7 @@ fn row(t_s: u64, n: i64, failed: u64, sockets: bool) -> TimelineRow {
         }),
         server_listening: None,
         host_cpu_busy: None,
+        server_cpu_cores: None,
     }
 }
 

@@ -110,6 +110,20 @@ pub const VSFTPD_RELEASE_LAG_US: f64 = 1_100.0;
 /// misses are the cost.
 pub const TIME_WAIT_BIND_US: f64 = 0.2;
 
+/// The CPU a one-loop server's PASV spends per TIME_WAIT on its port (its bind() tries and
+/// listen() walking them), as more demand on its own core: the cost itself, where
+/// [`TIME_WAIT_BIND_US`] is what the PASV replies slowed by, queueing behind other binds
+/// included. pyftpdlib, realistic profile, 90 s runs (`server_cpu_cores` in the timeline):
+/// 20 sessions on 6 ports, its loop from 0.27 to 0.36 of a core at 2,900 TIME_WAITs a port and
+/// 420 PASVs/s (0.074 µs each); 40 sessions on 9 ports, from about 0.45 to 0.78 at 3,400 and
+/// 790/s (0.12 µs); 40 sessions on 8 ports, from 0.39 to 0.83 at 3,860 and 790/s (0.14 µs).
+/// More PASVs find their first port taken when the ports are busier, and each taken port
+/// tried is one more walk. Taken at the busiest, where a plan for more sessions needs it:
+/// with it the replay of a 20 s run at 20 sessions predicted 3.1% of sessions failing on 4
+/// ports where a sweep measured 2.3% (0.08 µs: 1.1%), and 8.4% for 40 sessions on 8 ports
+/// where 4.4% failed (0.08 µs: 0.23%).
+pub const TIME_WAIT_BIND_CPU_US: f64 = 0.14;
+
 /// How much of a one-loop server's bind stall the holds of other sessions' ports gain: their
 /// transfer commands wait in the loop behind the binds. Measured on pyftpdlib (realistic
 /// profile, 4 ports, 40–60 s into a 60 s run): holds 0.31 ms longer where the PASV reply

@@ -549,8 +549,10 @@ impl ServerModel {
             v.push((
                 "bind stall",
                 format!(
-                    "{TIME_WAIT_BIND_US} µs per TIME_WAIT on the port for every bind(), which every session waits \
-                     for (holds gain {:.0}% of it)",
+                    "{TIME_WAIT_BIND_CPU_US} µs of its loop's CPU per TIME_WAIT on the port for every PASV, more \
+                     demand on the one core every session queues for, when the run measured that core's share; \
+                     otherwise {TIME_WAIT_BIND_US} µs per TIME_WAIT on every PASV's reply, which every session \
+                     waits for (holds gain {:.0}% of it)",
                     STALL_HOLD_SHARE * 100.0
                 ),
                 &self.one_event_loop.source,
