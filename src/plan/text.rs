@@ -49,8 +49,9 @@ pub fn stall_extrapolation_note(trace: &crate::sim::Trace, stalls: bool, width: 
         format!(
             "at {width} ports each port carries about {planned:.0} TIME_WAITs once the load has run a minute, where \
              the run's ports had {had:.0}: the server's bind stall at {width} ports is extrapolated (on pyftpdlib's \
-             realistic profile at twice the sessions that predicted 0.21% of sessions failing at 9 ports, where 12.6% \
-             failed: see README, \"Sizing\"). Check it on a run of 90 s with the range at {width} ports: `ftpswarm plan --run` on that \
+             realistic profile at twice the sessions, with its loop's CPU unmeasured that predicted 0.21% of sessions \
+             failing at 9 ports where 12.6% failed, and with it measured 38% at 8 ports where 4.2% failed: see \
+             README, \"Sizing\"). Check it on a run of 90 s with the range at {width} ports: `ftpswarm plan --run` on that \
              run sees the stall itself"
         )
     })

@@ -22,10 +22,11 @@
 
 /// The CPU a server's requests queue for, as a busy share: the host's, or, for a server that
 /// serves every session from one event loop (`one_event_loop`), that loop's one core when it
-/// is the busier. pyftpdlib's realistic load at 20 sessions kept its loop 0.6–0.7 of a core
-/// busy on a 2-core host about half busy; twice the sessions, planned on the host's share,
-/// were predicted 0.21% failing at 9 ports where 12.6% failed: the loop saturated, the host did
-/// not. `None` when neither was measured.
+/// is the busier. pyftpdlib's realistic load at 20 sessions kept its loop 0.20–0.28 of a core
+/// busy, the 2-core host 16–21%; at twice the sessions on 8–9 ports its loop ran at 0.75–1.0
+/// (the host 0.5) and 2.5–4.4% of sessions failed, where the plan on the host's share had
+/// predicted 0.21% at 9 ports: the loop saturated, the host did not. `None` when neither was
+/// measured.
 pub fn busy_share(host: Option<f64>, server_cores: Option<f64>, one_event_loop: bool) -> Option<f64> {
     let finite = |v: Option<f64>| v.filter(|v| v.is_finite() && *v >= 0.0);
     let server_loop = finite(server_cores).filter(|_| one_event_loop).map(|c| c.min(1.0));
