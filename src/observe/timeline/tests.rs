@@ -89,13 +89,14 @@ fn listener_counts_average_per_row_and_survive_a_failed_dump() {
         Ok(0)
     });
     assert!(wait >= Duration::from_millis(100), "{wait:?}");
-    // A dump that waited (the thread preempted on a busy host) cost no CPU: the interval stays.
+    // A dump that waited 50 ms (the thread preempted on a busy host) cost next to no CPU: the
+    // interval stays near its 5 ms, where pricing the wait would have made it 5 s.
     let mut preempted = ListenerSampler::default();
     let wait = preempted.sample(|| {
         std::thread::sleep(Duration::from_millis(50));
         Ok(0)
     });
-    assert_eq!(wait, LISTENER_SAMPLE_INTERVAL);
+    assert!(wait < Duration::from_millis(100), "{wait:?}");
 }
 
 #[test]
