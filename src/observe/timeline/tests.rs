@@ -126,40 +126,36 @@ fn timelines_without_the_listener_columns_still_read() {
     assert!(e.contains("srv_listen_mean") && e.contains("row 2"), "{e}");
 }
 
+/// A timeline of one row, written as the sampler writes it.
+fn write_one_row(dir: &std::path::Path, record: &[String]) {
+    let mut w = csv::Writer::from_path(dir.join(TIMELINE)).unwrap();
+    w.write_record(columns()).unwrap();
+    w.write_record(record).unwrap();
+    w.flush().unwrap();
+}
+
 #[test]
 fn the_hosts_busy_share_is_written_read_back_and_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let live = LiveCounters::default();
     let row = TimelineRow::capture(100, &live, None, None, Some(0.375));
-    let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
-    w.write_record(columns()).unwrap();
-    w.write_record(row.to_record()).unwrap();
-    w.flush().unwrap();
+    write_one_row(tmp.path(), &row.to_record());
     assert_eq!(read_timeline(tmp.path()).unwrap(), vec![row.clone()]);
     let mut bad = row.to_record();
     let n = bad.len();
     bad[n - 2] = "1.5".into();
-    let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
-    w.write_record(columns()).unwrap();
-    w.write_record(&bad).unwrap();
-    w.flush().unwrap();
+    write_one_row(tmp.path(), &bad);
     let e = read_timeline(tmp.path()).unwrap_err().to_string();
     assert!(e.contains("host_cpu_busy") && e.contains("row 2"), "{e}");
 
     // The server's cores: more than one is a number (a threaded server), a negative one not.
     let mut server = row.clone();
     server.server_cpu_cores = Some(1.25);
-    let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
-    w.write_record(columns()).unwrap();
-    w.write_record(server.to_record()).unwrap();
-    w.flush().unwrap();
+    write_one_row(tmp.path(), &server.to_record());
     assert_eq!(read_timeline(tmp.path()).unwrap(), vec![server.clone()]);
     let mut bad = server.to_record();
     bad[n - 1] = "-0.5".into();
-    let mut w = csv::Writer::from_path(tmp.path().join(TIMELINE)).unwrap();
-    w.write_record(columns()).unwrap();
-    w.write_record(&bad).unwrap();
-    w.flush().unwrap();
+    write_one_row(tmp.path(), &bad);
     let e = read_timeline(tmp.path()).unwrap_err().to_string();
     assert!(e.contains("server_cpu_cores") && e.contains("row 2"), "{e}");
 
