@@ -28,9 +28,8 @@
 /// predicted 0.21% at 9 ports: the loop saturated, the host did not. `None` when neither was
 /// measured.
 pub fn busy_share(host: Option<f64>, server_cores: Option<f64>, one_event_loop: bool) -> Option<f64> {
-    let finite = |v: Option<f64>| v.filter(|v| v.is_finite() && *v >= 0.0);
-    let server_loop = finite(server_cores).filter(|_| one_event_loop).map(|c| c.min(1.0));
-    match (finite(host), server_loop) {
+    let server_loop = measured(server_cores).filter(|_| one_event_loop).map(|c| c.min(1.0));
+    match (measured(host), server_loop) {
         (Some(h), Some(l)) => Some(h.max(l)),
         (h, l) => h.or(l),
     }
@@ -38,7 +37,12 @@ pub fn busy_share(host: Option<f64>, server_cores: Option<f64>, one_event_loop: 
 
 /// Whether [`busy_share`] is the server's loop's rather than the host's.
 pub fn loop_bound(host: Option<f64>, server_cores: Option<f64>, one_event_loop: bool) -> bool {
-    one_event_loop && server_cores.is_some_and(|c| c.is_finite() && c.min(1.0) > host.unwrap_or(0.0))
+    one_event_loop && measured(server_cores).is_some_and(|c| c.min(1.0) > measured(host).unwrap_or(0.0))
+}
+
+/// A CPU share or core count as read, or `None` where it is not a number one can use.
+fn measured(v: Option<f64>) -> Option<f64> {
+    v.filter(|v| v.is_finite() && *v >= 0.0)
 }
 
 /// The busy share past which processor sharing stops describing a host (it queues without
@@ -157,7 +161,10 @@ mod tests {
         // A loop past one core (threads beside it) is still one core's queue.
         assert_eq!(busy_share(None, Some(1.4), true), Some(1.0));
         assert_eq!(busy_share(None, None, true), None);
+        // An unreadable host share is no share: the loop's is taken, and said to be.
         assert_eq!(busy_share(Some(f64::NAN), Some(0.3), true), Some(0.3));
+        assert!(loop_bound(Some(f64::NAN), Some(0.3), true));
+        assert!(!loop_bound(Some(0.2), Some(f64::NAN), true));
     }
 
     #[test]

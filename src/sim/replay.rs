@@ -345,7 +345,6 @@ impl Workload {
         } else {
             0.0
         };
-
         let run_horizon_s = run_horizon_s(span_s, run_closes_per_s, trace.time_waits_at_start);
         // Each session's stretch, from its first connection's opening.
         let mut started = vec![u64::MAX; n_sessions];
